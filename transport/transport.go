@@ -1,0 +1,70 @@
+// Package transport defines the seam between the KRPC/DHT core and the networks it runs on.
+//
+// A Transport moves whole KRPC messages (one bencoded dictionary each) between addresses. It
+// does not know about KRPC: it neither parses nor retries. Three implementations ship with
+// wdht: UDP (the mainline DHT), WebRTC data channels (the WebTorrent DHT) and an in-memory
+// network for tests and simulations. Every implementation must pass the conformance suite in
+// package transporttest.
+//
+// Addresses are netip.AddrPort values. Implementations report IPv4 peers as plain IPv4
+// addresses (never IPv4-mapped IPv6), so two addresses for the same peer compare equal.
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+)
+
+// MaxMessageSize is the largest message every Transport must carry: the largest payload of a
+// UDP datagram over IPv4 (65,535 minus the IP and UDP headers). Transports may carry more.
+const MaxMessageSize = 65507
+
+// ErrUnreachable is returned by Send, at once, when the transport has no route to the
+// destination: an address family the transport cannot reach, a memory-network address
+// that is not linked or is partitioned away, a WebRTC peer with no open connection.
+// Callers match it with errors.Is.
+var ErrUnreachable = errors.New("transport: destination unreachable")
+
+// ErrMessageTooLarge is returned by Send when a message exceeds what the transport carries.
+var ErrMessageTooLarge = errors.New("transport: message too large")
+
+// Packet is one received message.
+type Packet struct {
+	// From is the address the message came from; a reply sent to From reaches the sender.
+	From netip.AddrPort
+	// Data is the message. It belongs to the receiver: the transport does not touch it
+	// again after Receive returns.
+	Data []byte
+}
+
+// Transport sends and receives whole messages. All methods are safe for concurrent use.
+type Transport interface {
+	// Send queues b for delivery to the given address and returns without waiting for it
+	// to arrive; delivery is not guaranteed (as with UDP). Send does not keep b after it
+	// returns. It returns ErrUnreachable (wrapped) when there is no route, and an error
+	// satisfying errors.Is(err, net.ErrClosed) after Close.
+	Send(to netip.AddrPort, b []byte) error
+
+	// Receive blocks until a message arrives, ctx is done (it returns ctx.Err()), or the
+	// transport is closed (it returns an error satisfying errors.Is(err, net.ErrClosed)).
+	// Pending Receive calls return when Close is called.
+	Receive(ctx context.Context) (Packet, error)
+
+	// LocalAddr is the address peers reach this transport at, or the zero AddrPort when it
+	// has none of its own (a WebRTC transport is reached only through connections).
+	LocalAddr() netip.AddrPort
+
+	// Close releases the transport's resources and waits for its goroutines to exit.
+	// It is idempotent: later calls return nil.
+	Close() error
+}
+
+// Unmap returns a with an IPv4-mapped IPv6 address turned into plain IPv4. Transports use it
+// so that the same peer always has the same address.
+func Unmap(a netip.AddrPort) netip.AddrPort {
+	if a.Addr().Is4In6() {
+		return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	}
+	return a
+}
