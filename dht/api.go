@@ -1,0 +1,194 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/wdht/wdht/krpc"
+)
+
+// Ping sends a ping to addr and returns the ID of the node that answered.
+func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
+	if !usableAddr(addr) {
+		return ID{}, fmt.Errorf("dht: Ping: %v is not a usable node address", addr)
+	}
+	resp, err := n.query(ctx, addr, nil, krpc.MethodPing, &krpc.Args{})
+	if err != nil {
+		return ID{}, err
+	}
+	return resp.Return.ID, nil
+}
+
+// Bootstrap joins the network: it runs a lookup of the node's own ID starting from addrs
+// (or, when none are given, from Config.Bootstrap and the saved state) and from whatever
+// the routing table already holds. It fails with ErrNoNodes when no node answered.
+func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupResult, error) {
+	for _, a := range addrs {
+		if !usableAddr(a) {
+			return nil, fmt.Errorf("dht: Bootstrap: %v is not a usable node address", a)
+		}
+	}
+	if len(addrs) == 0 {
+		addrs = n.bootstrap
+	}
+	res, _, err := n.lookup(ctx, lookupSpec{
+		method: krpc.MethodFindNode,
+		target: n.id,
+		args:   func() *krpc.Args { a := &krpc.Args{}; a.Target = n.id; return a },
+		seeds:  addrs,
+	})
+	if err != nil {
+		return res, fmt.Errorf("dht: bootstrap: %w", err)
+	}
+	return res, nil
+}
+
+// FindNode runs an iterative find_node lookup and returns the closest nodes to target.
+func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
+	res, _, err := n.lookup(ctx, lookupSpec{
+		method: krpc.MethodFindNode,
+		target: target,
+		args:   func() *krpc.Args { a := &krpc.Args{}; a.Target = target; return a },
+	})
+	return res, err
+}
+
+// GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
+// once, as the answers arrive, on the calling goroutine; it may be nil. When fn returns
+// false the lookup stops early.
+func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort) bool) (*LookupResult, error) {
+	res, _, err := n.getPeers(ctx, infohash, fn)
+	return res, err
+}
+
+func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort) bool) (*LookupResult, []*candidate, error) {
+	seen := make(map[netip.AddrPort]struct{})
+	return n.lookup(ctx, lookupSpec{
+		method: krpc.MethodGetPeers,
+		target: infohash,
+		args:   func() *krpc.Args { a := &krpc.Args{}; a.InfoHash = infohash; return a },
+		onResponse: func(c *candidate, r *krpc.Response) bool {
+			if r.Return.Token != nil {
+				c.token = *r.Return.Token
+			}
+			for _, v := range r.Return.Values {
+				ip, ok := netip.AddrFromSlice(v.IP)
+				if !ok || v.Port <= 0 || v.Port > 65535 {
+					continue
+				}
+				p := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port))
+				if _, dup := seen[p]; dup {
+					continue
+				}
+				seen[p] = struct{}{}
+				if fn != nil && !fn(p) {
+					return true
+				}
+			}
+			return false
+		},
+	})
+}
+
+// AnnounceResult describes an announce.
+type AnnounceResult struct {
+	// Lookup is the get_peers lookup that found the nodes to announce to.
+	Lookup *LookupResult
+	// Peers are the peers the lookup found.
+	Peers []netip.AddrPort
+	// Stored counts the nodes that accepted the announce.
+	Stored int
+}
+
+// Announce announces that a peer for infohash runs at port on this node's IP: a get_peers
+// lookup, then announce_peer, with each node's token, to the K closest nodes that
+// answered. A port of 0 announces with implied_port, asking nodes to use the port our
+// messages come from (the only meaningful choice over WebRTC).
+func (n *Node) Announce(ctx context.Context, infohash ID, port int) (*AnnounceResult, error) {
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("dht: Announce: port %d out of range", port)
+	}
+	out := &AnnounceResult{}
+	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort) bool {
+		out.Peers = append(out.Peers, p)
+		return true
+	})
+	out.Lookup = res
+	if err != nil {
+		return out, err
+	}
+	type result struct{ err error }
+	done := make(chan result, len(closest))
+	sent := 0
+	for _, c := range closest {
+		if c.token == "" {
+			continue
+		}
+		a := &krpc.Args{}
+		a.InfoHash, a.Token = infohash, c.token
+		if port == 0 {
+			a.ImpliedPort = true
+			if p := int(n.t.LocalAddr().Port()); p != 0 {
+				a.Port = &p // BEP 5 still wants a port; ours is as good as any
+			}
+		} else {
+			a.Port = &port
+		}
+		addr, id := c.Addr, c.ID
+		if n.spawn(func() {
+			_, err := n.query(ctx, addr, &id, krpc.MethodAnnouncePeer, a)
+			done <- result{err}
+		}) {
+			sent++
+		}
+	}
+	var errs []error
+	for range sent {
+		if r := <-done; r.err == nil {
+			out.Stored++
+		} else {
+			errs = append(errs, r.err)
+		}
+	}
+	if out.Stored == 0 {
+		if len(errs) == 0 {
+			return out, fmt.Errorf("dht: announce: no node gave a token: %w", ErrNoNodes)
+		}
+		return out, fmt.Errorf("dht: announce: no node accepted it: %w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// Nodes returns the nodes in the routing table.
+func (n *Node) Nodes() []NodeInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.table.nodes(nil, false, time.Now())
+}
+
+// Peers returns the peer store the node answers get_peers from.
+func (n *Node) Peers() *PeerStore { return n.peers }
+
+// Stats are a node's counters and sizes.
+type Stats struct {
+	ID                             ID
+	Nodes, GoodNodes, Replacements int    // routing table
+	Buckets                        int    // routing table buckets
+	Infohashes, Peers              int    // peer store
+	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
+	KRPC                           krpc.Stats
+}
+
+// Stats returns the node's current counters.
+func (n *Node) Stats() Stats {
+	s := Stats{ID: n.id, KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
+	n.mu.Lock()
+	s.Nodes, s.GoodNodes, s.Replacements = n.table.counts(time.Now())
+	s.Buckets = len(n.table.buckets)
+	n.mu.Unlock()
+	s.Infohashes, s.Peers = n.peers.Len()
+	return s
+}

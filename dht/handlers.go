@@ -1,0 +1,73 @@
+package dht
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/krpc"
+)
+
+func (n *Node) newReturn() *krpc.Return {
+	return &krpc.Return{Return: akrpc.Return{ID: n.id}}
+}
+
+func (n *Node) handlePing(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
+	return &krpc.Response{Return: n.newReturn()}, nil
+}
+
+// closestCompact returns the K closest nodes to target in compact form.
+func (n *Node) closestCompact(target ID) []akrpc.NodeInfo {
+	var buf [16]NodeInfo
+	n.mu.Lock()
+	ns := n.table.closest(buf[:0], target, n.cfg.K)
+	n.mu.Unlock()
+	return compactNodes(ns)
+}
+
+func (n *Node) handleFindNode(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
+	if q.Args.Target == (ID{}) {
+		return nil, krpc.ProtocolError("find_node: missing target")
+	}
+	r := n.newReturn()
+	r.Nodes = n.closestCompact(q.Args.Target)
+	return &krpc.Response{Return: r}, nil
+}
+
+func (n *Node) handleGetPeers(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
+	ih := q.Args.InfoHash
+	if ih == (ID{}) {
+		return nil, krpc.ProtocolError("get_peers: missing info_hash")
+	}
+	r := n.newReturn()
+	tok := n.tok.create(q.From.Addr(), ih, time.Now())
+	r.Token = &tok
+	for _, p := range n.peers.Peers(ih, n.cfg.MaxValues) {
+		var na akrpc.NodeAddr
+		na.FromAddrPort(p)
+		r.Values = append(r.Values, na)
+	}
+	r.Nodes = n.closestCompact(ih)
+	return &krpc.Response{Return: r}, nil
+}
+
+func (n *Node) handleAnnounce(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
+	a := q.Args
+	if a.InfoHash == (ID{}) {
+		return nil, krpc.ProtocolError("announce_peer: missing info_hash")
+	}
+	if !n.tok.valid(a.Token, q.From.Addr(), a.InfoHash, time.Now()) {
+		return nil, krpc.ProtocolError("announce_peer: bad token")
+	}
+	port := q.From.Port()
+	if !a.ImpliedPort {
+		if a.Port == nil || *a.Port <= 0 || *a.Port > 65535 {
+			return nil, krpc.ProtocolError("announce_peer: missing or invalid port")
+		}
+		port = uint16(*a.Port)
+	}
+	n.peers.Add(a.InfoHash, netip.AddrPortFrom(q.From.Addr(), port))
+	return &krpc.Response{Return: n.newReturn()}, nil
+}

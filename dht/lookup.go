@@ -1,0 +1,231 @@
+package dht
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/wdht/wdht/krpc"
+)
+
+// LookupResult describes a finished iterative lookup.
+type LookupResult struct {
+	// Target is the ID looked up.
+	Target ID
+	// Closest are up to K nodes closest to Target that answered, nearest first.
+	Closest []NodeInfo
+	// Queries counts the nodes queried; Responses those that answered.
+	Queries, Responses int
+	// Rounds is the longest chain of referrals followed: 1 when only the starting nodes
+	// answered, 2 when a node they returned answered, and so on.
+	Rounds int
+	// Duration is how long the lookup took.
+	Duration time.Duration
+}
+
+type candState uint8
+
+const (
+	candNew candState = iota
+	candInFlight
+	candResponded
+	candFailed
+)
+
+type candidate struct {
+	NodeInfo
+	state candState
+	depth int
+	token string // from get_peers (or get) responses
+}
+
+// lookupSpec says what a lookup asks and what it does with the answers.
+type lookupSpec struct {
+	method string
+	target ID
+	args   func() *krpc.Args
+	// seeds are addresses to query whose IDs we do not know (bootstrap nodes).
+	seeds []netip.AddrPort
+	// onResponse sees every answer, on the lookup's goroutine; returning true stops the
+	// lookup early.
+	onResponse func(c *candidate, r *krpc.Response) (stop bool)
+}
+
+type lookupResult struct {
+	c    *candidate
+	resp *krpc.Response
+	err  error
+}
+
+// lookup runs an iterative Kademlia lookup: it keeps Alpha queries in flight to the
+// closest nodes not yet queried, learns closer nodes from every answer, and ends when the
+// K closest nodes it knows of have all answered or failed. It returns the responded
+// candidates nearest first (with their tokens).
+func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*candidate, error) {
+	start := time.Now()
+	k, alpha := n.cfg.K, n.cfg.Alpha
+	res := &LookupResult{Target: spec.target}
+	n.lookups.Add(1)
+
+	var cands []*candidate // known IDs, nearest first
+	var seeds []*candidate // unknown IDs, queried in order
+	byID := make(map[ID]*candidate)
+	byAddr := make(map[netip.AddrPort]*candidate)
+	limit := max(8*k, 64)
+
+	insert := func(ni NodeInfo, depth int) *candidate {
+		if byID[ni.ID] != nil || byAddr[ni.Addr] != nil || ni.ID == n.id {
+			return nil
+		}
+		c := &candidate{NodeInfo: ni, depth: depth}
+		i, _ := slices.BinarySearchFunc(cands, c, func(a, b *candidate) int { return cmpDistance(&spec.target, &a.ID, &b.ID) })
+		if i >= limit {
+			return nil
+		}
+		cands = slices.Insert(cands, i, c)
+		byID[ni.ID], byAddr[ni.Addr] = c, c
+		if len(cands) > limit { // drop the farthest node not yet queried
+			for j := len(cands) - 1; j >= 0; j-- {
+				if d := cands[j]; d.state == candNew {
+					delete(byID, d.ID)
+					delete(byAddr, d.Addr)
+					cands = slices.Delete(cands, j, j+1)
+					break
+				}
+			}
+		}
+		return c
+	}
+
+	n.mu.Lock()
+	start0 := n.table.closest(nil, spec.target, 2*k)
+	n.mu.Unlock()
+	for _, ni := range start0 {
+		insert(ni, 1)
+	}
+	for _, a := range spec.seeds {
+		if byAddr[a] == nil && usableAddr(a) {
+			c := &candidate{NodeInfo: NodeInfo{Addr: a}, depth: 1}
+			byAddr[a] = c
+			seeds = append(seeds, c)
+		}
+	}
+	if len(cands) == 0 && len(seeds) == 0 {
+		return res, nil, ErrNoNodes
+	}
+
+	// next returns the closest unqueried node among the K closest that have not failed,
+	// then any seed.
+	next := func() *candidate {
+		live := 0
+		for _, c := range cands {
+			if c.state == candFailed {
+				continue
+			}
+			if live++; live > k {
+				break
+			}
+			if c.state == candNew {
+				return c
+			}
+		}
+		for _, c := range seeds {
+			if c.state == candNew {
+				return c
+			}
+		}
+		return nil
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan lookupResult, alpha)
+	inflight := 0
+	stopped := false
+	for {
+		for !stopped && inflight < alpha && ctx.Err() == nil {
+			c := next()
+			if c == nil {
+				break
+			}
+			c.state = candInFlight
+			inflight++
+			res.Queries++
+			var idp *ID
+			if c.ID != (ID{}) {
+				id := c.ID
+				idp = &id
+			}
+			addr, args := c.Addr, spec.args()
+			if !n.spawn(func() {
+				r, err := n.query(ctx, addr, idp, spec.method, args)
+				results <- lookupResult{c, r, err}
+			}) {
+				inflight--
+				c.state = candFailed
+				stopped = true
+			}
+		}
+		if inflight == 0 {
+			break
+		}
+		r := <-results
+		inflight--
+		c := r.c
+		if r.err != nil {
+			c.state = candFailed
+			continue
+		}
+		c.state = candResponded
+		res.Responses++
+		res.Rounds = max(res.Rounds, c.depth)
+		if c.ID == (ID{}) { // a seed: now we know who it is
+			c.ID = r.resp.Return.ID
+			if byID[c.ID] == nil && c.ID != n.id {
+				delete(byAddr, c.Addr)
+				if nc := insert(c.NodeInfo, c.depth); nc != nil {
+					nc.state = candResponded
+					c = nc
+				}
+			}
+		}
+		var found []NodeInfo
+		found = n.toNodeInfos(found, r.resp.Return.Nodes)
+		found = n.toNodeInfos(found, r.resp.Return.Nodes6)
+		for _, ni := range found {
+			insert(ni, c.depth+1)
+		}
+		if spec.onResponse != nil && !stopped && spec.onResponse(c, r.resp) {
+			stopped = true
+			cancel()
+		}
+	}
+	n.lookupQueries.Add(uint64(res.Queries))
+
+	var closest []*candidate
+	for _, c := range cands {
+		if c.state == candResponded {
+			closest = append(closest, c)
+			res.Closest = append(res.Closest, c.NodeInfo)
+			if len(closest) == k {
+				break
+			}
+		}
+	}
+	res.Duration = time.Since(start)
+	if err := ctx.Err(); err != nil && !stopped {
+		// Cut short: return what was found with the reason.
+		if n.ctx.Err() != nil && res.Responses == 0 {
+			return res, closest, ErrClosed
+		}
+		return res, closest, err
+	}
+	if res.Responses == 0 {
+		if n.ctx.Err() != nil {
+			return res, nil, ErrClosed
+		}
+		return res, nil, ErrNoNodes
+	}
+	return res, closest, nil
+}

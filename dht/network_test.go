@@ -1,0 +1,129 @@
+package dht
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+)
+
+// bootstrapAll starts n nodes; each bootstraps from a random node started before it,
+// workers at a time.
+func bootstrapAll(t *testing.T, c *cluster, n, workers int, cfg func() *Config) {
+	t.Helper()
+	first := c.add(cfg())
+	_ = first
+	for range n - 1 {
+		c.add(cfg())
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seeds := make([]int, n)
+	for i := 1; i < n; i++ {
+		seeds[i] = rng.IntN(i)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, workers)
+	errs := make(chan error, n)
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := c.nodes[i].Bootstrap(t.Context(), c.nodes[seeds[i]].Addr()); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("bootstrap: %v", err)
+	}
+}
+
+func median(xs []int) int {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestNetwork1000 bootstraps 1,000 nodes on a memory network, announces 200 infohashes
+// from random nodes and looks each one up from another random node.
+func TestNetwork1000(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 nodes")
+	}
+	const nodes, infohashes = 1000, 200
+	c := newCluster(t, nil)
+	bootstrapAll(t, c, nodes, 16, unlimited)
+	tableSizes := make([]int, nodes)
+	for i, n := range c.nodes {
+		tableSizes[i] = len(n.Nodes())
+		if tableSizes[i] == 0 {
+			t.Fatalf("node %d has an empty routing table", i)
+		}
+	}
+	t.Logf("routing table sizes: min %d, median %d, max %d", slices.Min(tableSizes), median(tableSizes), slices.Max(tableSizes))
+
+	rng := rand.New(rand.NewPCG(3, 4))
+	type job struct {
+		ih                ID
+		announcer, looker *Node
+	}
+	jobs := make([]job, infohashes)
+	for i := range jobs {
+		a, l := rng.IntN(nodes), rng.IntN(nodes-1)
+		if l >= a {
+			l++
+		}
+		jobs[i] = job{RandomID(), c.nodes[a], c.nodes[l]}
+	}
+	var mu sync.Mutex
+	var rounds, msgs []int
+	run := func(f func(j job)) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, j := range jobs {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				f(j)
+			}()
+		}
+		wg.Wait()
+	}
+	run(func(j job) {
+		if _, err := j.announcer.Announce(t.Context(), j.ih, 5000); err != nil {
+			t.Errorf("announce %v: %v", j.ih, err)
+		}
+	})
+	found := 0
+	run(func(j job) {
+		want := netip.AddrPortFrom(j.announcer.Addr().Addr(), 5000)
+		ok := false
+		res, err := j.looker.GetPeers(t.Context(), j.ih, func(p netip.AddrPort) bool {
+			ok = ok || p == want
+			return true // run each lookup to the end, so the figures describe full lookups
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			t.Errorf("get_peers %v: %v", j.ih, err)
+			return
+		}
+		if ok {
+			found++
+		}
+		rounds = append(rounds, res.Rounds)
+		msgs = append(msgs, res.Queries+res.Responses)
+	})
+	t.Logf("get_peers: %d/%d found the announcer; median %d rounds, median %d messages per lookup (queries+responses); max %d rounds, %d messages",
+		found, infohashes, median(rounds), median(msgs), slices.Max(rounds), slices.Max(msgs))
+	if found != infohashes {
+		t.Fatalf("only %d of %d lookups found the announcer", found, infohashes)
+	}
+}

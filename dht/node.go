@@ -1,0 +1,326 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport"
+)
+
+// maxVerifying bounds the pings in flight to nodes that queried us before they may enter
+// the routing table.
+const maxVerifying = 16
+
+var (
+	// ErrNoNodes is returned by lookups and Bootstrap when there is no node to start
+	// from or none answered.
+	ErrNoNodes = errors.New("dht: no nodes answered")
+	// ErrClosed is returned once the Node is closed. It wraps net.ErrClosed.
+	ErrClosed = krpc.ErrClosed
+)
+
+// Node is a DHT node (BEP 5) on one Transport. All methods are safe for concurrent use.
+type Node struct {
+	id    ID
+	cfg   Config
+	log   hclog.Logger
+	t     transport.Transport
+	srv   *krpc.Server
+	tok   *tokens
+	peers *PeerStore
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu        sync.Mutex // guards everything below
+	closed    bool
+	wg        sync.WaitGroup
+	table     *table
+	verifying map[netip.AddrPort]struct{}
+	timer     *time.Timer
+	bootstrap []netip.AddrPort // from Config and saved state
+
+	lookups, lookupQueries atomic.Uint64
+}
+
+// New starts a node on t. cfg may be nil. The node answers queries at once; call Bootstrap
+// to join a network. The caller keeps ownership of t and closes it after Close.
+func New(t transport.Transport, cfg *Config) (*Node, error) {
+	if t == nil {
+		return nil, errors.New("dht: New: nil transport")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{})}
+	n.id = c.ID
+	if n.id == (ID{}) && c.State != nil {
+		n.id = c.State.ID
+	}
+	if n.id == (ID{}) {
+		n.id = RandomID()
+	}
+	n.log = c.Logger.Named("dht")
+	n.peers = c.Peers
+	if n.peers == nil {
+		n.peers, _ = NewPeerStore(nil)
+	}
+	now := time.Now()
+	n.table = newTable(n.id, c.K, c.MaxFailures, now)
+	n.bootstrap = c.Bootstrap
+	if c.State != nil {
+		for _, sn := range c.State.Nodes {
+			if sn.ID == (ID{}) {
+				n.bootstrap = append(n.bootstrap, sn.Addr)
+			} else if usableAddr(sn.Addr) {
+				n.table.insert(sn)
+			}
+		}
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	mux := krpc.Mux{
+		krpc.MethodPing:         krpc.HandlerFunc(n.handlePing),
+		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
+		krpc.MethodGetPeers:     krpc.HandlerFunc(n.handleGetPeers),
+		krpc.MethodAnnouncePeer: krpc.HandlerFunc(n.handleAnnounce),
+	}
+	h := krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+		n.sawQuery(q)
+		return mux.ServeKRPC(ctx, q)
+	})
+	srv, err := krpc.NewServer(t, h, &c.KRPC)
+	if err != nil {
+		return nil, err
+	}
+	n.srv = srv
+	if c.MaintenanceInterval > 0 {
+		n.mu.Lock()
+		n.timer = time.AfterFunc(n.jitter(c.MaintenanceInterval), n.maintain)
+		n.mu.Unlock()
+	}
+	n.log.Debug("node started", "id", n.id, "addr", t.LocalAddr())
+	return n, nil
+}
+
+// ID returns the node's ID.
+func (n *Node) ID() ID { return n.id }
+
+// Addr returns the node's transport address (zero when the transport has none).
+func (n *Node) Addr() netip.AddrPort { return n.t.LocalAddr() }
+
+// Server returns the KRPC server the node runs on, for extensions and tools that send
+// their own queries.
+func (n *Node) Server() *krpc.Server { return n.srv }
+
+// Close stops the node: it stops maintenance, ends lookups in progress, stops answering
+// and waits for its goroutines. The transport stays open. Close is idempotent.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.closed = true
+	if n.timer != nil {
+		n.timer.Stop()
+	}
+	n.mu.Unlock()
+	n.cancel()
+	err := n.srv.Close()
+	n.wg.Wait()
+	return err
+}
+
+// spawn runs f on a goroutine that Close waits for; it does nothing once the node is closed.
+func (n *Node) spawn(f func()) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (n *Node) jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// query sends one query and records the outcome in the routing table. id is the node we
+// believe is at addr (nil when unknown, as for bootstrap addresses).
+func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method string, args *krpc.Args) (*krpc.Response, error) {
+	args.ID = n.id
+	resp, err := n.srv.Call(ctx, addr, &krpc.Query{Method: method, Args: args})
+	if err != nil {
+		var ke *krpc.Error
+		switch {
+		case errors.As(err, &ke):
+			// It answered, if only with an error: it is alive.
+			if id != nil {
+				n.mu.Lock()
+				n.table.responded(NodeInfo{ID: *id, Addr: addr}, time.Now())
+				n.mu.Unlock()
+			}
+		case id != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed):
+			n.mu.Lock()
+			n.table.failed(*id)
+			n.mu.Unlock()
+		}
+		return nil, err
+	}
+	rid := resp.Return.ID
+	if rid == (ID{}) {
+		return nil, fmt.Errorf("dht: %s response from %v without a node id: %w", method, addr, krpc.ErrMalformed)
+	}
+	n.sawResponse(NodeInfo{ID: rid, Addr: addr}, id)
+	return resp, nil
+}
+
+// sawResponse adds or refreshes a node that answered us.
+func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
+	if ni.ID == n.id {
+		return
+	}
+	n.mu.Lock()
+	if expected != nil && *expected != ni.ID {
+		n.table.failed(*expected) // whoever was there is gone
+	}
+	_, ping := n.table.responded(ni, time.Now())
+	n.mu.Unlock()
+	if ping != nil {
+		n.pingLiveness(*ping)
+	}
+}
+
+// sawQuery records a query; an unknown querier is pinged before it may enter the table.
+func (n *Node) sawQuery(q *krpc.Query) {
+	if q.ReadOnly || q.Args.ID == n.id || !usableAddr(q.From) {
+		return // BEP 43: read-only nodes never enter the table
+	}
+	ni := NodeInfo{ID: q.Args.ID, Addr: q.From}
+	n.mu.Lock()
+	verify := n.table.queried(ni, time.Now())
+	if verify {
+		if _, busy := n.verifying[q.From]; busy || len(n.verifying) >= maxVerifying {
+			verify = false
+		} else {
+			n.verifying[q.From] = struct{}{}
+		}
+	}
+	n.mu.Unlock()
+	if !verify {
+		return
+	}
+	ok := n.spawn(func() {
+		defer func() {
+			n.mu.Lock()
+			delete(n.verifying, q.From)
+			n.mu.Unlock()
+		}()
+		n.query(n.ctx, q.From, nil, krpc.MethodPing, &krpc.Args{})
+	})
+	if !ok {
+		n.mu.Lock()
+		delete(n.verifying, q.From)
+		n.mu.Unlock()
+	}
+}
+
+// pingLiveness pings a questionable node in the background; an answer refreshes it and a
+// timeout counts towards its eviction.
+func (n *Node) pingLiveness(ni NodeInfo) {
+	ok := n.spawn(func() {
+		n.query(n.ctx, ni.Addr, &ni.ID, krpc.MethodPing, &krpc.Args{})
+		n.mu.Lock()
+		n.table.pingDone(ni.ID)
+		n.mu.Unlock()
+	})
+	if !ok {
+		n.mu.Lock()
+		n.table.pingDone(ni.ID)
+		n.mu.Unlock()
+	}
+}
+
+// maintain runs every MaintenanceInterval: liveness pings, bucket refresh, peer expiry,
+// and a new bootstrap when the table has emptied.
+func (n *Node) maintain() {
+	now := time.Now()
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	stale := n.table.questionable(now, n.cfg.K)
+	refresh := n.table.staleBuckets(now, n.cfg.RefreshInterval, 2)
+	empty := len(n.table.nodes(nil, false, now)) == 0
+	n.timer.Reset(n.jitter(n.cfg.MaintenanceInterval))
+	n.mu.Unlock()
+
+	for _, ni := range stale {
+		n.pingLiveness(ni)
+	}
+	for _, target := range refresh {
+		n.spawn(func() { n.FindNode(n.ctx, target) })
+	}
+	if empty && len(n.bootstrap) > 0 {
+		n.spawn(func() { n.Bootstrap(n.ctx) })
+	}
+	if swept := n.peers.Sweep(); swept > 0 && n.log.IsDebug() {
+		n.log.Debug("expired peers", "count", swept)
+	}
+}
+
+// usableAddr reports whether a is an address a node can be reached at.
+func usableAddr(a netip.AddrPort) bool {
+	ip := a.Addr()
+	return a.Port() != 0 && ip.IsValid() && !ip.IsUnspecified() && !ip.IsMulticast()
+}
+
+// toNodeInfos converts compact node infos, dropping unusable ones and ourselves.
+func (n *Node) toNodeInfos(dst []NodeInfo, ns []akrpc.NodeInfo) []NodeInfo {
+	for i := range ns {
+		ip, ok := netip.AddrFromSlice(ns[i].Addr.IP)
+		if !ok || ns[i].Addr.Port <= 0 || ns[i].Addr.Port > 65535 {
+			continue
+		}
+		ni := NodeInfo{ID: ns[i].ID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(ns[i].Addr.Port))}
+		if ni.ID == n.id || !usableAddr(ni.Addr) {
+			continue
+		}
+		dst = append(dst, ni)
+	}
+	return dst
+}
+
+// compactNodes converts NodeInfos to anacrolix's compact form for a response.
+func compactNodes(ns []NodeInfo) []akrpc.NodeInfo {
+	if len(ns) == 0 {
+		return nil
+	}
+	out := make([]akrpc.NodeInfo, len(ns))
+	for i, ni := range ns {
+		out[i].ID = ni.ID
+		out[i].Addr.FromAddrPort(ni.Addr)
+	}
+	return out
+}

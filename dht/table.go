@@ -1,0 +1,391 @@
+package dht
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// questionableAfter is BEP 5's limit: a node that has not answered for this long is
+// questionable and gets pinged before it is trusted again.
+const questionableAfter = 15 * time.Minute
+
+// entry is a node in the routing table or in a replacement cache.
+type entry struct {
+	NodeInfo
+	lastResponse time.Time // last answer to one of our queries; zero: never
+	lastQuery    time.Time // last query it sent us
+	failures     int       // consecutive queries it left unanswered
+	pinging      bool      // a liveness ping is in flight
+}
+
+func (e *entry) good(now time.Time) bool {
+	return e.failures == 0 && !e.lastResponse.IsZero() && now.Sub(e.lastResponse) < questionableAfter
+}
+
+type bucket struct {
+	nodes   []entry
+	repl    []entry   // replacement cache: nodes that answered while the bucket was full, newest last
+	changed time.Time // last time a node was added to the bucket or answered us
+}
+
+func (b *bucket) find(id *ID) int {
+	for i := range b.nodes {
+		if b.nodes[i].ID == *id {
+			return i
+		}
+	}
+	return -1
+}
+
+// table is a Kademlia routing table in the BEP 5 shape: bucket i holds the nodes whose IDs
+// share exactly i leading bits with ours, except the last bucket, which holds all nodes
+// sharing at least len(buckets)-1 bits and is the only one that splits. Not safe for
+// concurrent use (Node guards it).
+type table struct {
+	self        ID
+	k           int
+	maxFailures int
+	buckets     []bucket
+}
+
+func newTable(self ID, k, maxFailures int, now time.Time) *table {
+	return &table{self: self, k: k, maxFailures: maxFailures, buckets: []bucket{{changed: now}}}
+}
+
+func (t *table) index(id *ID) int {
+	return min(commonPrefixLen(&t.self, id), len(t.buckets)-1)
+}
+
+// locate returns the bucket index and position of id, or -1 as position.
+func (t *table) locate(id *ID) (int, int) {
+	bi := t.index(id)
+	return bi, t.buckets[bi].find(id)
+}
+
+// split divides the last bucket in two: nodes sharing exactly len-1 bits with us stay, the
+// closer ones move to a new last bucket.
+func (t *table) split() {
+	last := len(t.buckets) - 1
+	old := &t.buckets[last]
+	var stay, move bucket
+	stay.changed, move.changed = old.changed, old.changed
+	for _, e := range old.nodes {
+		if commonPrefixLen(&t.self, &e.ID) == last {
+			stay.nodes = append(stay.nodes, e)
+		} else {
+			move.nodes = append(move.nodes, e)
+		}
+	}
+	for _, e := range old.repl {
+		if commonPrefixLen(&t.self, &e.ID) == last {
+			stay.repl = append(stay.repl, e)
+		} else {
+			move.repl = append(move.repl, e)
+		}
+	}
+	t.buckets[last] = stay
+	t.buckets = append(t.buckets, move)
+}
+
+// canSplit reports whether bucket bi may split to make room.
+func (t *table) canSplit(bi int) bool {
+	return bi == len(t.buckets)-1 && len(t.buckets) < 160
+}
+
+// room makes room in id's bucket by splitting if it can and returns the bucket index and
+// whether the bucket has room.
+func (t *table) room(id *ID) (int, bool) {
+	for {
+		bi := t.index(id)
+		b := &t.buckets[bi]
+		if len(b.nodes) < t.k {
+			return bi, true
+		}
+		if !t.canSplit(bi) {
+			return bi, false
+		}
+		t.split()
+	}
+}
+
+// responded records that n answered one of our queries. It adds n when there is room (or a
+// failed node to replace); otherwise n goes to the bucket's replacement cache and the
+// stalest questionable node of the bucket is returned for a liveness ping.
+func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo) {
+	if n.ID == t.self {
+		return false, nil
+	}
+	bi, i := t.locate(&n.ID)
+	b := &t.buckets[bi]
+	if i >= 0 {
+		e := &b.nodes[i]
+		e.Addr, e.lastResponse, e.failures, e.pinging = n.Addr, now, 0, false
+		b.changed = now
+		return false, nil
+	}
+	bi, ok := t.room(&n.ID)
+	b = &t.buckets[bi]
+	if ok {
+		b.nodes = append(b.nodes, entry{NodeInfo: n, lastResponse: now})
+		b.changed = now
+		return true, nil
+	}
+	for j := range b.nodes {
+		if b.nodes[j].failures >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
+			b.nodes[j] = entry{NodeInfo: n, lastResponse: now}
+			b.changed = now
+			return true, nil
+		}
+	}
+	b.addReplacement(entry{NodeInfo: n, lastResponse: now}, t.k)
+	return false, b.stalest(now)
+}
+
+// addReplacement puts e at the newest end of the replacement cache.
+func (b *bucket) addReplacement(e entry, limit int) {
+	b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.ID == e.ID })
+	if len(b.repl) >= limit {
+		b.repl = slices.Delete(b.repl, 0, len(b.repl)-limit+1)
+	}
+	b.repl = append(b.repl, e)
+}
+
+// stalest returns the questionable node that answered longest ago and is not being pinged
+// already, marking it as being pinged; nil if every node is good.
+func (b *bucket) stalest(now time.Time) *NodeInfo {
+	best := -1
+	for j := range b.nodes {
+		e := &b.nodes[j]
+		if e.pinging || e.good(now) {
+			continue
+		}
+		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+			best = j
+		}
+	}
+	if best < 0 {
+		return nil
+	}
+	b.nodes[best].pinging = true
+	n := b.nodes[best].NodeInfo
+	return &n
+}
+
+// queried records a query from n. It reports whether n is unknown and its bucket could take
+// it, in which case the caller should ping n: only nodes that answer us enter the table.
+func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
+	if n.ID == t.self {
+		return false
+	}
+	bi, i := t.locate(&n.ID)
+	b := &t.buckets[bi]
+	if i >= 0 {
+		b.nodes[i].lastQuery = now
+		return false
+	}
+	if len(b.nodes) < t.k || t.canSplit(bi) {
+		return true
+	}
+	for j := range b.nodes {
+		if !b.nodes[j].good(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// failed records that a query to id went unanswered. After maxFailures in a row the node is
+// evicted and the newest replacement takes its place. It reports whether id was evicted.
+func (t *table) failed(id ID) bool {
+	bi, i := t.locate(&id)
+	if i < 0 {
+		b := &t.buckets[bi]
+		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.ID == id })
+		return false
+	}
+	b := &t.buckets[bi]
+	e := &b.nodes[i]
+	e.failures++
+	e.pinging = false
+	if e.failures < t.maxFailures && !e.lastResponse.IsZero() {
+		return false
+	}
+	t.evict(bi, i)
+	return true
+}
+
+// evict removes node i of bucket bi, promoting the newest replacement.
+func (t *table) evict(bi, i int) {
+	b := &t.buckets[bi]
+	if n := len(b.repl); n > 0 {
+		b.nodes[i] = b.repl[n-1]
+		b.repl = b.repl[:n-1]
+		return
+	}
+	b.nodes = slices.Delete(b.nodes, i, i+1)
+}
+
+// remove drops id from the table (for example when its connection closed).
+func (t *table) remove(id ID) bool {
+	bi, i := t.locate(&id)
+	if i < 0 {
+		b := &t.buckets[bi]
+		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.ID == id })
+		return false
+	}
+	t.evict(bi, i)
+	return true
+}
+
+// insert adds n as a node that has not answered yet (from saved state), if there is room.
+func (t *table) insert(n NodeInfo) bool {
+	if n.ID == t.self {
+		return false
+	}
+	if _, i := t.locate(&n.ID); i >= 0 {
+		return false
+	}
+	bi, ok := t.room(&n.ID)
+	if !ok {
+		return false
+	}
+	t.buckets[bi].nodes = append(t.buckets[bi].nodes, entry{NodeInfo: n})
+	return true
+}
+
+// pingDone clears the in-flight mark set by stalest or questionable.
+func (t *table) pingDone(id ID) {
+	if bi, i := t.locate(&id); i >= 0 {
+		t.buckets[bi].nodes[i].pinging = false
+	}
+}
+
+// closest appends to dst the (at most) k nodes closest to target that have no failures,
+// nearest first. Buckets are visited in an order that makes the result exact: nodes of the
+// target's own bucket are closer than those of any deeper bucket, which in turn are
+// closer than those of any shallower bucket, nearest shallow bucket first.
+func (t *table) closest(dst []NodeInfo, target ID, k int) []NodeInfo {
+	start := len(dst)
+	add := func(b *bucket) {
+		for j := range b.nodes {
+			if b.nodes[j].failures == 0 {
+				dst = append(dst, b.nodes[j].NodeInfo)
+			}
+		}
+	}
+	ti := t.index(&target)
+	add(&t.buckets[ti])
+	if len(dst)-start < k {
+		for bi := ti + 1; bi < len(t.buckets); bi++ {
+			add(&t.buckets[bi])
+		}
+	}
+	sorted := false
+	for bi := ti - 1; bi >= 0 && len(dst)-start < k; bi-- {
+		if !sorted { // groups so far must be sorted before a shallower group is appended
+			sortByDistance(dst[start:], target)
+			sorted = true
+		}
+		n := len(dst)
+		add(&t.buckets[bi])
+		sortByDistance(dst[n:], target)
+	}
+	if !sorted {
+		sortByDistance(dst[start:], target)
+	}
+	if len(dst)-start > k {
+		dst = dst[:start+k]
+	}
+	return dst
+}
+
+func sortByDistance(ns []NodeInfo, target ID) {
+	slices.SortFunc(ns, func(a, b NodeInfo) int { return cmpDistance(&target, &a.ID, &b.ID) })
+}
+
+// questionable returns up to max nodes that have not answered for questionableAfter (or
+// never did), stalest first, and marks them as being pinged.
+func (t *table) questionable(now time.Time, max int) []NodeInfo {
+	var cands []*entry
+	for bi := range t.buckets {
+		for j := range t.buckets[bi].nodes {
+			e := &t.buckets[bi].nodes[j]
+			if !e.pinging && !e.good(now) {
+				cands = append(cands, e)
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b *entry) int { return a.lastResponse.Compare(b.lastResponse) })
+	var out []NodeInfo
+	for _, e := range cands[:min(max, len(cands))] {
+		e.pinging = true
+		out = append(out, e.NodeInfo)
+	}
+	return out
+}
+
+// staleBuckets returns a random target in each bucket that has not changed for d, and marks
+// those buckets as refreshed.
+func (t *table) staleBuckets(now time.Time, d time.Duration, max int) []ID {
+	var out []ID
+	for bi := range t.buckets {
+		if len(out) >= max {
+			break
+		}
+		b := &t.buckets[bi]
+		if now.Sub(b.changed) < d {
+			continue
+		}
+		b.changed = now
+		if bi == len(t.buckets)-1 {
+			// The last bucket covers every deeper prefix: aim at ourselves.
+			out = append(out, randomIDWithPrefix(t.self, min(bi+8, 159)))
+		} else {
+			out = append(out, randomIDWithPrefix(t.self, bi))
+		}
+	}
+	return out
+}
+
+// nodes appends every node in the table to dst.
+func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
+	for bi := range t.buckets {
+		for j := range t.buckets[bi].nodes {
+			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(now) {
+				dst = append(dst, e.NodeInfo)
+			}
+		}
+	}
+	return dst
+}
+
+// counts returns the number of nodes, of good nodes and of replacements.
+func (t *table) counts(now time.Time) (nodes, good, repl int) {
+	for bi := range t.buckets {
+		b := &t.buckets[bi]
+		nodes += len(b.nodes)
+		repl += len(b.repl)
+		for j := range b.nodes {
+			if b.nodes[j].good(now) {
+				good++
+			}
+		}
+	}
+	return
+}
+
+// contains reports whether id is in the table.
+func (t *table) contains(id ID) bool {
+	_, i := t.locate(&id)
+	return i >= 0
+}
+
+// addrOf returns the address the table has for id.
+func (t *table) addrOf(id ID) (netip.AddrPort, bool) {
+	bi, i := t.locate(&id)
+	if i < 0 {
+		return netip.AddrPort{}, false
+	}
+	return t.buckets[bi].nodes[i].Addr, true
+}

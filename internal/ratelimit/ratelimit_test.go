@@ -1,0 +1,87 @@
+package ratelimit
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBucket(10, 5)
+		for i := range 5 {
+			if !b.Allow() {
+				t.Fatalf("token %d refused from a full bucket", i)
+			}
+		}
+		if b.Allow() {
+			t.Fatal("empty bucket allowed")
+		}
+		time.Sleep(100 * time.Millisecond) // fake time: one token
+		if !b.Allow() || b.Allow() {
+			t.Fatal("refill after 100ms should give exactly one token")
+		}
+		start := time.Now()
+		if err := b.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got != 100*time.Millisecond {
+			t.Fatalf("Wait took %v, want 100ms", got)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		if err := b.Wait(ctx); err == nil {
+			t.Fatal("Wait returned before a token was due")
+		}
+	})
+}
+
+func TestUnlimited(t *testing.T) {
+	var b *Bucket = NewBucket(-1, 0)
+	var p *PerSource = NewPerSource(-1, 0, 0)
+	for range 1000 {
+		if !b.Allow() || !p.Allow(netip.MustParseAddr("1.2.3.4")) {
+			t.Fatal("unlimited limiter refused")
+		}
+	}
+}
+
+func TestPerSourceIsolatesSources(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := NewPerSource(1, 3, 100)
+		flood, quiet := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		allowed := 0
+		for range 1000 {
+			if p.Allow(flood) {
+				allowed++
+			}
+		}
+		if allowed != 3 {
+			t.Fatalf("flooding source got %d packets through, want the burst of 3", allowed)
+		}
+		if !p.Allow(quiet) {
+			t.Fatal("a flood from one source starved another")
+		}
+	})
+}
+
+func TestPerSourceBounded(t *testing.T) {
+	p := NewPerSource(1, 1, 100)
+	for i := range 100_000 {
+		p.Allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+	}
+	if n := p.Len(); n > 100 {
+		t.Fatalf("tracking %d sources, want at most 100", n)
+	}
+	// A recently limited source is remembered across one generation change.
+	src := netip.MustParseAddr("192.0.2.1")
+	p.Allow(src)
+	for i := range 10 {
+		p.Allow(netip.AddrFrom4([4]byte{11, 0, 0, byte(i)}))
+	}
+	if p.Allow(src) {
+		t.Fatal("source forgotten too early")
+	}
+}

@@ -1,0 +1,99 @@
+package krpc
+
+import (
+	"net/netip"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/torrent/bencode"
+)
+
+// Message types: the values of the "y" key.
+const (
+	TypeQuery    = "q"
+	TypeResponse = "r"
+	TypeError    = "e"
+)
+
+// KRPC error codes (BEP 5 and BEP 44).
+const (
+	ErrorCodeGeneric       = akrpc.ErrorCodeGenericError                  // 201
+	ErrorCodeServer        = akrpc.ErrorCodeServerError                   // 202
+	ErrorCodeProtocol      = akrpc.ErrorCodeProtocolError                 // 203: malformed packet, invalid arguments, bad token
+	ErrorCodeMethodUnknown = akrpc.ErrorCodeMethodUnknown                 // 204
+	ErrorCodeValueTooBig   = akrpc.ErrorCodeMessageValueFieldTooBig       // 205 (BEP 44)
+	ErrorCodeInvalidSig    = akrpc.ErrorCodeInvalidSignature              // 206 (BEP 44)
+	ErrorCodeSaltTooBig    = akrpc.ErrorCodeSaltFieldTooBig               // 207 (BEP 44)
+	ErrorCodeCASMismatch   = akrpc.ErrorCodeCasHashMismatched             // 301 (BEP 44)
+	ErrorCodeSeqTooLow     = akrpc.ErrorCodeSequenceNumberLessThanCurrent // 302 (BEP 44)
+)
+
+// ID is a 160-bit node ID, infohash or BEP 44 target.
+type ID = akrpc.ID
+
+// Error is a KRPC error ("y":"e"), as sent by a remote node or returned by a Handler.
+// Calls return remote errors as *Error; match them with errors.As.
+type Error = akrpc.Error
+
+// Extra holds dictionary keys this package does not model, as raw bencoded values. Keys
+// are kept exactly as received and are written back verbatim, in sorted order with the
+// modelled keys. Setting a key that the enclosing type models (for example "id" in Args)
+// makes encoding fail.
+type Extra map[string]bencode.Bytes
+
+// Args are the arguments of a query (the "a" dictionary): anacrolix's MsgArgs plus any keys
+// it does not model, such as the WebTorrent extension's "signals" and "signal".
+//
+// A decoded Args holds a BEP 44 "v" as bencode.Bytes (the exact bytes received, which is
+// what a target or signature is computed over). When encoding, a V of type bencode.Bytes is
+// written verbatim and any other value is bencoded.
+type Args struct {
+	akrpc.MsgArgs
+	Extra Extra
+}
+
+// Return is the body of a response (the "r" dictionary): anacrolix's Return plus any keys it
+// does not model (for example libtorrent's "p" or the WebTorrent extension's "signals").
+//
+// Compact node and peer entries of an invalid length are skipped when decoding; decoded
+// IPv4 addresses are 4 bytes long.
+type Return struct {
+	akrpc.Return
+	Extra Extra
+}
+
+// Msg is one KRPC message.
+//
+// Unknown keys at every level are kept in the Extra maps and written back byte for byte, so
+// a message decoded and encoded again is identical to the original whenever the original
+// was canonical bencode (sorted keys, no redundant zero values).
+type Msg struct {
+	T string // transaction ID
+	Y string // TypeQuery, TypeResponse or TypeError
+	Q string // query method, for queries
+
+	A *Args   // query arguments
+	R *Return // response body
+	E *Error  // error body
+
+	// IP is the "ip" key (BEP 42): in a response, the querier's address as the responder
+	// saw it. The zero value means absent (or not a valid compact address).
+	IP netip.AddrPort
+	// ReadOnly is the BEP 43 "ro" flag: the sender does not answer queries.
+	ReadOnly bool
+	// Version is the "v" key: a client identifier such as "LT\x02\x08".
+	Version string
+
+	Extra Extra
+}
+
+// SenderID returns the node ID the message carries (a.id in a query, r.id in a
+// response) and whether it has one.
+func (m *Msg) SenderID() (ID, bool) {
+	switch {
+	case m.Y == TypeQuery && m.A != nil:
+		return m.A.ID, true
+	case m.Y == TypeResponse && m.R != nil:
+		return m.R.ID, true
+	}
+	return ID{}, false
+}

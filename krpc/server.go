@@ -1,0 +1,560 @@
+package krpc
+
+import (
+	"context"
+	crand "crypto/rand"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/internal/ratelimit"
+	"github.com/wdht/wdht/transport"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultTimeout        = 2 * time.Second
+	DefaultAttempts       = 2
+	DefaultMaxHandlers    = 256
+	DefaultSourceRate     = 100
+	DefaultSourceBurst    = 200
+	DefaultMaxSources     = 8192
+	DefaultQueryRate      = 1000
+	DefaultQueryBurst     = 200
+	DefaultMaxOutstanding = 4096
+)
+
+// Version is the client identifier sent in the "v" key of our messages when Config.Version
+// is empty: "WD" and a two-byte version, following BEP 20's style.
+const Version = "WD\x00\x01"
+
+// Config configures a Server. The zero value is ready to use: every zero field means the
+// documented default.
+type Config struct {
+	// Timeout is how long one attempt of a query waits for its response. Default 2 s.
+	Timeout time.Duration
+	// Attempts is how many times a query is sent before it fails with ErrTimeout; later
+	// attempts reuse the transaction ID, so a late answer to an earlier one still counts.
+	// Default 2.
+	Attempts int
+	// MaxHandlers caps the handlers running at once. Queries arriving while the cap is
+	// reached are dropped (and counted). Default 256.
+	MaxHandlers int
+	// SourceRate is how many packets a second each source IP may send us, with bursts of
+	// up to SourceBurst; excess packets are dropped before they are decoded. A negative
+	// SourceRate turns the limit off. Defaults 100/s and 200.
+	SourceRate  float64
+	SourceBurst int
+	// MaxSources bounds the number of source IPs the rate limiter remembers. Default 8192.
+	MaxSources int
+	// QueryRate is the budget of queries a second this Server sends, with bursts of up to
+	// QueryBurst; a Call beyond it waits for budget (as long as its context allows). A
+	// negative QueryRate turns the budget off. Defaults 1000/s and 200.
+	QueryRate  float64
+	QueryBurst int
+	// MaxOutstanding caps the queries awaiting a response; Call fails with
+	// ErrTooManyQueries beyond it. Default 4096.
+	MaxOutstanding int
+	// ReadOnly makes the Server a BEP 43 read-only node: its queries carry "ro":1 and it
+	// answers no queries.
+	ReadOnly bool
+	// Version is sent as the "v" key. Default Version; "-" sends none.
+	Version string
+	// Extensions change the protocol; see Extension. The first one is outermost.
+	Extensions []Extension
+	// Logger receives the Server's logs; per-packet logs are at Debug and Trace.
+	// Default: no logging.
+	Logger hclog.Logger
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Timeout < 0:
+		return fmt.Errorf("krpc: Config.Timeout %v is negative", c.Timeout)
+	case c.Attempts < 0:
+		return fmt.Errorf("krpc: Config.Attempts %d is negative", c.Attempts)
+	case c.MaxHandlers < 0:
+		return fmt.Errorf("krpc: Config.MaxHandlers %d is negative", c.MaxHandlers)
+	case c.SourceBurst < 0:
+		return fmt.Errorf("krpc: Config.SourceBurst %d is negative", c.SourceBurst)
+	case c.MaxSources < 0:
+		return fmt.Errorf("krpc: Config.MaxSources %d is negative", c.MaxSources)
+	case c.QueryBurst < 0:
+		return fmt.Errorf("krpc: Config.QueryBurst %d is negative", c.QueryBurst)
+	case c.MaxOutstanding < 0:
+		return fmt.Errorf("krpc: Config.MaxOutstanding %d is negative", c.MaxOutstanding)
+	}
+	for i, e := range c.Extensions {
+		if e == nil {
+			return fmt.Errorf("krpc: Config.Extensions[%d] is nil", i)
+		}
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	def(&c.Attempts, DefaultAttempts)
+	def(&c.MaxHandlers, DefaultMaxHandlers)
+	def(&c.MaxSources, DefaultMaxSources)
+	def(&c.MaxOutstanding, DefaultMaxOutstanding)
+	if c.SourceRate == 0 {
+		c.SourceRate = DefaultSourceRate
+	}
+	def(&c.SourceBurst, DefaultSourceBurst)
+	if c.QueryRate == 0 {
+		c.QueryRate = DefaultQueryRate
+	}
+	def(&c.QueryBurst, DefaultQueryBurst)
+	switch c.Version {
+	case "":
+		c.Version = Version
+	case "-":
+		c.Version = ""
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	return c
+}
+
+var (
+	// ErrTimeout is returned by Call when every attempt went unanswered.
+	ErrTimeout = errors.New("krpc: query timed out")
+	// ErrClosed is returned by Call once the Server is closed. It wraps net.ErrClosed.
+	ErrClosed = fmt.Errorf("krpc: server closed: %w", net.ErrClosed)
+	// ErrTooManyQueries is returned by Call when Config.MaxOutstanding queries are
+	// already waiting for responses.
+	ErrTooManyQueries = errors.New("krpc: too many outstanding queries")
+)
+
+// Stats are a Server's counters since it started.
+type Stats struct {
+	PacketsIn      uint64 // packets received
+	RateLimited    uint64 // packets dropped by the per-source limit
+	Malformed      uint64 // packets that were not KRPC messages
+	QueriesIn      uint64 // queries handed to handlers
+	Overloaded     uint64 // queries dropped because MaxHandlers were busy
+	RepliesOut     uint64 // responses sent
+	ErrorsOut      uint64 // KRPC errors sent
+	QueriesOut     uint64 // query transmissions (attempts) sent
+	ResponsesIn    uint64 // responses (and errors) matched to our queries
+	Unmatched      uint64 // responses that matched no outstanding query
+	Timeouts       uint64 // attempts that went unanswered
+	SendErrors     uint64 // transport Send failures
+	OutstandingNow int    // queries waiting for a response now
+}
+
+type counters struct {
+	packetsIn, rateLimited, malformed, queriesIn, overloaded, repliesOut, errorsOut,
+	queriesOut, responsesIn, unmatched, timeouts, sendErrors atomic.Uint64
+}
+
+type txnKey struct {
+	t    string
+	addr netip.AddrPort
+}
+
+type txn struct {
+	done chan *Msg // receives the response or error message, once
+}
+
+// Server speaks KRPC over a Transport: it sends queries and matches their responses, and
+// it answers incoming queries with a Handler. It does not close the Transport.
+type Server struct {
+	t      transport.Transport
+	cfg    Config
+	log    hclog.Logger
+	caller Caller
+	h      Handler
+
+	inLimit  *ratelimit.PerSource
+	outLimit *ratelimit.Bucket
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	handlers atomic.Int32
+
+	mu   sync.Mutex
+	txns map[txnKey]*txn
+	rnd  *rand.ChaCha8
+
+	stats counters
+}
+
+// NewServer starts a Server answering queries on t with h. cfg may be nil; it is copied.
+func NewServer(t transport.Transport, h Handler, cfg *Config) (*Server, error) {
+	if t == nil {
+		return nil, errors.New("krpc: NewServer: nil transport")
+	}
+	if h == nil {
+		h = Mux(nil)
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+		c.Extensions = append([]Extension(nil), cfg.Extensions...)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c = c.withDefaults()
+	var seed [32]byte
+	if _, err := crand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("krpc: seeding transaction IDs: %w", err)
+	}
+	s := &Server{
+		t:        t,
+		cfg:      c,
+		log:      c.Logger.Named("krpc"),
+		inLimit:  ratelimit.NewPerSource(c.SourceRate, c.SourceBurst, c.MaxSources),
+		outLimit: ratelimit.NewBucket(c.QueryRate, c.QueryBurst),
+		txns:     make(map[txnKey]*txn),
+		rnd:      rand.NewChaCha8(seed),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.h, s.caller = chain(h, CallerFunc(s.call), c.Extensions)
+	s.wg.Add(1)
+	go s.readLoop()
+	return s, nil
+}
+
+// Transport returns the transport the Server runs on.
+func (s *Server) Transport() transport.Transport { return s.t }
+
+// Call sends q to the given address through the extension chain and waits for the
+// response. It retries per Config and returns ErrTimeout when no attempt was answered,
+// a *Error when the remote node sent a KRPC error, and ctx's error when ctx ends first.
+func (s *Server) Call(ctx context.Context, to netip.AddrPort, q *Query) (*Response, error) {
+	return s.caller.Call(ctx, to, q)
+}
+
+// call is the innermost Caller: it sends the query and waits for its response.
+func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Response, error) {
+	if s.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if q == nil || q.Method == "" {
+		return nil, errors.New("krpc: Call: query without a method")
+	}
+	if !to.IsValid() || to.Port() == 0 {
+		return nil, fmt.Errorf("krpc: Call: invalid address %v: %w", to, transport.ErrUnreachable)
+	}
+	to = transport.Unmap(to)
+	if !s.outLimit.Allow() {
+		if err := s.waitBudget(ctx); err != nil {
+			return nil, err
+		}
+	}
+	m := Msg{Y: TypeQuery, Q: q.Method, A: q.Args, ReadOnly: q.ReadOnly || s.cfg.ReadOnly, Version: s.cfg.Version}
+	if m.A == nil {
+		return nil, errors.New("krpc: Call: query without arguments (a node ID is required)")
+	}
+
+	tx := &txn{done: make(chan *Msg, 1)}
+	key, err := s.register(to, tx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.unregister(key, tx)
+	m.T = key.t
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := m.AppendBinary((*buf)[:0])
+	*buf = b
+	if err != nil {
+		return nil, err
+	}
+
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	for attempt := 1; ; attempt++ {
+		if err := s.t.Send(to, b); err != nil {
+			s.stats.sendErrors.Add(1)
+			if errors.Is(err, net.ErrClosed) {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("krpc: sending %s to %v: %w", q.Method, to, err)
+		}
+		s.stats.queriesOut.Add(1)
+		if s.log.IsTrace() {
+			s.log.Trace("query sent", "method", q.Method, "to", to, "attempt", attempt)
+		}
+		select {
+		case r := <-tx.done:
+			return s.response(r, to)
+		case <-timer.C:
+			s.stats.timeouts.Add(1)
+			if attempt >= s.cfg.Attempts {
+				return nil, fmt.Errorf("krpc: %s to %v: %w", q.Method, to, ErrTimeout)
+			}
+			timer.Reset(s.cfg.Timeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+// waitBudget waits for outbound query budget until ctx ends or the Server closes.
+func (s *Server) waitBudget(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+	if err := s.outLimit.Wait(ctx); err != nil {
+		if s.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// response turns the matched message into Call's results.
+func (s *Server) response(r *Msg, from netip.AddrPort) (*Response, error) {
+	switch {
+	case r.Y == TypeError:
+		return nil, r.E
+	case r.R == nil:
+		return nil, fmt.Errorf("krpc: response from %v without a body: %w", from, ErrMalformed)
+	}
+	return &Response{Return: r.R, From: from, IP: r.IP, Version: r.Version}, nil
+}
+
+func (s *Server) register(to netip.AddrPort, tx *txn) (txnKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.txns) >= s.cfg.MaxOutstanding {
+		return txnKey{}, ErrTooManyQueries
+	}
+	var t [4]byte
+	for {
+		v := s.rnd.Uint64()
+		t = [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+		key := txnKey{t: string(t[:]), addr: to}
+		if _, used := s.txns[key]; !used {
+			s.txns[key] = tx
+			return key, nil
+		}
+	}
+}
+
+func (s *Server) unregister(key txnKey, tx *txn) {
+	s.mu.Lock()
+	if s.txns[key] == tx {
+		delete(s.txns, key)
+	}
+	s.mu.Unlock()
+}
+
+// Close stops the Server: pending Calls return ErrClosed, running handlers see their
+// context cancelled, and Close waits for the read loop and the handlers to finish. The
+// Transport stays open. Close is idempotent.
+func (s *Server) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Stats returns the Server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.txns)
+	s.mu.Unlock()
+	c := &s.stats
+	return Stats{
+		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Malformed: c.malformed.Load(),
+		QueriesIn: c.queriesIn.Load(), Overloaded: c.overloaded.Load(), RepliesOut: c.repliesOut.Load(),
+		ErrorsOut: c.errorsOut.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
+		Unmatched: c.unmatched.Load(), Timeouts: c.timeouts.Load(), SendErrors: c.sendErrors.Load(),
+		OutstandingNow: n,
+	}
+}
+
+func (s *Server) readLoop() {
+	defer s.wg.Done()
+	for {
+		p, err := s.t.Receive(s.ctx)
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("transport receive failed; server stops reading", "error", err)
+			}
+			return
+		}
+		s.handlePacket(p)
+	}
+}
+
+func (s *Server) handlePacket(p transport.Packet) {
+	s.stats.packetsIn.Add(1)
+	if p.From.Port() == 0 {
+		s.stats.malformed.Add(1)
+		return
+	}
+	if !s.inLimit.Allow(p.From.Addr()) {
+		s.stats.rateLimited.Add(1)
+		return
+	}
+	m := new(Msg)
+	err := m.UnmarshalBinary(p.Data)
+	if err != nil && (isSyntaxError(err) || m.T == "") {
+		s.stats.malformed.Add(1)
+		if s.log.IsDebug() {
+			s.log.Debug("dropping malformed packet", "from", p.From, "error", err)
+		}
+		return
+	}
+	switch m.Y {
+	case TypeResponse, TypeError:
+		s.deliver(m, p.From, err)
+	case TypeQuery:
+		if s.cfg.ReadOnly {
+			return
+		}
+		if err == nil {
+			switch {
+			case m.A == nil:
+				err = errors.New("missing 'a' dictionary")
+			case m.A.ID == (ID{}):
+				err = errors.New("missing node id")
+			case m.Q == "":
+				err = errors.New("missing method")
+			}
+		}
+		if err != nil {
+			s.stats.malformed.Add(1)
+			if s.log.IsDebug() {
+				s.log.Debug("malformed query", "from", p.From, "method", m.Q, "error", err)
+			}
+			s.reply(p.From, m.T, nil, ProtocolError(err.Error()))
+			return
+		}
+		s.dispatch(m, p.From)
+	default:
+		s.stats.malformed.Add(1)
+	}
+}
+
+func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
+	key := txnKey{t: m.T, addr: from}
+	s.mu.Lock()
+	tx := s.txns[key]
+	if tx != nil {
+		delete(s.txns, key)
+	}
+	s.mu.Unlock()
+	if tx == nil {
+		s.stats.unmatched.Add(1)
+		if s.log.IsDebug() {
+			s.log.Debug("unmatched response", "from", from)
+		}
+		return
+	}
+	s.stats.responsesIn.Add(1)
+	if decodeErr != nil {
+		m = &Msg{Y: TypeError, E: &Error{Code: ErrorCodeProtocol, Msg: "malformed response: " + decodeErr.Error()}}
+	}
+	tx.done <- m // buffered, and the key was removed: exactly one send
+}
+
+func (s *Server) dispatch(m *Msg, from netip.AddrPort) {
+	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
+		s.handlers.Add(-1)
+		s.stats.overloaded.Add(1)
+		return
+	}
+	s.stats.queriesIn.Add(1)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.handlers.Add(-1)
+		q := &Query{Method: m.Q, Args: m.A, ReadOnly: m.ReadOnly, From: from, Version: m.Version}
+		resp, err := s.serve(q)
+		if errors.Is(err, ErrNoReply) {
+			return
+		}
+		if err != nil {
+			var ke *Error
+			if !errors.As(err, &ke) {
+				s.log.Warn("handler failed", "method", q.Method, "from", from, "error", err)
+				ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
+			}
+			s.reply(from, m.T, nil, ke)
+			return
+		}
+		s.reply(from, m.T, resp, nil)
+	}()
+}
+
+// serve runs the handler chain, turning a panic into a 202 error: a handler bug must not
+// take the process down with it.
+func (s *Server) serve(q *Query) (resp *Response, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panicked", "method", q.Method, "from", q.From, "panic", r)
+			resp, err = nil, &Error{Code: ErrorCodeServer, Msg: "server error"}
+		}
+	}()
+	resp, err = s.h.ServeKRPC(s.ctx, q)
+	if err == nil && (resp == nil || resp.Return == nil) {
+		err = fmt.Errorf("handler for %q returned no response", q.Method)
+	}
+	return resp, err
+}
+
+func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error) {
+	m := Msg{T: t, IP: to, Version: s.cfg.Version}
+	if kerr != nil {
+		m.Y, m.E = TypeError, kerr
+	} else {
+		m.Y, m.R = TypeResponse, resp.Return
+	}
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := m.AppendBinary((*buf)[:0])
+	*buf = b
+	if err != nil {
+		s.log.Error("cannot encode response", "to", to, "error", err)
+		return
+	}
+	if err := s.t.Send(to, b); err != nil {
+		s.stats.sendErrors.Add(1)
+		if s.log.IsDebug() {
+			s.log.Debug("reply not sent", "to", to, "error", err)
+		}
+		return
+	}
+	if kerr != nil {
+		s.stats.errorsOut.Add(1)
+	} else {
+		s.stats.repliesOut.Add(1)
+	}
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		bufPool.Put(b)
+	}
+}
