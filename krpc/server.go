@@ -415,7 +415,7 @@ func (s *Server) handlePacket(p transport.Packet) {
 	}
 	m := new(Msg)
 	err := m.UnmarshalBinary(p.Data)
-	if err != nil && (isSyntaxError(err) || m.T == "") {
+	if m.T == "" || (err != nil && isSyntaxError(err)) {
 		s.stats.malformed.Add(1)
 		if s.log.IsDebug() {
 			s.log.Debug("dropping malformed packet", "from", p.From, "error", err)

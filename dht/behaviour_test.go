@@ -1,0 +1,274 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport/memory"
+)
+
+// A node that dies is evicted from the others' tables by liveness pings once it has been
+// silent long enough to be questionable.
+func TestDeadNodeEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
+		nodes := make([]*Node, 6)
+		for i := range nodes {
+			nodes[i] = c.add(nil)
+		}
+		for _, n := range nodes[1:] {
+			if _, err := n.Bootstrap(t.Context(), nodes[0].Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		victim := nodes[5]
+		holders := 0
+		for _, n := range nodes[:5] {
+			if containsNode(n.Nodes(), victim.ID()) {
+				holders++
+			}
+		}
+		if holders == 0 {
+			t.Fatal("nobody knows the victim")
+		}
+		victim.Close()
+		// Keep the others talking to each other so they stay good.
+		time.Sleep(30 * time.Minute)
+		synctest.Wait()
+		for i, n := range nodes[:5] {
+			if containsNode(n.Nodes(), victim.ID()) {
+				t.Errorf("node %d still holds the dead node after 30 minutes", i)
+			}
+			if len(n.Nodes()) != 4 {
+				t.Errorf("node %d has %d live nodes, want 4", i, len(n.Nodes()))
+			}
+		}
+	})
+}
+
+func containsNode(ns []NodeInfo, id ID) bool {
+	for _, n := range ns {
+		if n.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRestartFromState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a, b, d := c.add(nil), c.add(nil), c.add(nil)
+		b.Bootstrap(t.Context(), a.Addr())
+		d.Bootstrap(t.Context(), a.Addr())
+		synctest.Wait()
+		st := d.State()
+		if len(st.Nodes) != 2 || st.ID != d.ID() {
+			t.Fatalf("state %+v", st)
+		}
+		d.Close()
+		d2 := c.add(&Config{State: &st})
+		if d2.ID() != st.ID || len(d2.Nodes()) != 2 {
+			t.Fatalf("restarted node: id %v, table %v", d2.ID(), d2.Nodes())
+		}
+		if _, err := d2.Bootstrap(t.Context()); err != nil {
+			t.Fatalf("bootstrap from saved state: %v", err)
+		}
+	})
+}
+
+// Read-only (BEP 43) queriers never enter the table.
+func TestReadOnlyNotAdded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		ro := c.add(&Config{KRPC: krpc.Config{ReadOnly: true}})
+		if _, err := ro.Bootstrap(t.Context(), a.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if len(a.Nodes()) != 0 {
+			t.Fatalf("a read-only node entered the table: %v", a.Nodes())
+		}
+		if len(ro.Nodes()) != 1 {
+			t.Fatal("the read-only node should still learn the nodes it queried")
+		}
+	})
+}
+
+func TestImpliedPort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a, b := c.add(nil), c.add(nil)
+		b.Bootstrap(t.Context(), a.Addr())
+		ih := RandomID()
+		if _, err := b.Announce(t.Context(), ih, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Peers().Peers(ih, 10); len(got) != 1 || got[0] != b.Addr() {
+			t.Fatalf("implied port: stored %v, want %v", got, b.Addr())
+		}
+		if _, err := b.Announce(t.Context(), ih, 70000); err == nil {
+			t.Fatal("port 70000 accepted")
+		}
+	})
+}
+
+// Queries with bad arguments get a 203 error and the node keeps answering.
+func TestBadArguments(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		srv, err := krpc.NewServer(c.listen(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		call := func(method string, mod func(*krpc.Args)) error {
+			args := &krpc.Args{}
+			args.ID = RandomID()
+			mod(args)
+			_, err := srv.Call(t.Context(), a.Addr(), &krpc.Query{Method: method, Args: args})
+			return err
+		}
+		zero, big := 0, 70000
+		for _, tc := range []struct {
+			method string
+			mod    func(*krpc.Args)
+		}{
+			{"find_node", func(a *krpc.Args) {}},
+			{"get_peers", func(a *krpc.Args) {}},
+			{"announce_peer", func(a *krpc.Args) {}},
+			{"announce_peer", func(a *krpc.Args) { a.InfoHash = RandomID(); a.Token = "x" }},
+			{"announce_peer", func(a *krpc.Args) { a.InfoHash = RandomID(); a.Port = &zero }},
+			{"announce_peer", func(a *krpc.Args) { a.InfoHash = RandomID(); a.Port = &big }},
+		} {
+			var ke *krpc.Error
+			if err := call(tc.method, tc.mod); !errors.As(err, &ke) || ke.Code != krpc.ErrorCodeProtocol {
+				t.Errorf("%s with bad args: %v, want a 203 error", tc.method, err)
+			}
+		}
+		if err := call("vote", func(*krpc.Args) {}); err == nil || !strings.Contains(err.Error(), "204") {
+			t.Errorf("unknown method: %v", err)
+		}
+		if err := call("ping", func(*krpc.Args) {}); err != nil {
+			t.Fatalf("ping after bad queries: %v", err)
+		}
+	})
+}
+
+func (c *cluster) listen() *memory.Transport {
+	c.t.Helper()
+	tr, err := c.net.Listen(netip.AddrPort{})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// A hostile node answers lookups with poison (1-byte values, a bogus ip, nodes pointing at
+// nowhere and at ourselves); the lookup still finds the real peer and nothing panics.
+func TestHostileResponder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: time.Millisecond}})
+		good := c.add(nil)
+		victim := c.add(&Config{KRPC: krpc.Config{Timeout: 200 * time.Millisecond}})
+		evilT := c.listen()
+		evil, err := krpc.NewServer(evilT, krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+			r := &krpc.Return{Return: akrpc.Return{ID: RandomID()}}
+			tok := "t"
+			r.Token = &tok
+			r.Values = []akrpc.NodeAddr{{IP: net.IP{1}, Port: 1}, {IP: net.IPv4(0, 0, 0, 0), Port: 0}}
+			r.Nodes = []akrpc.NodeInfo{
+				{ID: victim.ID(), Addr: akrpc.NodeAddr{IP: net.IPv4(10, 99, 0, 1), Port: 1}},
+				{ID: RandomID(), Addr: akrpc.NodeAddr{IP: net.IPv4(10, 99, 0, 2), Port: 1}},
+				{ID: RandomID(), Addr: akrpc.NodeAddr{IP: net.IPv4(0, 0, 0, 0), Port: 0}},
+			}
+			return &krpc.Response{Return: r}, nil
+		}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer evil.Close()
+		ih := RandomID()
+		good.Peers().Add(ih, netip.MustParseAddrPort("192.0.2.7:1234"))
+		var found []netip.AddrPort
+		res, err := victim.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { found = append(found, p); return true })
+		_ = res
+		if !errors.Is(err, ErrNoNodes) {
+			t.Fatalf("lookup with an empty table: %v", err)
+		}
+		victim.Bootstrap(t.Context(), evilT.LocalAddr(), good.Addr())
+		res, err = victim.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { found = append(found, p); return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) != 1 || found[0] != netip.MustParseAddrPort("192.0.2.7:1234") {
+			t.Fatalf("found %v", found)
+		}
+		if _, err := victim.Ping(t.Context(), good.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestCloseEndsLookups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: time.Second}})
+		a, b := c.add(nil), c.add(nil)
+		errc := make(chan error)
+		go func() {
+			_, err := a.Bootstrap(context.Background(), b.Addr())
+			errc <- err
+		}()
+		synctest.Wait()
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("lookup during Close: %v, want net.ErrClosed", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal("second Close:", err)
+		}
+		if _, err := a.Ping(t.Context(), b.Addr()); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Ping after Close: %v", err)
+		}
+	})
+}
+
+func TestConfig(t *testing.T) {
+	tr := newCluster(t, nil).listen()
+	for _, cfg := range []*Config{
+		{K: -1}, {Alpha: -1}, {TokenPeriod: -time.Second},
+		{Bootstrap: []netip.AddrPort{{}}}, {KRPC: krpc.Config{Timeout: -1}},
+	} {
+		if n, err := New(tr, cfg); err == nil {
+			n.Close()
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+	cfg := &Config{}
+	n, err := New(tr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	if cfg.K != 0 || cfg.Logger != nil {
+		t.Fatal("New changed the caller's Config")
+	}
+	if _, err := New(nil, nil); err == nil {
+		t.Fatal("nil transport accepted")
+	}
+}
