@@ -106,6 +106,36 @@ func TestReadOnlyNotAdded(t *testing.T) {
 	})
 }
 
+// A node that bootstraps from its own address has not joined anything.
+func TestBootstrapFromSelf(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		if _, err := a.Bootstrap(t.Context(), a.Addr()); !errors.Is(err, ErrNoNodes) {
+			t.Fatalf("bootstrap from ourselves: %v, want ErrNoNodes", err)
+		}
+		silent := c.listen()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if _, err := a.Bootstrap(ctx, silent.LocalAddr()); !errors.Is(err, ErrNoNodes) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("bootstrap cut short by its context: %v, want ErrNoNodes and DeadlineExceeded", err)
+		}
+	})
+}
+
+// With an empty table, lookups start from Config.Bootstrap.
+func TestLookupFallsBackOnBootstrap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		b := c.add(&Config{Bootstrap: []netip.AddrPort{a.Addr()}})
+		res, err := b.FindNode(t.Context(), RandomID())
+		if err != nil || res.Responses != 1 {
+			t.Fatalf("FindNode on an empty table: %+v, %v", res, err)
+		}
+	})
+}
+
 func TestImpliedPort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, nil)

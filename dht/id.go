@@ -4,9 +4,11 @@ import (
 	"bytes"
 	crand "crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"strings"
 
 	"github.com/wdht/wdht/krpc"
 )
@@ -21,6 +23,10 @@ func ParseID(s string) (ID, error) {
 		return id, fmt.Errorf("dht: ID %q: want %d hex characters, got %d", s, 2*len(id), len(s))
 	}
 	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		var bad hex.InvalidByteError
+		if errors.As(err, &bad) {
+			return id, fmt.Errorf("dht: ID %q: %q at position %d is not a hex digit", s, byte(bad), strings.IndexByte(s, byte(bad))+1)
+		}
 		return id, fmt.Errorf("dht: ID %q is not hex: %w", s, err)
 	}
 	return id, nil

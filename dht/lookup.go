@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -101,6 +102,9 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	n.mu.Lock()
 	start0 := n.table.closest(nil, spec.target, 2*k)
 	n.mu.Unlock()
+	if len(start0) == 0 && len(spec.seeds) == 0 {
+		spec.seeds = n.bootstrap // an empty table: start from the bootstrap nodes
+	}
 	for _, ni := range start0 {
 		insert(ni, 1)
 	}
@@ -177,12 +181,16 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			c.state = candFailed
 			continue
 		}
+		if r.resp.Return.ID == n.id { // a seed that turned out to be ourselves
+			c.state = candFailed
+			continue
+		}
 		c.state = candResponded
 		res.Responses++
 		res.Rounds = max(res.Rounds, c.depth)
 		if c.ID == (ID{}) { // a seed: now we know who it is
 			c.ID = r.resp.Return.ID
-			if byID[c.ID] == nil && c.ID != n.id {
+			if byID[c.ID] == nil {
 				delete(byAddr, c.Addr)
 				if nc := insert(c.NodeInfo, c.depth); nc != nil {
 					nc.state = candResponded
@@ -214,17 +222,14 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		}
 	}
 	res.Duration = time.Since(start)
-	if err := ctx.Err(); err != nil && !stopped {
-		// Cut short: return what was found with the reason.
-		if n.ctx.Err() != nil && res.Responses == 0 {
-			return res, closest, ErrClosed
-		}
-		return res, closest, err
-	}
-	if res.Responses == 0 {
-		if n.ctx.Err() != nil {
-			return res, nil, ErrClosed
-		}
+	switch {
+	case n.ctx.Err() != nil && res.Responses == 0:
+		return res, nil, ErrClosed
+	case ctx.Err() != nil && !stopped && res.Responses == 0:
+		return res, nil, fmt.Errorf("%w: %w", ErrNoNodes, ctx.Err())
+	case ctx.Err() != nil && !stopped:
+		return res, closest, ctx.Err() // cut short: what was found, and why
+	case res.Responses == 0:
 		return res, nil, ErrNoNodes
 	}
 	return res, closest, nil

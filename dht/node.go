@@ -93,16 +93,12 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	mux := krpc.Mux{
+	h := nodeHandler{n: n, mux: krpc.Mux{
 		krpc.MethodPing:         krpc.HandlerFunc(n.handlePing),
 		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
 		krpc.MethodGetPeers:     krpc.HandlerFunc(n.handleGetPeers),
 		krpc.MethodAnnouncePeer: krpc.HandlerFunc(n.handleAnnounce),
-	}
-	h := krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
-		n.sawQuery(q)
-		return mux.ServeKRPC(ctx, q)
-	})
+	}}
 	srv, err := krpc.NewServer(t, h, &c.KRPC)
 	if err != nil {
 		return nil, err
@@ -115,6 +111,23 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	}
 	n.log.Debug("node started", "id", n.id, "addr", t.LocalAddr())
 	return n, nil
+}
+
+// nodeHandler answers the node's queries. None of its methods block (they only read and
+// update memory), so the KRPC server may run them on its read loop.
+type nodeHandler struct {
+	n   *Node
+	mux krpc.Mux
+}
+
+func (h nodeHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+	h.n.sawQuery(q)
+	return h.mux.ServeKRPC(ctx, q)
+}
+
+func (h nodeHandler) Inline(method string) bool {
+	_, ok := h.mux[method]
+	return ok
 }
 
 // ID returns the node's ID.

@@ -43,6 +43,18 @@ type Handler interface {
 	ServeKRPC(ctx context.Context, q *Query) (*Response, error)
 }
 
+// InlineHandler is implemented by Handlers that answer some methods without ever blocking:
+// no waiting on the network, on other goroutines or on long-held locks. The Server runs
+// those queries on its read loop instead of on a goroutine of their own, which saves a
+// goroutine and a scheduler round trip per query; all other queries still run off the
+// read loop. The DHT node's built-in methods are inline; an extension's wrapper is not,
+// unless it implements InlineHandler itself.
+type InlineHandler interface {
+	Handler
+	// Inline reports whether queries for method never block.
+	Inline(method string) bool
+}
+
 // HandlerFunc adapts a function to the Handler interface.
 type HandlerFunc func(ctx context.Context, q *Query) (*Response, error)
 

@@ -150,9 +150,10 @@ type Stats struct {
 	Malformed      uint64 // packets that were not KRPC messages
 	QueriesIn      uint64 // queries handed to handlers
 	Overloaded     uint64 // queries dropped because MaxHandlers were busy
-	RepliesOut     uint64 // responses sent
-	ErrorsOut      uint64 // KRPC errors sent
-	QueriesOut     uint64 // query transmissions (attempts) sent
+	RepliesOut     uint64 // responses and KRPC errors sent
+	ErrorsOut      uint64 // KRPC errors among them
+	Calls          uint64 // queries sent, each counted once however many attempts it took
+	QueriesOut     uint64 // query transmissions, retries included
 	ResponsesIn    uint64 // responses (and errors) matched to our queries
 	Unmatched      uint64 // responses that matched no outstanding query
 	Timeouts       uint64 // attempts that went unanswered
@@ -162,7 +163,7 @@ type Stats struct {
 
 type counters struct {
 	packetsIn, rateLimited, malformed, queriesIn, overloaded, repliesOut, errorsOut,
-	queriesOut, responsesIn, unmatched, timeouts, sendErrors atomic.Uint64
+	calls, queriesOut, responsesIn, unmatched, timeouts, sendErrors atomic.Uint64
 }
 
 type txnKey struct {
@@ -182,6 +183,7 @@ type Server struct {
 	log    hclog.Logger
 	caller Caller
 	h      Handler
+	inline InlineHandler // h, when some of its methods may run on the read loop
 
 	inLimit  *ratelimit.PerSource
 	outLimit *ratelimit.Bucket
@@ -230,6 +232,7 @@ func NewServer(t transport.Transport, h Handler, cfg *Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.h, s.caller = chain(h, CallerFunc(s.call), c.Extensions)
+	s.inline, _ = s.h.(InlineHandler)
 	s.wg.Add(1)
 	go s.readLoop()
 	return s, nil
@@ -273,6 +276,7 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 		return nil, err
 	}
 	defer s.unregister(key, tx)
+	s.stats.calls.Add(1)
 	m.T = key.t
 	buf := getBuf()
 	defer putBuf(buf)
@@ -383,14 +387,27 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Malformed: c.malformed.Load(),
 		QueriesIn: c.queriesIn.Load(), Overloaded: c.overloaded.Load(), RepliesOut: c.repliesOut.Load(),
-		ErrorsOut: c.errorsOut.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
+		ErrorsOut: c.errorsOut.Load(), Calls: c.calls.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
 		Unmatched: c.unmatched.Load(), Timeouts: c.timeouts.Load(), SendErrors: c.sendErrors.Load(),
 		OutstandingNow: n,
 	}
 }
 
+// batchSize is how many packets the read loop takes from a Batcher transport at once.
+const batchSize = 64
+
+// outbox collects the replies to one batch of packets, to be sent with one SendBatch.
+type outbox struct {
+	msgs  []transport.Message
+	arena []byte // the replies' encodings; Data slices point into it
+}
+
 func (s *Server) readLoop() {
 	defer s.wg.Done()
+	if bt, ok := s.t.(transport.Batcher); ok {
+		s.readBatches(bt)
+		return
+	}
 	for {
 		p, err := s.t.Receive(s.ctx)
 		if err != nil {
@@ -399,11 +416,53 @@ func (s *Server) readLoop() {
 			}
 			return
 		}
-		s.handlePacket(p)
+		s.handlePacket(p, nil)
 	}
 }
 
-func (s *Server) handlePacket(p transport.Packet) {
+// readBatches is the read loop for transports that move several packets per system call:
+// it takes what has arrived, handles it, and sends the inline replies in one batch.
+func (s *Server) readBatches(bt transport.Batcher) {
+	ps := make([]transport.Packet, batchSize)
+	out := &outbox{arena: make([]byte, 0, 16<<10)}
+	for {
+		n, err := bt.ReceiveBatch(s.ctx, ps)
+		if err != nil {
+			if s.ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("transport receive failed; server stops reading", "error", err)
+			}
+			return
+		}
+		for i := range n {
+			s.handlePacket(ps[i], out)
+			ps[i] = transport.Packet{}
+		}
+		if len(out.msgs) > 0 {
+			s.flush(bt, out)
+		}
+	}
+}
+
+// flush sends the batched replies.
+func (s *Server) flush(bt transport.Batcher, out *outbox) {
+	for sent := 0; sent < len(out.msgs); {
+		n, err := bt.SendBatch(out.msgs[sent:])
+		s.stats.repliesOut.Add(uint64(n))
+		sent += n
+		if err != nil {
+			s.stats.sendErrors.Add(1)
+			if s.log.IsDebug() {
+				s.log.Debug("reply not sent", "to", out.msgs[sent].To, "error", err)
+			}
+			sent++ // skip the message that failed
+		}
+	}
+	clear(out.msgs)
+	out.msgs = out.msgs[:0]
+	out.arena = out.arena[:0]
+}
+
+func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 	s.stats.packetsIn.Add(1)
 	if p.From.Port() == 0 {
 		s.stats.malformed.Add(1)
@@ -444,10 +503,10 @@ func (s *Server) handlePacket(p transport.Packet) {
 			if s.log.IsDebug() {
 				s.log.Debug("malformed query", "from", p.From, "method", m.Q, "error", err)
 			}
-			s.reply(p.From, m.T, nil, ProtocolError(err.Error()))
+			s.reply(p.From, m.T, nil, ProtocolError(err.Error()), out)
 			return
 		}
-		s.dispatch(m, p.From)
+		s.dispatch(m, p.From, out)
 	default:
 		s.stats.malformed.Add(1)
 	}
@@ -475,7 +534,12 @@ func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
 	tx.done <- m // buffered, and the key was removed: exactly one send
 }
 
-func (s *Server) dispatch(m *Msg, from netip.AddrPort) {
+func (s *Server) dispatch(m *Msg, from netip.AddrPort, out *outbox) {
+	if s.inline != nil && s.inline.Inline(m.Q) {
+		s.stats.queriesIn.Add(1)
+		s.answer(m, from, out)
+		return
+	}
 	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
 		s.stats.overloaded.Add(1)
@@ -486,22 +550,27 @@ func (s *Server) dispatch(m *Msg, from netip.AddrPort) {
 	go func() {
 		defer s.wg.Done()
 		defer s.handlers.Add(-1)
-		q := &Query{Method: m.Q, Args: m.A, ReadOnly: m.ReadOnly, From: from, Version: m.Version}
-		resp, err := s.serve(q)
-		if errors.Is(err, ErrNoReply) {
-			return
-		}
-		if err != nil {
-			var ke *Error
-			if !errors.As(err, &ke) {
-				s.log.Warn("handler failed", "method", q.Method, "from", from, "error", err)
-				ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
-			}
-			s.reply(from, m.T, nil, ke)
-			return
-		}
-		s.reply(from, m.T, resp, nil)
+		s.answer(m, from, nil)
 	}()
+}
+
+// answer runs the handler for query m and sends its reply (into out when batching).
+func (s *Server) answer(m *Msg, from netip.AddrPort, out *outbox) {
+	q := &Query{Method: m.Q, Args: m.A, ReadOnly: m.ReadOnly, From: from, Version: m.Version}
+	resp, err := s.serve(q)
+	if errors.Is(err, ErrNoReply) {
+		return
+	}
+	if err != nil {
+		var ke *Error
+		if !errors.As(err, &ke) {
+			s.log.Warn("handler failed", "method", q.Method, "from", from, "error", err)
+			ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
+		}
+		s.reply(from, m.T, nil, ke, out)
+		return
+	}
+	s.reply(from, m.T, resp, nil, out)
 }
 
 // serve runs the handler chain, turning a panic into a 202 error: a handler bug must not
@@ -520,12 +589,26 @@ func (s *Server) serve(q *Query) (resp *Response, err error) {
 	return resp, err
 }
 
-func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error) {
+func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error, out *outbox) {
 	m := Msg{T: t, IP: to, Version: s.cfg.Version}
 	if kerr != nil {
 		m.Y, m.E = TypeError, kerr
+		s.stats.errorsOut.Add(1)
 	} else {
 		m.Y, m.R = TypeResponse, resp.Return
+	}
+	if out != nil {
+		start := len(out.arena)
+		b, err := m.AppendBinary(out.arena)
+		if err != nil {
+			s.log.Error("cannot encode response", "to", to, "error", err)
+			return
+		}
+		// When append moved the arena, earlier messages keep pointing at the old array,
+		// which stays alive until they are sent.
+		out.arena = b
+		out.msgs = append(out.msgs, transport.Message{To: to, Data: b[start:len(b):len(b)]})
+		return
 	}
 	buf := getBuf()
 	defer putBuf(buf)
@@ -542,11 +625,7 @@ func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error)
 		}
 		return
 	}
-	if kerr != nil {
-		s.stats.errorsOut.Add(1)
-	} else {
-		s.stats.repliesOut.Add(1)
-	}
+	s.stats.repliesOut.Add(1)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}

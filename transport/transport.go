@@ -68,3 +68,22 @@ func Unmap(a netip.AddrPort) netip.AddrPort {
 	}
 	return a
 }
+
+// Message is a message to send with SendBatch.
+type Message struct {
+	To   netip.AddrPort
+	Data []byte
+}
+
+// Batcher is an optional interface of transports that move several messages per system
+// call (the UDP transport uses recvmmsg and sendmmsg). The KRPC server uses it when it is
+// there, which lowers the CPU cost per message under load.
+type Batcher interface {
+	// ReceiveBatch is Receive for several packets: it blocks until at least one arrives
+	// (with Receive's errors), then fills as many of ps as are ready without blocking
+	// and returns how many it filled.
+	ReceiveBatch(ctx context.Context, ps []Packet) (int, error)
+	// SendBatch sends the messages in order, each as Send would. It returns how many
+	// were sent and the error that stopped it, if any.
+	SendBatch(ms []Message) (int, error)
+}

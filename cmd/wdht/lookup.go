@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wdht/wdht/dht"
+)
+
+// lookupCommand is "wdht lookup".
+func lookupCommand() *command {
+	return &command{
+		name:  "lookup",
+		short: "find the peers of an infohash",
+		help: `Usage: wdht lookup [flags] INFOHASH
+
+Lookup joins the DHT through the --bootstrap nodes and runs a get_peers lookup
+for INFOHASH (40 hex characters, or a magnet URI with xt=urn:btih: and 40 hex
+or 32 base32 characters). It prints each peer to stdout as it arrives:
+
+	peer 1.2.3.4:5678
+
+then a summary to stderr:
+
+	found 1 peers from 8 nodes in 3 rounds, 24 queries, 152ms
+
+With --json, stdout holds one JSON object per line: one per peer, as it
+arrives, then a summary (the line with "infohash"):
+
+	{"peer":"1.2.3.4:5678"}
+	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,
+	 "rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
+
+Finding no peers is not an error. Exit status 1 when no node answered or the
+lookup ran out of --timeout (the summary then describes what was found).
+
+Flags:
+` + clientFlagsHelp,
+		flags: func() *flag.FlagSet { fs, _ := clientFlagSet("lookup"); return fs },
+		run:   runLookup,
+	}
+}
+
+// nodeJSON is a node in JSON output.
+type nodeJSON struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// lookupSummary is lookup's final JSON object.
+type lookupSummary struct {
+	Infohash   string     `json:"infohash"`
+	Peers      []string   `json:"peers"`
+	Queries    int        `json:"queries"`
+	Responses  int        `json:"responses"`
+	Rounds     int        `json:"rounds"`
+	DurationMs float64    `json:"duration_ms"`
+	Closest    []nodeJSON `json:"closest"`
+}
+
+// parseInfohashArg parses the one INFOHASH argument of lookup and announce.
+func parseInfohashArg(pos []string) (dht.ID, error) {
+	switch len(pos) {
+	case 0:
+		return dht.ID{}, badUsage("missing INFOHASH")
+	case 1:
+		return parseInfohash(pos[0])
+	}
+	return dht.ID{}, badUsage("want one INFOHASH, got %d arguments: %q", len(pos), pos)
+}
+
+func runLookup(ctx context.Context, e *env, args []string) error {
+	fs, f := clientFlagSet("lookup")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	ih, err := parseInfohashArg(pos)
+	if err != nil {
+		return err
+	}
+	if err := f.check(true); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	c, err := startClient(ctx, e, f)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.join(ctx, f.timeout); err != nil {
+		return err
+	}
+
+	var peers []netip.AddrPort
+	prog := e.showProgress(c)
+	res, err := c.node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+		prog.add()
+		peers = append(peers, p)
+		printPeer(e, f.json, p)
+		return true
+	})
+	prog.stop()
+	if res != nil && (err == nil || res.Responses > 0) {
+		printLookupSummary(e, f.json, ih, peers, res)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, dht.ErrNoNodes):
+		return errors.New("no node answered the lookup")
+	}
+	return opError(err, f.timeout)
+}
+
+// printPeer prints one peer found.
+func printPeer(e *env, asJSON bool, p netip.AddrPort) {
+	if asJSON {
+		json.NewEncoder(e.stdout).Encode(struct {
+			Peer string `json:"peer"`
+		}{p.String()})
+		return
+	}
+	fmt.Fprintf(e.stdout, "peer %v\n", p)
+}
+
+// printLookupSummary prints what a lookup found: JSON to stdout, text to stderr.
+func printLookupSummary(e *env, asJSON bool, ih dht.ID, peers []netip.AddrPort, res *dht.LookupResult) {
+	if !asJSON {
+		fmt.Fprintf(e.stderr, "found %d peers from %d nodes in %d rounds, %d queries, %v\n",
+			len(peers), res.Responses, res.Rounds, res.Queries, res.Duration.Round(time.Millisecond))
+		return
+	}
+	s := lookupSummary{
+		Infohash:   ih.String(),
+		Peers:      make([]string, len(peers)),
+		Queries:    res.Queries,
+		Responses:  res.Responses,
+		Rounds:     res.Rounds,
+		DurationMs: ms(res.Duration),
+		Closest:    nodesJSON(res.Closest),
+	}
+	for i, p := range peers {
+		s.Peers[i] = p.String()
+	}
+	json.NewEncoder(e.stdout).Encode(s)
+}
+
+// nodesJSON converts nodes for JSON output.
+func nodesJSON(ns []dht.NodeInfo) []nodeJSON {
+	out := make([]nodeJSON, len(ns))
+	for i, n := range ns {
+		out[i] = nodeJSON{ID: n.ID.String(), Addr: n.Addr.String()}
+	}
+	return out
+}
+
+// progress shows a lookup's progress on stderr while it runs, when stderr is a terminal.
+type progress struct {
+	peers atomic.Int64
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// showProgress starts showing c's lookup progress; call add for each peer found and
+// stop when the lookup ends.
+func (e *env) showProgress(c *client) *progress {
+	p := &progress{done: make(chan struct{})}
+	if !e.stderrTTY {
+		return p
+	}
+	p.wg.Go(func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.done:
+				fmt.Fprint(e.stderr, "\r\x1b[K")
+				return
+			case <-t.C:
+				s := c.node.Stats().KRPC
+				fmt.Fprintf(e.stderr, "\r\x1b[Klooking up: %d peers, %d queries sent, %d answers",
+					p.peers.Load(), s.QueriesOut, s.ResponsesIn)
+			}
+		}
+	})
+	return p
+}
+
+// add counts a peer found.
+func (p *progress) add() { p.peers.Add(1) }
+
+// stop stops showing progress and clears the progress line.
+func (p *progress) stop() {
+	close(p.done)
+	p.wg.Wait()
+}

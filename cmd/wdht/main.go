@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0 // success
+	exitFailed = 1 // the operation failed: no node answered, timeout, nothing stored
+	exitUsage  = 2 // usage error or bad input
+)
+
+// logEnv is the environment variable that sets the log level.
+const logEnv = "WDHT_LOG"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal, restore the default handling so a second one kills.
+		<-ctx.Done()
+		stop()
+	}()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// env is what a command runs with.
+type env struct {
+	stdout, stderr io.Writer
+	stderrTTY      bool // stderr is a terminal: progress lines are welcome
+	log            hclog.Logger
+}
+
+// command is one subcommand of wdht.
+type command struct {
+	name  string
+	short string // one line for the command list
+	help  string // the full help text: synopsis, description, flags
+	// flags returns the command's flag set (for tests that check the docs against it).
+	flags func() *flag.FlagSet
+	run   func(ctx context.Context, e *env, args []string) error
+}
+
+// commands returns wdht's subcommands in the order usage lists them.
+func commands() []*command {
+	return []*command{nodeCommand(), pingCommand(), lookupCommand(), announceCommand(), versionCommand()}
+}
+
+// run is the whole program: it parses args (without the program name), runs the command
+// and returns the exit code. ctx ends the command early (main cancels it on SIGINT and
+// SIGTERM).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	tty := isTerminal(stderr)
+	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage())
+		return exitUsage
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		return runHelp(args, stdout, stderr)
+	}
+	cmd := findCommand(name)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "wdht: unknown command %q\nRun 'wdht help' for usage.\n", name)
+		return exitUsage
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wdht: %v\n", err)
+		return exitUsage
+	}
+	err = cmd.run(ctx, &env{stdout: stdout, stderr: stderr, stderrTTY: tty, log: log}, args)
+	return report(stdout, stderr, cmd, err)
+}
+
+// findCommand returns the command called name, or nil.
+func findCommand(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// runHelp runs "wdht help [COMMAND]".
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		fmt.Fprint(stdout, usage())
+		return exitOK
+	case 1:
+		if c := findCommand(args[0]); c != nil {
+			fmt.Fprint(stdout, c.help)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "wdht: help: unknown command %q\nRun 'wdht help' for usage.\n", args[0])
+	default:
+		fmt.Fprintf(stderr, "wdht: help: want at most one command, got %d arguments\n", len(args))
+	}
+	return exitUsage
+}
+
+// usage returns the top-level usage text.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`wdht is a BitTorrent mainline DHT node and client.
+
+Usage:
+
+	wdht <command> [flags] [arguments]
+
+Commands:
+
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "\t%-9s %s\n", c.name, c.short)
+	}
+	fmt.Fprintf(&b, "\t%-9s %s\n", "help", "print usage; 'wdht help <command>' prints a command's flags")
+	b.WriteString(`
+Flags may come before or after the arguments; "--" ends the flags.
+Run 'wdht help <command>' (or 'wdht <command> -h') for a command's flags.
+
+The environment variable WDHT_LOG sets the level of the logs written to stderr:
+trace, debug, info, warn (the default), error or off.
+
+Exit status: 0 success, 1 the operation failed (no node answered, timeout,
+nothing stored), 2 usage error or bad input.
+`)
+	return b.String()
+}
+
+// report prints err, if any, and returns the exit code it means.
+func report(stdout, stderr io.Writer, cmd *command, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, cmd.help)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "wdht: %s: %v\n", cmd.name, err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		if ue.showUsage {
+			fmt.Fprintf(stderr, "Run 'wdht help %s' for usage.\n", cmd.name)
+		}
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// usageError is a usage error or bad input: exit status 2.
+type usageError struct {
+	err       error
+	showUsage bool // point at the command's help
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// badInput returns a usage error for a bad argument or flag value.
+func badInput(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// badUsage returns a usage error that points at the command's help: wrong number of
+// arguments, unknown flag.
+func badUsage(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...), showUsage: true}
+}
+
+// newLogger returns the logger for the level named by WDHT_LOG (Warn when unset).
+func newLogger(w io.Writer) (hclog.Logger, error) {
+	level := hclog.Warn
+	if s, ok := os.LookupEnv(logEnv); ok && s != "" {
+		if level = hclog.LevelFromString(s); level == hclog.NoLevel {
+			return nil, fmt.Errorf("%s=%q: want trace, debug, info, warn, error or off", logEnv, s)
+		}
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: "wdht", Level: level, Output: w}), nil
+}
+
+// version returns the module version wdht was built from, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// versionCommand is "wdht version".
+func versionCommand() *command {
+	return &command{
+		name:  "version",
+		short: "print wdht's version",
+		help: `Usage: wdht version
+
+Version prints the module version wdht was built from ("dev" when unknown).
+`,
+		flags: func() *flag.FlagSet { return newFlagSet("version") },
+		run: func(ctx context.Context, e *env, args []string) error {
+			pos, err := parseArgs(newFlagSet("version"), args)
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return badUsage("want no arguments, got %q", pos)
+			}
+			fmt.Fprintf(e.stdout, "wdht %s\n", version())
+			return nil
+		},
+	}
+}
+
+// lockedWriter serializes writes: the node's logger and the command write to stderr from
+// different goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
