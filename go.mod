@@ -7,6 +7,7 @@ require (
 	github.com/anacrolix/torrent v1.62.0
 	github.com/hashicorp/go-hclog v1.6.3
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.49.0
 )
 
 require (
@@ -27,6 +28,5 @@ require (
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/exp v0.0.0-20251113190631-e25ba8c21ef6 // indirect
-	golang.org/x/sys v0.48.0 // indirect
 	lukechampine.com/blake3 v1.1.6 // indirect
 )
