@@ -1,0 +1,151 @@
+// Command nodeload drives DHT nodes on loopback with one Go load generator and prints,
+// side by side, the queries each answers per second and the CPU time each node process
+// spends per query.
+//
+//	go run ./bench/nodeload [-queries 200000] [-inflight 64] [-runs 3] [-method ping] [impl ...]
+//
+// impl is any of wdht, libtorrent, bittorrent-dht, anacrolix, nullkrpc (default: all).
+// wdht is the `wdht node` command of this module with its rate limits off; the others are
+// the unmodified reference peers of ../shared/interop/udp-peers, started through their
+// scripts with the harness limits lifted. nullkrpc is a do-nothing Go responder that
+// shows the cost of the UDP round trip alone. Everything runs on 127.0.0.1.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "nodeload:", err)
+		os.Exit(1)
+	}
+}
+
+var allImpls = []string{"wdht", "libtorrent", "bittorrent-dht", "anacrolix", "nullkrpc"}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("nodeload", flag.ContinueOnError)
+	queries := fs.Int("queries", 200_000, "queries per run")
+	inflight := fs.Int("inflight", 64, "queries outstanding at once")
+	runs := fs.Int("runs", 3, "measured runs per implementation (after a warm-up)")
+	method := fs.String("method", "ping", "query: ping, find_node, get_peers, or a comma-separated list")
+	timeout := fs.Duration("timeout", 2*time.Second, "per-query timeout")
+	maxTime := fs.Duration("max-time", 60*time.Second, "upper bound of one run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	impls := fs.Args()
+	if len(impls) == 0 {
+		impls = allImpls
+	}
+	for _, impl := range impls {
+		if !slices.Contains(allImpls, impl) {
+			return fmt.Errorf("unknown implementation %q (want one of %s)", impl, strings.Join(allImpls, ", "))
+		}
+	}
+	methods := strings.Split(*method, ",")
+	var rows []row
+	for _, impl := range impls {
+		for _, m := range methods {
+			rows = append(rows, measure(ctx, impl, m, *queries, *inflight, *runs, *timeout, *maxTime))
+			fmt.Fprintf(os.Stderr, "%s %s done\n", impl, m)
+		}
+	}
+
+	fmt.Printf("\n%d queries per run, %d in flight, %d runs, one Go load generator on 127.0.0.1, %d CPUs\n\n", *queries, *inflight, *runs, numCPU())
+	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "implementation\tquery\tanswered/s (median)\tanswered\tp50 ms\tp99 ms\tnode CPU µs/query (median)\tRSS MiB\t")
+	for _, r := range rows {
+		if r.err != nil {
+			fmt.Fprintf(tw, "%s\t%s\terror: %v\t\t\t\t\t\t\n", r.impl, r.method, r.err)
+			continue
+		}
+		rates, cpus := []float64{}, []float64{}
+		answered, sent := 0, 0
+		var p50, p99 []time.Duration
+		for i, res := range r.res {
+			rates = append(rates, res.rate())
+			cpus = append(cpus, float64(r.cpu[i].Microseconds())/float64(max(1, res.Answered)))
+			answered += res.Answered
+			sent += res.Sent
+			p50, p99 = append(p50, res.P50), append(p99, res.P99)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%.2f%%\t%.3f\t%.3f\t%.2f\t%.1f\t\n", r.impl, r.method, medianF(rates),
+			100*float64(answered)/float64(max(1, sent)), ms(medianD(p50)), ms(medianD(p99)), medianF(cpus), float64(r.rss)/1024)
+	}
+	return tw.Flush()
+}
+
+type row struct {
+	impl, method string
+	res          []loadResult
+	cpu          []time.Duration
+	rss          int
+	err          error
+}
+
+// measure starts a fresh process of impl (so that one query type cannot change how the
+// next is answered), warms it up with a tenth of the queries, then runs the measured runs.
+func measure(ctx context.Context, impl, method string, queries, inflight, runs int, timeout, maxTime time.Duration) row {
+	r := row{impl: impl, method: method}
+	p, err := startImpl(ctx, impl)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer p.stop()
+	cfg := loadConfig{target: p.addr, queries: queries / 10, inflight: inflight, method: method, timeout: timeout, maxTime: maxTime}
+	if _, r.err = runLoad(ctx, cfg); r.err != nil {
+		return r
+	}
+	cfg.queries = queries
+	for range runs {
+		c0, err := p.cpu()
+		if err != nil {
+			r.err = err
+			return r
+		}
+		res, err := runLoad(ctx, cfg)
+		if err != nil {
+			r.err = err
+			return r
+		}
+		c1, _ := p.cpu()
+		r.res = append(r.res, res)
+		r.cpu = append(r.cpu, c1-c0)
+	}
+	r.rss = p.rssKiB()
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func medianF(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianD(xs []time.Duration) time.Duration {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
