@@ -2,7 +2,15 @@ package krpc
 
 import (
 	"bytes"
+	"context"
+	"net/netip"
 	"testing"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/transport"
+	"github.com/wdht/wdht/transport/memory"
 )
 
 // FuzzUnmarshal throws arbitrary bytes at the decoder. It must never panic, and whatever it
@@ -35,6 +43,56 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 		if !bytes.Equal(enc, enc2) {
 			t.Fatalf("encoding not stable\n enc: %q\nenc2: %q", enc, enc2)
+		}
+	})
+}
+
+// inlineMux is a Mux whose methods all run on the read loop.
+type inlineMux struct{ Mux }
+
+func (inlineMux) Inline(string) bool { return true }
+
+// FuzzHandlePacket feeds arbitrary datagrams to a server's packet path (rate limit,
+// decoding, validation, dispatch, reply) with a handler that echoes what it gets. Nothing
+// may panic, and every reply the server sends must itself decode.
+func FuzzHandlePacket(f *testing.F) {
+	for _, m := range canonicalMessages(f) {
+		f.Add(m)
+	}
+	f.Add([]byte("d1:q13:announce_peer1:t2:aa1:y1:qe"))
+	f.Add([]byte("d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe"))
+	n := memory.NewNetwork(nil)
+	tr, err := n.Listen(netip.AddrPort{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	peer, err := n.Listen(netip.AddrPort{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	echo := HandlerFunc(func(ctx context.Context, q *Query) (*Response, error) {
+		r := &Return{Return: akrpc.Return{ID: idB}, Extra: q.Args.Extra}
+		r.Token = &q.Args.Token
+		return &Response{Return: r}, nil
+	})
+	s, err := NewServer(tr, inlineMux{Mux{MethodPing: echo, MethodFindNode: echo, MethodGetPeers: echo}}, &Config{SourceRate: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { s.Close(); tr.Close(); peer.Close() })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s.handlePacket(transport.Packet{From: peer.LocalAddr(), Data: in}, nil)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			p, err := peer.Receive(ctx)
+			cancel()
+			if err != nil {
+				return
+			}
+			var m Msg
+			if err := m.UnmarshalBinary(p.Data); err != nil {
+				t.Fatalf("the server sent an undecodable reply %q to input %q: %v", p.Data, in, err)
+			}
 		}
 	})
 }
