@@ -57,8 +57,9 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 }
 
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
-// once, as the answers arrive, on the calling goroutine; it may be nil. When fn returns
-// false the lookup stops early.
+// once, on the calling goroutine: first those announced to this node itself, then those
+// of the answers as they arrive. fn may be nil. When fn returns false the lookup stops
+// early.
 func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
@@ -66,6 +67,13 @@ func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.Add
 
 func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort) bool) (*LookupResult, []*candidate, error) {
 	seen := make(map[netip.AddrPort]struct{})
+	// Peers announced to this node come first, as from any other node.
+	for _, p := range n.peers.Peers(infohash, n.cfg.MaxValues) {
+		seen[p] = struct{}{}
+		if fn != nil && !fn(p) {
+			return &LookupResult{Target: infohash}, nil, nil
+		}
+	}
 	return n.lookup(ctx, lookupSpec{
 		method: krpc.MethodGetPeers,
 		target: infohash,

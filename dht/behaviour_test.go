@@ -302,3 +302,49 @@ func TestConfig(t *testing.T) {
 		t.Fatal("nil transport accepted")
 	}
 }
+
+// Nodes find the nodes that joined after them, through maintenance, even when those never
+// query them: two halves joined by one bridging node become one network.
+func TestMaintenanceFindsLaterNodes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 10 * time.Millisecond}})
+		n := make([]*Node, 5)
+		for i := range n {
+			n[i] = c.add(nil)
+		}
+		n[1].Bootstrap(t.Context(), n[0].Addr())
+		n[3].Bootstrap(t.Context(), n[2].Addr())
+		n[4].Bootstrap(t.Context(), n[0].Addr(), n[2].Addr())
+		synctest.Wait()
+		if containsNode(n[1].Nodes(), n[3].ID()) {
+			t.Fatal("test setup: the halves already know each other")
+		}
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		for i, x := range n {
+			if got := len(x.Nodes()); got != 4 {
+				t.Errorf("node %d knows %d nodes after 5 minutes, want 4: %v", i, got, x.Nodes())
+			}
+		}
+	})
+}
+
+func TestThinBucketRefresh(t *testing.T) {
+	now := time.Now()
+	self := RandomID()
+	tb := newTable(self, 2, 2, now)
+	for i := range 5 {
+		tb.responded(NodeInfo{ID: idWithPrefix(self, i%3), Addr: addrN(i)}, now)
+	}
+	// Buckets 0 and 1 are full (2 each); the last bucket has room.
+	target, ok := tb.thinBucket(now, time.Minute)
+	if !ok || tb.index(&target) != len(tb.buckets)-1 {
+		t.Fatalf("thin bucket target %v (ok %v) is not in the bucket with room", target, ok)
+	}
+	if _, ok := tb.thinBucket(now.Add(30*time.Second), time.Minute); ok {
+		t.Fatal("refreshed again within a minute")
+	}
+	if _, ok := tb.thinBucket(now.Add(2*time.Minute), time.Minute); !ok {
+		t.Fatal("not refreshed again after two minutes")
+	}
+}

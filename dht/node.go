@@ -274,8 +274,11 @@ func (n *Node) pingLiveness(ni NodeInfo) {
 	}
 }
 
-// maintain runs every MaintenanceInterval: liveness pings, bucket refresh, peer expiry,
-// and a new bootstrap when the table has emptied.
+// maintain runs every MaintenanceInterval: liveness pings, bucket refreshes, peer
+// expiry. A table short of K good nodes gets a lookup of our own ID (from the bootstrap
+// nodes too when it is empty); otherwise buckets unchanged for RefreshInterval are
+// refreshed, and so is one bucket with room left, at most once per RefreshInterval/15
+// (a minute by default): that is how a node finds the nodes that joined after it.
 func (n *Node) maintain() {
 	now := time.Now()
 	n.mu.Lock()
@@ -284,19 +287,27 @@ func (n *Node) maintain() {
 		return
 	}
 	stale := n.table.questionable(now, n.cfg.K)
-	refresh := n.table.staleBuckets(now, n.cfg.RefreshInterval, 2)
-	empty := len(n.table.nodes(nil, false, now)) == 0
+	_, good, _ := n.table.counts(now)
+	var refresh []ID
+	if good >= n.cfg.K {
+		refresh = n.table.staleBuckets(now, n.cfg.RefreshInterval, 2)
+		if len(refresh) == 0 {
+			if target, ok := n.table.thinBucket(now, n.cfg.RefreshInterval/15); ok {
+				refresh = append(refresh, target)
+			}
+		}
+	}
 	n.timer.Reset(n.jitter(n.cfg.MaintenanceInterval))
 	n.mu.Unlock()
 
 	for _, ni := range stale {
 		n.pingLiveness(ni)
 	}
+	if good < n.cfg.K {
+		n.spawn(func() { n.Bootstrap(n.ctx) })
+	}
 	for _, target := range refresh {
 		n.spawn(func() { n.FindNode(n.ctx, target) })
-	}
-	if empty && len(n.bootstrap) > 0 {
-		n.spawn(func() { n.Bootstrap(n.ctx) })
 	}
 	if swept := n.peers.Sweep(); swept > 0 && n.log.IsDebug() {
 		n.log.Debug("expired peers", "count", swept)

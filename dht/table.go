@@ -24,9 +24,10 @@ func (e *entry) good(now time.Time) bool {
 }
 
 type bucket struct {
-	nodes   []entry
-	repl    []entry   // replacement cache: nodes that answered while the bucket was full, newest last
-	changed time.Time // last time a node was added to the bucket or answered us
+	nodes     []entry
+	repl      []entry   // replacement cache: nodes that answered while the bucket was full, newest last
+	changed   time.Time // last time a node was added to the bucket or answered us
+	refreshed time.Time // last time maintenance looked up a target in the bucket
 }
 
 func (b *bucket) find(id *ID) int {
@@ -70,6 +71,7 @@ func (t *table) split() {
 	old := &t.buckets[last]
 	var stay, move bucket
 	stay.changed, move.changed = old.changed, old.changed
+	stay.refreshed, move.refreshed = old.refreshed, old.refreshed
 	for _, e := range old.nodes {
 		if commonPrefixLen(&t.self, &e.ID) == last {
 			stay.nodes = append(stay.nodes, e)
@@ -325,8 +327,18 @@ func (t *table) questionable(now time.Time, max int) []NodeInfo {
 	return out
 }
 
-// staleBuckets returns a random target in each bucket that has not changed for d, and marks
-// those buckets as refreshed.
+// refreshTarget returns a random ID in bucket bi (ourselves for the last bucket, which
+// covers every deeper prefix) and marks the bucket refreshed.
+func (t *table) refreshTarget(bi int, now time.Time) ID {
+	t.buckets[bi].refreshed = now
+	if bi == len(t.buckets)-1 {
+		return t.self
+	}
+	return randomIDWithPrefix(t.self, bi)
+}
+
+// staleBuckets returns a refresh target in each bucket (up to max) that has not changed
+// for d (BEP 5's 15 minutes) nor been refreshed since.
 func (t *table) staleBuckets(now time.Time, d time.Duration, max int) []ID {
 	var out []ID
 	for bi := range t.buckets {
@@ -334,18 +346,31 @@ func (t *table) staleBuckets(now time.Time, d time.Duration, max int) []ID {
 			break
 		}
 		b := &t.buckets[bi]
-		if now.Sub(b.changed) < d {
-			continue
-		}
-		b.changed = now
-		if bi == len(t.buckets)-1 {
-			// The last bucket covers every deeper prefix: aim at ourselves.
-			out = append(out, randomIDWithPrefix(t.self, min(bi+8, 159)))
-		} else {
-			out = append(out, randomIDWithPrefix(t.self, bi))
+		if now.Sub(b.changed) >= d && now.Sub(b.refreshed) >= d {
+			out = append(out, t.refreshTarget(bi, now))
 		}
 	}
 	return out
+}
+
+// thinBucket returns a refresh target in the bucket with room left that was refreshed
+// longest ago, if that was at least d ago. Refreshing buckets with room is how a node
+// finds the nodes that joined after it (and that never happened to query it).
+func (t *table) thinBucket(now time.Time, d time.Duration) (ID, bool) {
+	best := -1
+	for bi := range t.buckets {
+		b := &t.buckets[bi]
+		if len(b.nodes) >= t.k || now.Sub(b.refreshed) < d {
+			continue
+		}
+		if best < 0 || b.refreshed.Before(t.buckets[best].refreshed) {
+			best = bi
+		}
+	}
+	if best < 0 {
+		return ID{}, false
+	}
+	return t.refreshTarget(best, now), true
 }
 
 // nodes appends every node in the table to dst.
