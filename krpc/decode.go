@@ -68,15 +68,15 @@ func (m *Msg) UnmarshalBinary(b []byte) error {
 			i = d.errBody(i, m.E)
 		case "ip":
 			// Advisory (BEP 42): a value that is not a compact address is ignored.
-			if s, ok := d.lenient(&i); ok {
+			if s, ok := d.str("", &i); ok {
 				m.IP = compactAddr(s)
 			}
 		case "ro":
-			if v, ok := d.lenientInt(&i); ok {
+			if v, ok := d.integer("", &i); ok {
 				m.ReadOnly = v != 0
 			}
 		case "v":
-			if s, ok := d.lenient(&i); ok {
+			if s, ok := d.str("", &i); ok {
 				m.Version = string(s)
 			}
 		default:
@@ -133,7 +133,8 @@ func (d *decoder) expect(key string, i int, c byte) bool {
 	return false
 }
 
-// str decodes a string value at *i. A value of another type is a field error.
+// str decodes a string value at *i. A value of another type is skipped; it is a field
+// error unless key is "" (a lenient field).
 func (d *decoder) str(key string, i *int) ([]byte, bool) {
 	if *i < len(d.b) && isDigit(d.b[*i]) {
 		s, next, err := scanString(d.b, *i)
@@ -144,7 +145,9 @@ func (d *decoder) str(key string, i *int) ([]byte, bool) {
 		*i = next
 		return s, true
 	}
-	d.fail(key, *i, "expected a string")
+	if key != "" {
+		d.fail(key, *i, "expected a string")
+	}
 	*i = d.skip(*i, 2)
 	return nil, false
 }
@@ -164,7 +167,8 @@ func (d *decoder) fixed(key string, i *int, dst []byte) bool {
 	return true
 }
 
-// integer decodes an integer value at *i. A value of another type is a field error.
+// integer decodes an integer value at *i. A value of another type is skipped; it is a
+// field error unless key is "" (a lenient field).
 func (d *decoder) integer(key string, i *int) (int64, bool) {
 	if *i < len(d.b) && d.b[*i] == 'i' {
 		v, next, err := scanInt(d.b, *i)
@@ -175,36 +179,8 @@ func (d *decoder) integer(key string, i *int) (int64, bool) {
 		*i = next
 		return v, true
 	}
-	d.fail(key, *i, "expected an integer")
-	*i = d.skip(*i, 2)
-	return 0, false
-}
-
-// lenient decodes a string value at *i, silently skipping a value of another type.
-func (d *decoder) lenient(i *int) ([]byte, bool) {
-	if *i < len(d.b) && isDigit(d.b[*i]) {
-		s, next, err := scanString(d.b, *i)
-		if err != nil {
-			d.syntax = err
-			return nil, false
-		}
-		*i = next
-		return s, true
-	}
-	*i = d.skip(*i, 2)
-	return nil, false
-}
-
-// lenientInt decodes an integer value at *i, silently skipping a value of another type.
-func (d *decoder) lenientInt(i *int) (int64, bool) {
-	if *i < len(d.b) && d.b[*i] == 'i' {
-		v, next, err := scanInt(d.b, *i)
-		if err != nil {
-			d.syntax = err
-			return 0, false
-		}
-		*i = next
-		return v, true
+	if key != "" {
+		d.fail(key, *i, "expected an integer")
 	}
 	*i = d.skip(*i, 2)
 	return 0, false
@@ -312,8 +288,10 @@ func (d *decoder) args(i int, a *Args) int {
 	})
 }
 
-func (d *decoder) want(i int, a *Args) int {
-	if !d.expect("want", i, 'l') {
+// listItems walks the list at i (a field error if it is not one), calling f with the
+// index of each item; f returns the index after it. It returns the index after the list.
+func (d *decoder) listItems(key string, i int, f func(i int) int) int {
+	if !d.expect(key, i, 'l') {
 		return d.skip(i, 3)
 	}
 	i++
@@ -325,6 +303,13 @@ func (d *decoder) want(i int, a *Args) int {
 		if d.b[i] == 'e' {
 			return i + 1
 		}
+		i = f(i)
+	}
+	return i
+}
+
+func (d *decoder) want(i int, a *Args) int {
+	return d.listItems("want", i, func(i int) int {
 		if s, ok := d.str("want", &i); ok {
 			switch string(s) {
 			case "n4":
@@ -335,8 +320,8 @@ func (d *decoder) want(i int, a *Args) int {
 				a.Want = append(a.Want, akrpc.Want(s))
 			}
 		}
-	}
-	return i
+		return i
+	})
 }
 
 func (d *decoder) ret(i int, r *Return) int {
@@ -405,34 +390,22 @@ func (d *decoder) ret(i int, r *Return) int {
 // values decodes the list of compact peer addresses, skipping entries that are not
 // 6 or 18 byte strings (a 1-byte entry crashes anacrolix's decoder).
 func (d *decoder) values(i int, r *Return) int {
-	if !d.expect("values", i, 'l') {
-		return d.skip(i, 3)
-	}
-	i++
-	for d.syntax == nil {
-		if i >= len(d.b) {
-			d.syntax = syntaxErr(i, "unterminated list")
-			break
+	return d.listItems("values", i, func(i int) int {
+		s, ok := d.str("", &i)
+		if ok && (len(s) == 6 || len(s) == 18) {
+			ip := make(net.IP, len(s)-2)
+			copy(ip, s)
+			r.Values = append(r.Values, akrpc.NodeAddr{IP: ip, Port: int(s[len(s)-2])<<8 | int(s[len(s)-1])})
 		}
-		if d.b[i] == 'e' {
-			return i + 1
-		}
-		s, ok := d.lenient(&i)
-		if !ok || (len(s) != 6 && len(s) != 18) {
-			continue
-		}
-		ip := make(net.IP, len(s)-2)
-		copy(ip, s)
-		r.Values = append(r.Values, akrpc.NodeAddr{IP: ip, Port: int(s[len(s)-2])<<8 | int(s[len(s)-1])})
-	}
-	return i
+		return i
+	})
 }
 
 // errBody decodes "e": a list [code, message], or (leniently) a bare message string.
 func (d *decoder) errBody(i int, e *Error) int {
 	e.Code = ErrorCodeGeneric
 	if i < len(d.b) && isDigit(d.b[i]) {
-		s, _ := d.lenient(&i)
+		s, _ := d.str("", &i)
 		e.Msg = string(s)
 		return i
 	}

@@ -27,7 +27,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	err := run(ctx, os.Args[1:])
+	if builtWDHT != "" {
+		os.Remove(builtWDHT)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "nodeload:", err)
 		os.Exit(1)
 	}
@@ -100,19 +104,19 @@ type row struct {
 // next is answered), warms it up with a tenth of the queries, then runs the measured runs.
 func measure(ctx context.Context, impl, method string, queries, inflight, runs int, timeout, maxTime time.Duration) row {
 	r := row{impl: impl, method: method}
-	p, err := startImpl(ctx, impl)
+	p, err := start(ctx, impl)
 	if err != nil {
 		r.err = err
 		return r
 	}
-	defer p.stop()
-	cfg := loadConfig{target: p.addr, queries: queries / 10, inflight: inflight, method: method, timeout: timeout, maxTime: maxTime}
+	defer p.Stop()
+	cfg := loadConfig{target: p.Addr, queries: queries / 10, inflight: inflight, method: method, timeout: timeout, maxTime: maxTime}
 	if _, r.err = runLoad(ctx, cfg); r.err != nil {
 		return r
 	}
 	cfg.queries = queries
 	for range runs {
-		c0, err := p.cpu()
+		c0, err := cpu(p.PID)
 		if err != nil {
 			r.err = err
 			return r
@@ -122,11 +126,11 @@ func measure(ctx context.Context, impl, method string, queries, inflight, runs i
 			r.err = err
 			return r
 		}
-		c1, _ := p.cpu()
+		c1, _ := cpu(p.PID)
 		r.res = append(r.res, res)
 		r.cpu = append(r.cpu, c1-c0)
 	}
-	r.rss = p.rssKiB()
+	r.rss = rssKiB(p.PID)
 	return r
 }
 

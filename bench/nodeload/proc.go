@@ -1,146 +1,80 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/wdht/wdht/internal/interop"
 )
 
-// proc is a node process under load.
-type proc struct {
-	impl string
-	cmd  *exec.Cmd
-	pid  int // the node's PID (the scripts exec their node)
-	addr netip.AddrPort
+// start runs a fresh node of impl on 127.0.0.1 with its rate limits lifted: our `wdht
+// node` (built from this module, or $NODELOAD_WDHT_BIN), the harness's nullkrpc, or a
+// reference peer through its start script.
+func start(ctx context.Context, impl string) (*interop.Peer, error) {
+	opts := interop.Options{MaxSeconds: time.Hour}
+	switch impl {
+	case "wdht":
+		bin, err := wdhtBinary()
+		if err != nil {
+			return nil, err
+		}
+		return interop.StartCommand(ctx, impl, []string{bin, "node", "--addr", "127.0.0.1:0", "--limits=false", "--status", "0"}, opts)
+	case "nullkrpc":
+		dir, err := interop.PeersDir()
+		if err != nil {
+			return nil, err
+		}
+		bin := filepath.Join(dir, "bin", "nullkrpc")
+		if _, err := os.Stat(bin); err != nil {
+			return nil, fmt.Errorf("%s missing: run %s/install.sh", bin, dir)
+		}
+		return interop.StartCommand(ctx, impl, []string{bin, "-addr", "127.0.0.1:0"}, opts)
+	}
+	if err := interop.Available(impl); err != nil {
+		return nil, err
+	}
+	p, err := interop.Start(ctx, impl, opts)
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(500 * time.Millisecond) // libtorrent starts its DHT just after it prints LISTENING
+	return p, nil
 }
 
-var listening = regexp.MustCompile(`LISTENING impl=(\S+) .*addr=(\S+).* pid=(\d+)`)
+var builtWDHT string
 
-// sharedDir finds ../shared/interop/udp-peers beside the module root.
-func peersDir() (string, error) {
-	if d := os.Getenv("WDHT_SHARED"); d != "" {
-		return filepath.Join(d, "interop", "udp-peers"), nil
+// wdhtBinary builds ./cmd/wdht once (unless NODELOAD_WDHT_BIN names a binary).
+func wdhtBinary() (string, error) {
+	if b := os.Getenv("NODELOAD_WDHT_BIN"); b != "" {
+		return b, nil
+	}
+	if builtWDHT != "" {
+		return builtWDHT, nil
 	}
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return "", fmt.Errorf("locating the module: %w", err)
 	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	d := filepath.Join(root, "..", "shared", "interop", "udp-peers")
-	if _, err := os.Stat(d); err != nil {
-		return "", fmt.Errorf("reference peers not found (set WDHT_SHARED): %w", err)
+	bin := filepath.Join(os.TempDir(), fmt.Sprintf("nodeload-wdht-%d", os.Getpid()))
+	build := exec.Command("go", "build", "-o", bin, "./cmd/wdht")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building wdht: %v\n%s", err, out)
 	}
-	return d, nil
+	builtWDHT = bin
+	return bin, nil
 }
 
-// command returns how to start impl on 127.0.0.1 with its rate limits lifted.
-func command(impl string) (*exec.Cmd, error) {
-	if impl == "wdht" {
-		if b := os.Getenv("NODELOAD_WDHT_BIN"); b != "" {
-			return exec.Command(b), nil
-		}
-		bin := filepath.Join(os.TempDir(), "nodeload-wdht")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/wdht")
-		if out, err := exec.Command("go", "env", "GOMOD").Output(); err == nil {
-			build.Dir = filepath.Dir(strings.TrimSpace(string(out)))
-		}
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("building wdht: %v\n%s", err, out)
-		}
-		return exec.Command(bin, "node", "--addr", "127.0.0.1:0", "--limits=false", "--status", "0"), nil
-	}
-	dir, err := peersDir()
-	if err != nil {
-		return nil, err
-	}
-	if impl == "nullkrpc" {
-		bin := filepath.Join(dir, "bin", "nullkrpc")
-		if _, err := os.Stat(bin); err != nil {
-			return nil, fmt.Errorf("%s missing: run %s/install.sh", bin, dir)
-		}
-		return exec.Command(bin, "-addr", "127.0.0.1:0"), nil
-	}
-	return exec.Command(filepath.Join(dir, "start-"+impl+".sh"), "--host", "127.0.0.1", "--port", "0", "--max-seconds", "3600"), nil
-}
-
-func startImpl(ctx context.Context, impl string) (*proc, error) {
-	cmd, err := command(impl)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", impl, err)
-	}
-	p := &proc{impl: impl, cmd: cmd}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			m := listening.FindStringSubmatch(sc.Text())
-			if m == nil || p.pid != 0 {
-				continue
-			}
-			addr, err := netip.ParseAddrPort(m[2])
-			if err == nil {
-				p.addr = addr
-				p.pid, err = strconv.Atoi(m[3])
-			}
-			ready <- err
-		}
-		ready <- errors.New("exited before listening")
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			p.stop()
-			return nil, fmt.Errorf("%s: %w", impl, err)
-		}
-	case <-time.After(60 * time.Second):
-		p.stop()
-		return nil, fmt.Errorf("%s did not start within 60s", impl)
-	case <-ctx.Done():
-		p.stop()
-		return nil, ctx.Err()
-	}
-	time.Sleep(500 * time.Millisecond) // let the node settle (libtorrent starts its DHT after listening)
-	return p, nil
-}
-
-func (p *proc) stop() {
-	if p.cmd.Process == nil {
-		return
-	}
-	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-	}
-}
-
-// cpu returns the node process's user+system CPU time, all threads included.
-func (p *proc) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+// cpu returns a process's user+system CPU time, all threads included.
+func cpu(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}
@@ -151,16 +85,18 @@ func (p *proc) cpu() (time.Duration, error) {
 	return time.Duration(utime+stime) * time.Second / ticks, nil
 }
 
-func (p *proc) rssKiB() int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+// rssKiB returns a process's resident set size.
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			n, _ := strconv.Atoi(f[1])
-			return n
+			if f := strings.Fields(line); len(f) > 1 {
+				n, _ := strconv.Atoi(f[1])
+				return n
+			}
 		}
 	}
 	return 0

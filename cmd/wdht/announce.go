@@ -67,29 +67,14 @@ func announceFlagSet() (*flag.FlagSet, *clientFlags, *portFlag) {
 
 func runAnnounce(ctx context.Context, e *env, args []string) error {
 	fs, f, port := announceFlagSet()
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	ih, err := parseInfohashArg(pos)
-	if err != nil {
-		return err
-	}
-	if err := f.check(true); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c, err := startClient(ctx, e, f)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	if err := c.join(ctx, f.timeout); err != nil {
-		return err
-	}
+	return runInfohashClient(ctx, e, fs, f, args, func(ctx context.Context, c *client, ih dht.ID) error {
+		return announce(ctx, e, f, c, ih, port.port)
+	})
+}
 
-	res, err := c.node.Announce(ctx, ih, port.port)
+// announce runs the announce of `wdht announce` and prints the outcome.
+func announce(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID, port int) error {
+	res, err := c.node.Announce(ctx, ih, port)
 	if err != nil {
 		if res == nil || res.Lookup == nil || res.Lookup.Responses == 0 {
 			if errors.Is(err, dht.ErrNoNodes) {
@@ -99,7 +84,7 @@ func runAnnounce(ctx context.Context, e *env, args []string) error {
 		}
 		return fmt.Errorf("%v stored on no node (%d answered the lookup): %v", ih, res.Lookup.Responses, opError(err, f.timeout))
 	}
-	printAnnounce(e, f.json, ih, port.port, int(c.node.Addr().Port()), res)
+	printAnnounce(e, f.json, ih, port, int(c.node.Addr().Port()), res)
 	return nil
 }
 

@@ -78,6 +78,15 @@ func parseInfohashArg(pos []string) (dht.ID, error) {
 
 func runLookup(ctx context.Context, e *env, args []string) error {
 	fs, f := clientFlagSet("lookup")
+	return runInfohashClient(ctx, e, fs, f, args, func(ctx context.Context, c *client, ih dht.ID) error {
+		return lookup(ctx, e, f, c, ih)
+	})
+}
+
+// runInfohashClient parses args (one INFOHASH) with fs, starts a client node, joins the
+// DHT through --bootstrap and runs fn, all within --timeout.
+func runInfohashClient(ctx context.Context, e *env, fs *flag.FlagSet, f *clientFlags, args []string,
+	fn func(ctx context.Context, c *client, ih dht.ID) error) error {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -99,7 +108,11 @@ func runLookup(ctx context.Context, e *env, args []string) error {
 	if err := c.join(ctx, f.timeout); err != nil {
 		return err
 	}
+	return fn(ctx, c, ih)
+}
 
+// lookup runs the get_peers lookup of `wdht lookup`, printing peers as they arrive.
+func lookup(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID) error {
 	var peers []netip.AddrPort
 	prog := e.showProgress(c)
 	res, err := c.node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {

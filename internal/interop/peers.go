@@ -294,12 +294,25 @@ func StartProcess(ctx context.Context, name string, argv []string, opts Options)
 	if len(argv) == 0 {
 		return nil, errors.New("interop: StartProcess: empty command")
 	}
+	return start(ctx, name, append(append([]string(nil), argv...), opts.flags()...), opts)
+}
+
+// StartCommand starts argv exactly as given (plus opts.Args; no harness flags) and waits
+// for a LISTENING line in the start scripts' format: for programs with flags of their
+// own, such as our `wdht node` or the harness's nullkrpc. ctx bounds the start only.
+func StartCommand(ctx context.Context, name string, argv []string, opts Options) (*Peer, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("interop: StartCommand: empty command")
+	}
+	return start(ctx, name, append(append([]string(nil), argv...), opts.Args...), opts)
+}
+
+func start(ctx context.Context, name string, argv []string, opts Options) (*Peer, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("interop: %s: %w", name, err)
 	}
-	args := append(append([]string(nil), argv[1:]...), opts.flags()...)
-	cmd := exec.Command(argv[0], args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// An *os.File as Stdout and Stderr: the child writes straight into the pipe and
 	// os/exec starts no copying goroutine.
 	cmd.Stdout, cmd.Stderr = w, w
