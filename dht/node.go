@@ -38,6 +38,7 @@ type Node struct {
 	srv   *krpc.Server
 	tok   *tokens
 	peers *PeerStore
+	pong  *krpc.Response // the answer to every ping
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -76,6 +77,7 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		n.id = RandomID()
 	}
 	n.log = c.Logger.Named("dht")
+	n.pong = &krpc.Response{Return: n.newReturn()}
 	n.peers = c.Peers
 	if n.peers == nil {
 		n.peers, _ = NewPeerStore(nil)
@@ -229,14 +231,15 @@ func (n *Node) sawQuery(q *krpc.Query) {
 	if q.ReadOnly || q.Args.ID == n.id || !usableAddr(q.From) {
 		return // BEP 43: read-only nodes never enter the table
 	}
-	ni := NodeInfo{ID: q.Args.ID, Addr: q.From}
+	from := q.From // q is the server's, and reused once we return
+	ni := NodeInfo{ID: q.Args.ID, Addr: from}
 	n.mu.Lock()
 	verify := n.table.queried(ni, time.Now())
 	if verify {
-		if _, busy := n.verifying[q.From]; busy || len(n.verifying) >= maxVerifying {
+		if _, busy := n.verifying[from]; busy || len(n.verifying) >= maxVerifying {
 			verify = false
 		} else {
-			n.verifying[q.From] = struct{}{}
+			n.verifying[from] = struct{}{}
 		}
 	}
 	n.mu.Unlock()
@@ -246,14 +249,14 @@ func (n *Node) sawQuery(q *krpc.Query) {
 	ok := n.spawn(func() {
 		defer func() {
 			n.mu.Lock()
-			delete(n.verifying, q.From)
+			delete(n.verifying, from)
 			n.mu.Unlock()
 		}()
-		n.query(n.ctx, q.From, nil, krpc.MethodPing, &krpc.Args{})
+		n.query(n.ctx, from, nil, krpc.MethodPing, &krpc.Args{})
 	})
 	if !ok {
 		n.mu.Lock()
-		delete(n.verifying, q.From)
+		delete(n.verifying, from)
 		n.mu.Unlock()
 	}
 }

@@ -1,11 +1,16 @@
 package krpc
 
 import (
+	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
+
+	"github.com/wdht/wdht/transport"
+	"github.com/wdht/wdht/transport/memory"
 )
 
 // getPeersResponse is a typical get_peers response: 8 compact nodes, 8 values and a token.
@@ -82,5 +87,32 @@ func BenchmarkDecodePing(b *testing.B) {
 		if err := m.UnmarshalBinary(in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkServePing is the server's whole path for one ping query that an inline handler
+// answers: rate limit, decode, dispatch, handler, encoding into the reply batch.
+func BenchmarkServePing(b *testing.B) {
+	n := memory.NewNetwork(nil)
+	tr, _ := n.Listen(netip.AddrPort{})
+	defer tr.Close()
+	pong := &Response{Return: &Return{Return: akrpc.Return{ID: idB}}}
+	s, err := NewServer(tr, inlineMux{Mux{MethodPing: HandlerFunc(func(ctx context.Context, q *Query) (*Response, error) {
+		return &Response{Return: &Return{Return: akrpc.Return{ID: idB}}}, nil
+	})}}, &Config{SourceRate: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	_ = pong
+	in := canonicalMessages(b)["ping query"]
+	from := netip.MustParseAddrPort("10.1.2.3:6881")
+	out := &outbox{arena: make([]byte, 0, 16<<10)}
+	b.ReportAllocs()
+	for b.Loop() {
+		data := make([]byte, len(in)) // what the transport hands over
+		copy(data, in)
+		s.handlePacket(transport.Packet{From: from, Data: data}, out)
+		out.msgs, out.arena = out.msgs[:0], out.arena[:0]
 	}
 }

@@ -16,7 +16,11 @@ import (
 // decoding the other keys (so that T, Y and Q are known and a query can be answered with a
 // protocol error) and returns the first such problem. Every error wraps ErrMalformed.
 // m does not reference b afterwards.
-func (m *Msg) UnmarshalBinary(b []byte) error {
+func (m *Msg) UnmarshalBinary(b []byte) error { return m.unmarshal(b, nil) }
+
+// unmarshal is UnmarshalBinary, decoding "a" into args when it is not nil (which the
+// server recycles) instead of a new Args.
+func (m *Msg) unmarshal(b []byte, args *Args) error {
 	*m = Msg{}
 	d := decoder{b: b}
 	if len(b) == 0 || b[0] != 'd' {
@@ -51,7 +55,11 @@ func (m *Msg) UnmarshalBinary(b []byte) error {
 			}
 		case "a":
 			if d.expect("a", i, 'd') {
-				m.A = new(Args)
+				if m.A = args; m.A == nil {
+					m.A = new(Args)
+				} else {
+					*m.A = Args{}
+				}
 				i = d.args(i+1, m.A)
 			} else {
 				i = d.skip(i, 2)

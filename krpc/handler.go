@@ -51,7 +51,9 @@ type Handler interface {
 // unless it implements InlineHandler itself.
 type InlineHandler interface {
 	Handler
-	// Inline reports whether queries for method never block.
+	// Inline reports whether queries for method never block. Handlers of inline
+	// queries must not keep the *Query or its *Args after they return (the server
+	// reuses them); the values inside, such as Args.V, they may keep.
 	Inline(method string) bool
 }
 

@@ -472,8 +472,16 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 		s.stats.rateLimited.Add(1)
 		return
 	}
-	m := new(Msg)
-	err := m.UnmarshalBinary(p.Data)
+	in := inboundPool.Get().(*inbound)
+	recycle := true
+	defer func() {
+		if recycle {
+			in.reset()
+			inboundPool.Put(in)
+		}
+	}()
+	m := &in.m
+	err := m.unmarshal(p.Data, &in.a)
 	if m.T == "" || (err != nil && isSyntaxError(err)) {
 		s.stats.malformed.Add(1)
 		if s.log.IsDebug() {
@@ -483,6 +491,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 	}
 	switch m.Y {
 	case TypeResponse, TypeError:
+		recycle = false // the response goes to the caller
 		s.deliver(m, p.From, err)
 	case TypeQuery:
 		if s.cfg.ReadOnly {
@@ -506,7 +515,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 			s.reply(p.From, m.T, nil, ProtocolError(err.Error()), out)
 			return
 		}
-		s.dispatch(m, p.From, out)
+		recycle = s.dispatch(in, p.From, out)
 	default:
 		s.stats.malformed.Add(1)
 	}
@@ -534,29 +543,33 @@ func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
 	tx.done <- m // buffered, and the key was removed: exactly one send
 }
 
-func (s *Server) dispatch(m *Msg, from netip.AddrPort, out *outbox) {
+// dispatch answers query in.m: on the read loop for inline methods (and reports that in
+// can be recycled), else on a goroutine of its own, which then owns in.
+func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycle bool) {
+	m := &in.m
+	in.q = Query{Method: m.Q, Args: m.A, ReadOnly: m.ReadOnly, From: from, Version: m.Version}
 	if s.inline != nil && s.inline.Inline(m.Q) {
 		s.stats.queriesIn.Add(1)
-		s.answer(m, from, out)
-		return
+		s.answer(&in.q, m.T, out)
+		return true
 	}
 	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
 		s.stats.overloaded.Add(1)
-		return
+		return true
 	}
 	s.stats.queriesIn.Add(1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer s.handlers.Add(-1)
-		s.answer(m, from, nil)
+		s.answer(&in.q, m.T, nil)
 	}()
+	return false
 }
 
-// answer runs the handler for query m and sends its reply (into out when batching).
-func (s *Server) answer(m *Msg, from netip.AddrPort, out *outbox) {
-	q := &Query{Method: m.Q, Args: m.A, ReadOnly: m.ReadOnly, From: from, Version: m.Version}
+// answer runs the handler for q and sends its reply (into out when batching).
+func (s *Server) answer(q *Query, t string, out *outbox) {
 	resp, err := s.serve(q)
 	if errors.Is(err, ErrNoReply) {
 		return
@@ -564,14 +577,26 @@ func (s *Server) answer(m *Msg, from netip.AddrPort, out *outbox) {
 	if err != nil {
 		var ke *Error
 		if !errors.As(err, &ke) {
-			s.log.Warn("handler failed", "method", q.Method, "from", from, "error", err)
+			s.log.Warn("handler failed", "method", q.Method, "from", q.From, "error", err)
 			ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
 		}
-		s.reply(from, m.T, nil, ke, out)
+		s.reply(q.From, t, nil, ke, out)
 		return
 	}
-	s.reply(from, m.T, resp, nil, out)
+	s.reply(q.From, t, resp, nil, out)
 }
+
+// inbound holds a received message with its query arguments and the Query handed to
+// handlers: one allocation instead of three, recycled after inline queries.
+type inbound struct {
+	m Msg
+	a Args
+	q Query
+}
+
+func (in *inbound) reset() { *in = inbound{} }
+
+var inboundPool = sync.Pool{New: func() any { return new(inbound) }}
 
 // serve runs the handler chain, turning a panic into a 202 error: a handler bug must not
 // take the process down with it.

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wdht/wdht/internal/interop"
 )
 
 func main() {
@@ -61,14 +63,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	methods := strings.Split(*method, ",")
 	var rows []row
-	for _, impl := range impls {
-		for _, m := range methods {
-			rows = append(rows, measure(ctx, impl, m, *queries, *inflight, *runs, *timeout, *maxTime))
-			fmt.Fprintf(os.Stderr, "%s %s done\n", impl, m)
-		}
+	for _, m := range methods {
+		rows = append(rows, measure(ctx, impls, m, *queries, *inflight, *runs, *timeout, *maxTime)...)
 	}
 
-	fmt.Printf("\n%d queries per run, %d in flight, %d runs, one Go load generator on 127.0.0.1, %d CPUs\n\n", *queries, *inflight, *runs, numCPU())
+	fmt.Printf("\n%d queries per run, %d in flight, %d runs round-robin, one Go load generator on 127.0.0.1, %d CPUs\n\n", *queries, *inflight, *runs, numCPU())
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "implementation\tquery\tanswered/s (median)\tanswered\tp50 ms\tp99 ms\tnode CPU µs/query (median)\tRSS MiB\t")
 	for _, r := range rows {
@@ -100,38 +99,54 @@ type row struct {
 	err          error
 }
 
-// measure starts a fresh process of impl (so that one query type cannot change how the
-// next is answered), warms it up with a tenth of the queries, then runs the measured runs.
-func measure(ctx context.Context, impl, method string, queries, inflight, runs int, timeout, maxTime time.Duration) row {
-	r := row{impl: impl, method: method}
-	p, err := start(ctx, impl)
-	if err != nil {
-		r.err = err
-		return r
+// measure starts a fresh process of each implementation for one query type (so that one
+// query type cannot change how the next is answered), warms each up with a tenth of the
+// queries, then runs the measured runs round-robin, one implementation after the other,
+// so that a change in the machine's load affects them all alike.
+func measure(ctx context.Context, impls []string, method string, queries, inflight, runs int, timeout, maxTime time.Duration) []row {
+	rows := make([]row, len(impls))
+	peers := make([]*interop.Peer, len(impls))
+	defer func() {
+		for _, p := range peers {
+			if p != nil {
+				p.Stop()
+			}
+		}
+	}()
+	cfg := func(p *interop.Peer, n int) loadConfig {
+		return loadConfig{target: p.Addr, queries: n, inflight: inflight, method: method, timeout: timeout, maxTime: maxTime}
 	}
-	defer p.Stop()
-	cfg := loadConfig{target: p.Addr, queries: queries / 10, inflight: inflight, method: method, timeout: timeout, maxTime: maxTime}
-	if _, r.err = runLoad(ctx, cfg); r.err != nil {
-		return r
+	for i, impl := range impls {
+		rows[i] = row{impl: impl, method: method}
+		if peers[i], rows[i].err = start(ctx, impl); rows[i].err != nil {
+			continue
+		}
+		_, rows[i].err = runLoad(ctx, cfg(peers[i], queries/10))
 	}
-	cfg.queries = queries
 	for range runs {
-		c0, err := cpu(p.PID)
-		if err != nil {
-			r.err = err
-			return r
+		for i, p := range peers {
+			r := &rows[i]
+			if r.err != nil {
+				continue
+			}
+			c0, err := cpu(p.PID)
+			if err != nil {
+				r.err = err
+				continue
+			}
+			res, err := runLoad(ctx, cfg(p, queries))
+			if err != nil {
+				r.err = err
+				continue
+			}
+			c1, _ := cpu(p.PID)
+			r.res = append(r.res, res)
+			r.cpu = append(r.cpu, c1-c0)
+			r.rss = rssKiB(p.PID)
 		}
-		res, err := runLoad(ctx, cfg)
-		if err != nil {
-			r.err = err
-			return r
-		}
-		c1, _ := cpu(p.PID)
-		r.res = append(r.res, res)
-		r.cpu = append(r.cpu, c1-c0)
 	}
-	r.rss = rssKiB(p.PID)
-	return r
+	fmt.Fprintf(os.Stderr, "%s done\n", method)
+	return rows
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
