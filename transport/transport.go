@@ -87,3 +87,19 @@ type Batcher interface {
 	// were sent and the error that stopped it, if any.
 	SendBatch(ms []Message) (int, error)
 }
+
+// Resolver is an optional interface of transports that reach some addresses through
+// others: a WebRTC transport that bootstrapped through a signalling server at host:port
+// sends messages for host:port over the data channel it opened, whose peer address is
+// another one. Resolve returns the address the messages sent to `to` actually go to (and
+// that replies come from), or `to` itself. The KRPC server matches responses against it.
+type Resolver interface {
+	Resolve(to netip.AddrPort) netip.AddrPort
+}
+
+// ClosedNotifier is an optional interface of connection-based transports (WebRTC): the
+// DHT registers f to forget a peer as soon as its connection closes, instead of waiting
+// for queries to it to time out. f runs on the transport's goroutine and must not block.
+type ClosedNotifier interface {
+	NotifyClosed(f func(peer netip.AddrPort))
+}
