@@ -348,3 +348,35 @@ func TestThinBucketRefresh(t *testing.T) {
 		t.Fatal("not refreshed again after two minutes")
 	}
 }
+
+// notifying is a transport that reports closed connections, as WebRTC does.
+type notifying struct {
+	*memory.Transport
+	closed func(netip.AddrPort)
+}
+
+func (n *notifying) NotifyClosed(f func(netip.AddrPort)) { n.closed = f }
+
+// A node whose connection closes is forgotten at once.
+func TestClosedPeerForgotten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		tr := &notifying{Transport: c.listen()}
+		b, err := New(tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if _, err := b.Bootstrap(t.Context(), a.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Nodes()) != 1 || tr.closed == nil {
+			t.Fatalf("setup: table %v, notifier registered %v", b.Nodes(), tr.closed != nil)
+		}
+		tr.closed(a.Addr())
+		if len(b.Nodes()) != 0 {
+			t.Fatalf("closed peer still in the table: %v", b.Nodes())
+		}
+	})
+}

@@ -106,6 +106,9 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		return nil, err
 	}
 	n.srv = srv
+	if cn, ok := t.(transport.ClosedNotifier); ok {
+		cn.NotifyClosed(n.peerClosed)
+	}
 	if c.MaintenanceInterval > 0 {
 		n.mu.Lock()
 		n.timer = time.AfterFunc(n.jitter(c.MaintenanceInterval), n.maintain)
@@ -159,6 +162,16 @@ func (n *Node) Close() error {
 	err := n.srv.Close()
 	n.wg.Wait()
 	return err
+}
+
+// peerClosed forgets the node whose connection closed (connection-based transports).
+func (n *Node) peerClosed(addr netip.AddrPort) {
+	n.mu.Lock()
+	removed := n.table.removeAddr(addr)
+	n.mu.Unlock()
+	if removed && n.log.IsDebug() {
+		n.log.Debug("connection closed: node forgotten", "addr", addr)
+	}
 }
 
 // spawn runs f on a goroutine that Close waits for; it does nothing once the node is closed.

@@ -240,6 +240,21 @@ func (t *table) remove(id ID) bool {
 	return true
 }
 
+// removeAddr drops the node at addr (its connection closed) and reports whether there was one.
+func (t *table) removeAddr(addr netip.AddrPort) bool {
+	for bi := range t.buckets {
+		b := &t.buckets[bi]
+		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.Addr == addr })
+		for i := range b.nodes {
+			if b.nodes[i].Addr == addr {
+				t.evict(bi, i)
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // insert adds n as a node that has not answered yet (from saved state), if there is room.
 func (t *table) insert(n NodeInfo) bool {
 	if n.ID == t.self {

@@ -260,6 +260,9 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 		return nil, fmt.Errorf("krpc: Call: invalid address %v: %w", to, transport.ErrUnreachable)
 	}
 	to = transport.Unmap(to)
+	if r, ok := s.t.(transport.Resolver); ok {
+		to = r.Resolve(to) // replies come from where the messages really go
+	}
 	if !s.outLimit.Allow() {
 		if err := s.waitBudget(ctx); err != nil {
 			return nil, err

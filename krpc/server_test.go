@@ -450,3 +450,40 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func memoryTransport(t *testing.T) *memory.Transport { return listen(t, memory.NewNetwork(nil)) }
+
+// aliased sends messages for alias to real, as a WebRTC transport does for the
+// signalling address it bootstrapped through.
+type aliased struct {
+	*memory.Transport
+	alias, real netip.AddrPort
+}
+
+func (a *aliased) Send(to netip.AddrPort, b []byte) error {
+	if to == a.alias {
+		to = a.real
+	}
+	return a.Transport.Send(to, b)
+}
+
+func (a *aliased) Resolve(to netip.AddrPort) netip.AddrPort {
+	if to == a.alias {
+		return a.real
+	}
+	return to
+}
+
+// A reply from the address an alias resolves to answers the query sent to the alias.
+func TestCallThroughAlias(t *testing.T) {
+	n := memory.NewNetwork(nil)
+	b := newServer(t, n, pingHandler(idB), nil)
+	alias := netip.MustParseAddrPort("192.0.2.1:16881")
+	a, err := NewServer(&aliased{Transport: listen(t, n), alias: alias, real: b.Transport().LocalAddr()}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	resp, err := a.Call(t.Context(), alias, pingQuery())
+	if err != nil || resp.From != b.Transport().LocalAddr() {
+		t.Fatalf("call through an alias: %+v, %v", resp, err)
+	}
+}
