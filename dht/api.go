@@ -180,12 +180,16 @@ func (n *Node) Nodes() []NodeInfo {
 // Peers returns the peer store the node answers get_peers from.
 func (n *Node) Peers() *PeerStore { return n.peers }
 
+// Items returns the BEP 44 item store the node answers get from.
+func (n *Node) Items() *ItemStore { return n.items }
+
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
 	Nodes, GoodNodes, Replacements int    // routing table
 	Buckets                        int    // routing table buckets
 	Infohashes, Peers              int    // peer store
+	Items, ItemBytes               int    // BEP 44 item store
 	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
 	KRPC                           krpc.Stats
 }
@@ -198,5 +202,6 @@ func (n *Node) Stats() Stats {
 	s.Buckets = len(n.table.buckets)
 	n.mu.Unlock()
 	s.Infohashes, s.Peers = n.peers.Len()
+	s.Items, s.ItemBytes = n.items.Len()
 	return s
 }

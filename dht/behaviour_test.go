@@ -70,6 +70,7 @@ func TestRestartFromState(t *testing.T) {
 		c := newCluster(t, nil)
 		a, b, d := c.add(nil), c.add(nil), c.add(nil)
 		b.Bootstrap(t.Context(), a.Addr())
+		synctest.Wait() // a verifies b before d asks a for nodes
 		d.Bootstrap(t.Context(), a.Addr())
 		synctest.Wait()
 		st := d.State()

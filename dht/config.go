@@ -44,6 +44,9 @@ type Config struct {
 	// Peers stores announced peers. Default: a new PeerStore with default settings. Several
 	// nodes may share one.
 	Peers *PeerStore
+	// Items stores BEP 44 items put to this node. Default: a new ItemStore with default
+	// settings. Several nodes may share one.
+	Items *ItemStore
 	// TokenPeriod is how often the token secret rotates; a token is accepted for one to
 	// two periods. Default 5 minutes.
 	TokenPeriod time.Duration

@@ -22,7 +22,7 @@ func (n *Node) handlePing(_ context.Context, q *krpc.Query) (*krpc.Response, err
 func (n *Node) closestCompact(target ID) []akrpc.NodeInfo {
 	var buf [16]NodeInfo
 	n.mu.Lock()
-	ns := n.table.closest(buf[:0], target, n.cfg.K)
+	ns := n.table.closest(buf[:0], target, n.cfg.K, true) // only nodes that answered us
 	n.mu.Unlock()
 	return compactNodes(ns)
 }

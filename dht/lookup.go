@@ -100,7 +100,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	}
 
 	n.mu.Lock()
-	start0 := n.table.closest(nil, spec.target, 2*k)
+	start0 := n.table.closest(nil, spec.target, 2*k, false)
 	n.mu.Unlock()
 	if len(start0) == 0 && len(spec.seeds) == 0 {
 		spec.seeds = n.bootstrap // an empty table: start from the bootstrap nodes

@@ -6,6 +6,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/wdht/wdht/transport/memory"
 )
 
 // bootstrapAll starts n nodes; each bootstraps from a random node started before it,
@@ -49,15 +53,22 @@ func median(xs []int) int {
 	return s[len(s)/2]
 }
 
-// TestNetwork1000 bootstraps 1,000 nodes on a memory network, announces 200 infohashes
-// from random nodes and looks each one up from another random node.
+// TestNetwork1000 bootstraps 1,000 nodes on a memory network with 10-30 ms links, lets
+// it run for five (fake) minutes of maintenance, announces 200 infohashes from random
+// nodes and looks each one up from another random node.
 func TestNetwork1000(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 nodes")
 	}
+	synctest.Test(t, testNetwork1000)
+}
+
+func testNetwork1000(t *testing.T) {
 	const nodes, infohashes = 1000, 200
-	c := newCluster(t, nil)
+	c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 10 * time.Millisecond, Jitter: 20 * time.Millisecond}, Seed: 1})
 	bootstrapAll(t, c, nodes, 16, unlimited)
+	time.Sleep(5 * time.Minute)
+	synctest.Wait()
 	tableSizes := make([]int, nodes)
 	for i, n := range c.nodes {
 		tableSizes[i] = len(n.Nodes())

@@ -38,6 +38,7 @@ type Node struct {
 	srv   *krpc.Server
 	tok   *tokens
 	peers *PeerStore
+	items *ItemStore
 	pong  *krpc.Response // the answer to every ping
 
 	ctx    context.Context
@@ -82,6 +83,10 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	if n.peers == nil {
 		n.peers, _ = NewPeerStore(nil)
 	}
+	n.items = c.Items
+	if n.items == nil {
+		n.items, _ = NewItemStore(nil)
+	}
 	now := time.Now()
 	n.table = newTable(n.id, c.K, c.MaxFailures, now)
 	n.bootstrap = c.Bootstrap
@@ -100,6 +105,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
 		krpc.MethodGetPeers:     krpc.HandlerFunc(n.handleGetPeers),
 		krpc.MethodAnnouncePeer: krpc.HandlerFunc(n.handleAnnounce),
+		krpc.MethodGet:          krpc.HandlerFunc(n.handleGet),
+		krpc.MethodPut:          krpc.HandlerFunc(n.handlePut),
 	}}
 	srv, err := krpc.NewServer(t, h, &c.KRPC)
 	if err != nil {
@@ -265,7 +272,7 @@ func (n *Node) sawQuery(q *krpc.Query) {
 			delete(n.verifying, from)
 			n.mu.Unlock()
 		}()
-		n.query(n.ctx, from, nil, krpc.MethodPing, &krpc.Args{})
+		n.query(n.ctx, from, &ni.ID, krpc.MethodPing, &krpc.Args{}) // a timeout evicts it
 	})
 	if !ok {
 		n.mu.Lock()
@@ -325,8 +332,9 @@ func (n *Node) maintain() {
 	for _, target := range refresh {
 		n.spawn(func() { n.FindNode(n.ctx, target) })
 	}
-	if swept := n.peers.Sweep(); swept > 0 && n.log.IsDebug() {
-		n.log.Debug("expired peers", "count", swept)
+	swept := n.peers.Sweep() + n.items.Sweep()
+	if swept > 0 && n.log.IsDebug() {
+		n.log.Debug("expired peers and items", "count", swept)
 	}
 }
 

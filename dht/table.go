@@ -174,8 +174,10 @@ func (b *bucket) stalest(now time.Time) *NodeInfo {
 	return &n
 }
 
-// queried records a query from n. It reports whether n is unknown and its bucket could take
-// it, in which case the caller should ping n: only nodes that answer us enter the table.
+// queried records a query from n. An unknown node enters the table unconfirmed when its
+// bucket has room: we use it in our own lookups, but do not hand it to others until it
+// answers one of our queries (liveness pings ask it soon). It reports whether the caller
+// should ping n now: it is unconfirmed, or its bucket holds nodes that are not good.
 func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	if n.ID == t.self {
 		return false
@@ -184,9 +186,10 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	b := &t.buckets[bi]
 	if i >= 0 {
 		b.nodes[i].lastQuery = now
-		return false
+		return b.nodes[i].lastResponse.IsZero() && !b.nodes[i].pinging
 	}
-	if len(b.nodes) < t.k || t.canSplit(bi) {
+	if bi, ok := t.room(&n.ID); ok {
+		t.buckets[bi].nodes = append(t.buckets[bi].nodes, entry{NodeInfo: n, lastQuery: now})
 		return true
 	}
 	for j := range b.nodes {
@@ -278,15 +281,15 @@ func (t *table) pingDone(id ID) {
 	}
 }
 
-// closest appends to dst the (at most) k nodes closest to target that have no failures,
-// nearest first. Buckets are visited in an order that makes the result exact: nodes of the
+// closest appends to dst the (at most) k nodes closest to target that have no failures
+// (and, when confirmed is set, that have answered us), nearest first. Buckets are visited in an order that makes the result exact: nodes of the
 // target's own bucket are closer than those of any deeper bucket, which in turn are
 // closer than those of any shallower bucket, nearest shallow bucket first.
-func (t *table) closest(dst []NodeInfo, target ID, k int) []NodeInfo {
+func (t *table) closest(dst []NodeInfo, target ID, k int, confirmed bool) []NodeInfo {
 	start := len(dst)
 	add := func(b *bucket) {
 		for j := range b.nodes {
-			if b.nodes[j].failures == 0 {
+			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || !e.lastResponse.IsZero()) {
 				dst = append(dst, b.nodes[j].NodeInfo)
 			}
 		}

@@ -105,12 +105,27 @@ func TestTableQueriedNeedsVerification(t *testing.T) {
 	if !tb.queried(n, now) {
 		t.Fatal("an unknown querier with room in its bucket should be verified")
 	}
-	if tb.contains(n.ID) {
-		t.Fatal("a querier entered the table without answering")
+	if !tb.contains(n.ID) {
+		t.Fatal("a querier with room in its bucket did not enter the table unconfirmed")
+	}
+	if got := tb.closest(nil, n.ID, 8, true); len(got) != 0 {
+		t.Fatalf("an unconfirmed node was handed out: %v", got)
+	}
+	if got := tb.closest(nil, n.ID, 8, false); len(got) != 1 {
+		t.Fatalf("an unconfirmed node is not used for our own lookups: %v", got)
 	}
 	tb.responded(n, now)
 	if tb.queried(n, now) {
-		t.Fatal("a known node needs no verification")
+		t.Fatal("a confirmed node needs no verification")
+	}
+	if got := tb.closest(nil, n.ID, 8, true); len(got) != 1 {
+		t.Fatalf("a confirmed node is not handed out: %v", got)
+	}
+	// An unconfirmed node that fails its verification is gone.
+	m := NodeInfo{ID: RandomID(), Addr: addrN(2)}
+	tb.queried(m, now)
+	if !tb.failed(m.ID) || tb.contains(m.ID) {
+		t.Fatal("an unconfirmed node that did not answer stayed")
 	}
 	if tb.queried(NodeInfo{ID: self, Addr: addrN(2)}, now) {
 		t.Fatal("ourselves")
@@ -143,7 +158,7 @@ func TestTableClosestExact(t *testing.T) {
 				want := slices.Clone(all)
 				sortByDistance(want, target)
 				want = want[:min(k, len(want))]
-				got := tb.closest(nil, target, k)
+				got := tb.closest(nil, target, k, false)
 				if !slices.Equal(got, want) {
 					t.Fatalf("closest(%v, %d):\n got %v\nwant %v", target, k, got, want)
 				}
@@ -228,7 +243,7 @@ func BenchmarkTableClosest(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		buf = tb.closest(buf[:0], targets[i&1023], 8)
+		buf = tb.closest(buf[:0], targets[i&1023], 8, true)
 		i++
 	}
 }

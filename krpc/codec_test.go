@@ -86,7 +86,10 @@ func TestDecodeMatchesAnacrolix(t *testing.T) {
 			if err := m.UnmarshalBinary(in); err != nil {
 				t.Fatal(err)
 			}
-			got := akrpc.Msg{Q: m.Q, T: m.T, Y: m.Y, E: m.E, ReadOnly: m.ReadOnly, ClientId: m.Version}
+			got := akrpc.Msg{Q: m.Q, T: m.T, Y: m.Y, ReadOnly: m.ReadOnly, ClientId: m.Version}
+			if m.E != nil {
+				got.E = &akrpc.Error{Code: m.E.Code, Msg: m.E.Msg}
+			}
 			if m.IP.IsValid() {
 				got.IP.FromAddrPort(m.IP)
 			}

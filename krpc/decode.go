@@ -279,7 +279,7 @@ func (d *decoder) args(i int, a *Args) int {
 			}
 		case "cas":
 			if v, ok := d.integer("cas", &i); ok {
-				a.Cas = v
+				a.Cas, a.CasSet = v, true
 			}
 		case "k":
 			d.fixed("k", &i, a.K[:])

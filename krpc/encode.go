@@ -76,7 +76,7 @@ func (a *Args) appendBinary(b []byte) ([]byte, error) {
 		return b, err
 	}
 	b = append(b, 'd')
-	if a.Cas != 0 {
+	if a.Cas != 0 || a.CasSet {
 		b = appendInt(appendString(x.before(b, "cas"), "cas"), a.Cas)
 	}
 	b = appendID(appendString(x.before(b, "id"), "id"), &a.ID)

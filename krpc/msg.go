@@ -1,6 +1,7 @@
 package krpc
 
 import (
+	"fmt"
 	"net/netip"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
@@ -31,8 +32,20 @@ const (
 type ID = akrpc.ID
 
 // Error is a KRPC error ("y":"e"), as sent by a remote node or returned by a Handler.
-// Calls return remote errors as *Error; match them with errors.As.
-type Error = akrpc.Error
+// Calls return remote errors as *Error; match them with errors.As, or with errors.Is
+// against an *Error of the same code (such as dht.ErrSeqTooLow).
+type Error struct {
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("KRPC error %d: %s", e.Code, e.Msg) }
+
+// Is reports whether target is an *Error with the same code.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
 
 // Extra holds dictionary keys this package does not model, as raw bencoded values. Keys
 // are kept exactly as received and are written back verbatim, in sorted order with the
@@ -48,7 +61,10 @@ type Extra map[string]bencode.Bytes
 // written verbatim and any other value is bencoded.
 type Args struct {
 	akrpc.MsgArgs
-	Extra Extra
+	// CasSet says that "cas" is present, so a Cas of 0 is sent and compared (BEP 44
+	// compare-and-swap on sequence number 0) rather than meaning "absent".
+	CasSet bool
+	Extra  Extra
 }
 
 // Return is the body of a response (the "r" dictionary): anacrolix's Return plus any keys it

@@ -150,3 +150,7 @@ func skipValue(b []byte, i, depth int) (int, error) {
 		return i, syntaxErr(i, fmt.Sprintf("unexpected byte %q", c))
 	}
 }
+
+// CheckValue checks that b starts with one bencoded value (nesting at most 64 deep) and
+// returns the index just after it.
+func CheckValue(b []byte) (int, error) { return skipValue(b, 0, 1) }

@@ -1,0 +1,194 @@
+package dht
+
+import (
+	"bytes"
+	"container/heap"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// ItemStoreConfig configures an ItemStore. Zero fields mean the documented defaults.
+type ItemStoreConfig struct {
+	// TTL is how long an item is kept after it was last put. Default 2 hours (BEP 44:
+	// items may expire after 2 hours; publishers re-put them every hour).
+	TTL time.Duration
+	// MaxItems caps the number of items. Default 10,000.
+	MaxItems int
+	// MaxBytes caps the bytes of values and salts held. Default 16 MiB.
+	MaxBytes int
+}
+
+// Validate reports the first invalid field.
+func (c *ItemStoreConfig) Validate() error {
+	switch {
+	case c.TTL < 0:
+		return fmt.Errorf("dht: ItemStoreConfig.TTL %v is negative", c.TTL)
+	case c.MaxItems < 0:
+		return fmt.Errorf("dht: ItemStoreConfig.MaxItems %d is negative", c.MaxItems)
+	case c.MaxBytes < 0:
+		return fmt.Errorf("dht: ItemStoreConfig.MaxBytes %d is negative", c.MaxBytes)
+	}
+	return nil
+}
+
+// ItemStore keeps BEP 44 items, applying the BEP's rules to every put (sequence numbers,
+// compare-and-swap), with expiry and caps: when full, the items closest to expiring go
+// first. It is safe for concurrent use, and one store may serve several nodes.
+type ItemStore struct {
+	ttl            time.Duration
+	maxItems, maxB int
+
+	mu    sync.Mutex
+	items map[ID]*storedItem
+	order expiryHeap
+	bytes int
+}
+
+type storedItem struct {
+	item    *Item
+	expires time.Time
+	index   int // in the heap
+}
+
+func (s *storedItem) size() int { return len(s.item.V) + len(s.item.Salt) }
+
+// NewItemStore returns an empty store. cfg may be nil.
+func NewItemStore(cfg *ItemStoreConfig) (*ItemStore, error) {
+	var c ItemStoreConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.TTL == 0 {
+		c.TTL = 2 * time.Hour
+	}
+	if c.MaxItems == 0 {
+		c.MaxItems = 10_000
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 16 << 20
+	}
+	return &ItemStore{ttl: c.TTL, maxItems: c.MaxItems, maxB: c.MaxBytes, items: make(map[ID]*storedItem)}, nil
+}
+
+// Get returns a copy of the item stored under target, if there is one that has not expired.
+func (s *ItemStore) Get(target ID) (*Item, bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	si := s.items[target]
+	if si == nil {
+		return nil, false
+	}
+	if now.After(si.expires) {
+		s.remove(si)
+		return nil, false
+	}
+	return si.item.clone(), true
+}
+
+// Put stores it (which must have passed Verify) under its target. For a mutable item
+// already stored it applies BEP 44: cas, when not nil, must equal the stored sequence
+// number (else ErrCASMismatch); a lower sequence number, or the same one with another
+// value, is refused (ErrSeqTooLow); the same version again refreshes the expiry.
+// An immutable item is stored or refreshed.
+func (s *ItemStore) Put(it *Item, cas *int64) error {
+	target := it.Target()
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if si := s.items[target]; si != nil && !now.After(si.expires) {
+		old := si.item
+		if it.Mutable {
+			switch {
+			case cas != nil && *cas != old.Seq:
+				return ErrCASMismatch
+			case it.Seq < old.Seq, it.Seq == old.Seq && !bytes.Equal(it.V, old.V):
+				return ErrSeqTooLow
+			}
+		}
+		s.bytes -= si.size()
+		si.item = it.clone()
+		s.bytes += si.size()
+		si.expires = now.Add(s.ttl)
+		heap.Fix(&s.order, si.index)
+		s.evict(si)
+		return nil
+	} else if si != nil {
+		s.remove(si) // expired: as if absent
+	}
+	si := &storedItem{item: it.clone(), expires: now.Add(s.ttl)}
+	s.items[target] = si
+	heap.Push(&s.order, si)
+	s.bytes += si.size()
+	s.evict(si)
+	return nil
+}
+
+// evict drops the items closest to expiry until the caps hold, sparing keep (the item
+// just put).
+func (s *ItemStore) evict(keep *storedItem) {
+	held := false
+	for (len(s.items) > s.maxItems || s.bytes > s.maxB) && len(s.order) > 0 {
+		if si := s.order[0]; si == keep {
+			heap.Pop(&s.order)
+			held = true
+		} else {
+			s.remove(si)
+		}
+	}
+	if held {
+		heap.Push(&s.order, keep)
+	}
+}
+
+func (s *ItemStore) remove(si *storedItem) {
+	heap.Remove(&s.order, si.index)
+	delete(s.items, si.item.Target())
+	s.bytes -= si.size()
+}
+
+// Sweep drops expired items and returns how many it dropped.
+func (s *ItemStore) Sweep() int {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for len(s.order) > 0 && now.After(s.order[0].expires) {
+		s.remove(s.order[0])
+		n++
+	}
+	return n
+}
+
+// Len returns the number of items stored and the bytes of their values and salts.
+func (s *ItemStore) Len() (items, bytes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items), s.bytes
+}
+
+// expiryHeap orders stored items by expiry, soonest first.
+type expiryHeap []*storedItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *expiryHeap) Push(x any) {
+	si := x.(*storedItem)
+	si.index = len(*h)
+	*h = append(*h, si)
+}
+func (h *expiryHeap) Pop() any {
+	old := *h
+	si := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return si
+}
