@@ -1,6 +1,8 @@
 package dht
 
 import (
+	"crypto/ed25519"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -137,4 +139,61 @@ func testNetwork1000(t *testing.T) {
 	if found != infohashes {
 		t.Fatalf("only %d of %d lookups found the announcer", found, infohashes)
 	}
+
+	// BEP 44: 100 mutable items (salted, one key each) put from random nodes and read
+	// back from other random nodes, then updated with a higher seq and read again.
+	const items = 100
+	keys := make([]ed25519.PrivateKey, items)
+	for i := range keys {
+		_, keys[i], _ = ed25519.GenerateKey(nil)
+	}
+	salt := []byte("wdht-test")
+	for seq := int64(1); seq <= 2; seq++ {
+		var stored []int
+		var getRounds []int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for i := range items {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				it, err := NewMutableItem(keys[i], salt, seq, fmt.Sprintf("item %d version %d", i, seq))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				putter, getter := c.nodes[rng2(i, seq, 0)%nodes], c.nodes[rng2(i, seq, 1)%nodes]
+				pr, err := putter.Put(t.Context(), it, nil)
+				if err != nil {
+					t.Errorf("put item %d seq %d: %v", i, seq, err)
+					return
+				}
+				gr, err := getter.Get(t.Context(), it.Target(), &GetOptions{Salt: salt})
+				mu.Lock()
+				defer mu.Unlock()
+				stored = append(stored, pr.Stored)
+				switch {
+				case err != nil:
+					t.Errorf("get item %d seq %d: %v", i, seq, err)
+				case gr.Item.Seq != seq || string(gr.Item.V) != string(it.V):
+					t.Errorf("get item %d: seq %d %q, want seq %d %q", i, gr.Item.Seq, gr.Item.V, seq, it.V)
+				default:
+					getRounds = append(getRounds, gr.Lookup.Rounds)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(getRounds) > 0 {
+			t.Logf("BEP 44 seq %d: %d/%d items read back; median %d nodes stored each, median %d rounds per get",
+				seq, len(getRounds), items, median(stored), median(getRounds))
+		}
+	}
+}
+
+// rng2 picks a deterministic pseudo-random index from (i, seq, which).
+func rng2(i int, seq int64, which int) int {
+	return int(rand.New(rand.NewPCG(uint64(i), uint64(seq)*2+uint64(which))).Uint32())
 }
