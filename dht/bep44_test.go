@@ -317,3 +317,36 @@ func mustMutable(t *testing.T, priv ed25519.PrivateKey, salt string, seq int64, 
 	}
 	return it
 }
+
+func TestSampleInfohashes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a, b, d := c.add(nil), c.add(nil), c.add(nil)
+		b.Bootstrap(t.Context(), a.Addr())
+		d.Bootstrap(t.Context(), a.Addr())
+		synctest.Wait() // a confirms b and d
+		stored := make(map[ID]bool)
+		for range 30 {
+			ih := RandomID()
+			stored[ih] = true
+			a.Peers().Add(ih, addrN(1))
+		}
+		res, err := b.SampleInfohashes(t.Context(), a.Addr(), RandomID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Num != 30 || len(res.Samples) != 20 || res.Interval != 5*time.Minute || len(res.Nodes) != 1 || res.Nodes[0].ID != d.ID() {
+			t.Fatalf("sample: num %d, %d samples, interval %v, nodes %v", res.Num, len(res.Samples), res.Interval, res.Nodes)
+		}
+		for _, ih := range res.Samples {
+			if !stored[ih] {
+				t.Fatalf("sampled %v, which is not stored", ih)
+			}
+		}
+		time.Sleep(time.Minute)
+		again, _ := b.SampleInfohashes(t.Context(), a.Addr(), RandomID())
+		if again.Interval != 4*time.Minute || again.Samples[0] != res.Samples[0] {
+			t.Fatalf("the sample changed within its interval: %+v", again)
+		}
+	})
+}

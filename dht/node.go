@@ -51,6 +51,7 @@ type Node struct {
 	verifying map[netip.AddrPort]struct{}
 	timer     *time.Timer
 	bootstrap []netip.AddrPort // from Config and saved state
+	sample    sampler          // BEP 51
 
 	lookups, lookupQueries atomic.Uint64
 }
@@ -107,6 +108,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		krpc.MethodAnnouncePeer: krpc.HandlerFunc(n.handleAnnounce),
 		krpc.MethodGet:          krpc.HandlerFunc(n.handleGet),
 		krpc.MethodPut:          krpc.HandlerFunc(n.handlePut),
+
+		krpc.MethodSampleInfohashes: krpc.HandlerFunc(n.handleSample),
 	}}
 	srv, err := krpc.NewServer(t, h, &c.KRPC)
 	if err != nil {

@@ -1,0 +1,94 @@
+package dht
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/krpc"
+)
+
+// BEP 51 settings: how many infohashes a sample_infohashes answer carries, and how long
+// a node keeps answering with the same sample.
+const (
+	maxSamples     = 20
+	sampleInterval = 5 * time.Minute
+)
+
+// sampler caches the sample of the peer store's infohashes that sample_infohashes returns.
+type sampler struct {
+	samples akrpc.CompactInfohashes
+	num     int64
+	until   time.Time
+}
+
+func (n *Node) handleSample(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
+	if q.Args.Target == (ID{}) {
+		return nil, krpc.ProtocolError("sample_infohashes: missing target")
+	}
+	now := time.Now()
+	n.mu.Lock()
+	s := &n.sample
+	if now.After(s.until) {
+		ihs := n.peers.Infohashes(maxSamples)
+		infohashes, _ := n.peers.Len()
+		s.samples = make(akrpc.CompactInfohashes, len(ihs))
+		for i, ih := range ihs {
+			s.samples[i] = ih
+		}
+		s.num, s.until = int64(infohashes), now.Add(sampleInterval)
+	}
+	samples, num := s.samples, s.num
+	interval := int64(s.until.Sub(now).Round(time.Second) / time.Second)
+	n.mu.Unlock()
+	r := n.newReturn()
+	r.Samples, r.Num, r.Interval = &samples, &num, &interval
+	r.Nodes = n.closestCompact(q.Args.Target)
+	return &krpc.Response{Return: r}, nil
+}
+
+// SampleResult is one node's answer to sample_infohashes (BEP 51).
+type SampleResult struct {
+	// Samples are infohashes the node stores peers for.
+	Samples []ID
+	// Num is how many infohashes the node stores in all.
+	Num int
+	// Interval is how long the node will keep returning this sample.
+	Interval time.Duration
+	// Nodes are nodes close to the target, to continue a crawl with.
+	Nodes []NodeInfo
+}
+
+// SampleInfohashes asks the node at addr for a sample of the infohashes it stores peers
+// for (BEP 51), with the nodes it knows closest to target.
+func (n *Node) SampleInfohashes(ctx context.Context, addr netip.AddrPort, target ID) (*SampleResult, error) {
+	if !usableAddr(addr) {
+		return nil, fmt.Errorf("dht: SampleInfohashes: %v is not a usable node address", addr)
+	}
+	a := &krpc.Args{}
+	a.Target = target
+	resp, err := n.query(ctx, addr, nil, krpc.MethodSampleInfohashes, a)
+	if err != nil {
+		return nil, err
+	}
+	r := resp.Return
+	if r.Samples == nil {
+		return nil, fmt.Errorf("dht: %v does not support sample_infohashes (no samples in its answer)", addr)
+	}
+	res := &SampleResult{Samples: make([]ID, len(*r.Samples))}
+	for i, ih := range *r.Samples {
+		res.Samples[i] = ih
+	}
+	if r.Num != nil {
+		res.Num = int(*r.Num)
+	}
+	if r.Interval != nil {
+		res.Interval = time.Duration(*r.Interval) * time.Second
+	}
+	res.Nodes = n.toNodeInfos(nil, r.Nodes)
+	res.Nodes = n.toNodeInfos(res.Nodes, r.Nodes6)
+	return res, nil
+}
