@@ -34,10 +34,11 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 	if len(addrs) == 0 {
 		addrs = n.bootstrap
 	}
+	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{
 		method: krpc.MethodFindNode,
-		target: n.id,
-		args:   func() *krpc.Args { a := &krpc.Args{}; a.Target = n.id; return a },
+		target: self,
+		args:   func() *krpc.Args { a := &krpc.Args{}; a.Target = self; return a },
 		seeds:  addrs,
 	})
 	if err != nil {
@@ -186,21 +187,25 @@ func (n *Node) Items() *ItemStore { return n.items }
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
-	Nodes, GoodNodes, Replacements int    // routing table
-	Buckets                        int    // routing table buckets
-	Infohashes, Peers              int    // peer store
-	Items, ItemBytes               int    // BEP 44 item store
-	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
+	Nodes, GoodNodes, Replacements int        // routing table
+	Buckets                        int        // routing table buckets
+	Infohashes, Peers              int        // peer store
+	Items, ItemBytes               int        // BEP 44 item store
+	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
+	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
+	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
 	KRPC                           krpc.Stats
 }
 
 // Stats returns the node's current counters.
 func (n *Node) Stats() Stats {
-	s := Stats{ID: n.id, KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
+	s := Stats{ID: n.ID(), KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
 	n.mu.Lock()
 	s.Nodes, s.GoodNodes, s.Replacements = n.table.counts(time.Now())
 	s.Buckets = len(n.table.buckets)
+	s.ExternalIP = n.externalIP
 	n.mu.Unlock()
+	s.SecureID = VerifyID(s.ID, s.ExternalIP)
 	s.Infohashes, s.Peers = n.peers.Len()
 	s.Items, s.ItemBytes = n.items.Len()
 	return s

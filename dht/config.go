@@ -24,8 +24,17 @@ const (
 // Config configures a Node. The zero value is ready to use: every zero field means the
 // documented default. New copies the Config; later changes to it have no effect.
 type Config struct {
-	// ID is the node ID. Default: State.ID if State is set, else random.
+	// ID is the node ID. Default: State.ID if State is set, else random. A node whose ID
+	// does not match its external IP under BEP 42 takes a new, secure one once enough
+	// responses agree on that IP, unless ID is set here or KeepID is.
 	ID ID
+	// KeepID keeps the node's ID even when it does not match its external IP (BEP 42).
+	KeepID bool
+	// EnforceSecureIDs makes the node ignore nodes whose IDs do not match their IPs
+	// under BEP 42 (except on the local and private networks BEP 42 exempts): they
+	// never enter the routing table or lookups. Off by default, as BEP 42 advises;
+	// secure nodes are preferred either way.
+	EnforceSecureIDs bool
 	// K is the bucket size and the number of closest nodes a lookup converges on.
 	// Default 8 (BEP 5).
 	K int

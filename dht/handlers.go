@@ -11,11 +11,11 @@ import (
 )
 
 func (n *Node) newReturn() *krpc.Return {
-	return &krpc.Return{Return: akrpc.Return{ID: n.id}}
+	return &krpc.Return{Return: akrpc.Return{ID: n.ID()}}
 }
 
 func (n *Node) handlePing(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
-	return n.pong, nil // the same for every ping; the server only reads it
+	return n.pong.Load(), nil // the same for every ping; the server only reads it
 }
 
 // closestCompact returns the K closest nodes to target in compact form.

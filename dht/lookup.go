@@ -66,6 +66,7 @@ type lookupResult struct {
 func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*candidate, error) {
 	start := time.Now()
 	k, alpha := n.cfg.K, n.cfg.Alpha
+	self := n.ID()
 	res := &LookupResult{Target: spec.target}
 	n.lookups.Add(1)
 
@@ -76,7 +77,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	limit := max(8*k, 64)
 
 	insert := func(ni NodeInfo, depth int) *candidate {
-		if byID[ni.ID] != nil || byAddr[ni.Addr] != nil || ni.ID == n.id {
+		if byID[ni.ID] != nil || byAddr[ni.Addr] != nil || ni.ID == self || n.cfg.EnforceSecureIDs && !ni.secure() && !ExemptIP(ni.Addr.Addr()) {
 			return nil
 		}
 		c := &candidate{NodeInfo: ni, depth: depth}
@@ -181,7 +182,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			c.state = candFailed
 			continue
 		}
-		if r.resp.Return.ID == n.id { // a seed that turned out to be ourselves
+		if r.resp.Return.ID == self { // a seed that turned out to be ourselves
 			c.state = candFailed
 			continue
 		}

@@ -31,7 +31,7 @@ var (
 
 // Node is a DHT node (BEP 5) on one Transport. All methods are safe for concurrent use.
 type Node struct {
-	id    ID
+	idp   atomic.Pointer[ID] // changes when BEP 42 makes us take a secure ID
 	cfg   Config
 	log   hclog.Logger
 	t     transport.Transport
@@ -39,19 +39,21 @@ type Node struct {
 	tok   *tokens
 	peers *PeerStore
 	items *ItemStore
-	pong  *krpc.Response // the answer to every ping
+	pong  atomic.Pointer[krpc.Response] // the answer to every ping
 
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex // guards everything below
-	closed    bool
-	wg        sync.WaitGroup
-	table     *table
-	verifying map[netip.AddrPort]struct{}
-	timer     *time.Timer
-	bootstrap []netip.AddrPort // from Config and saved state
-	sample    sampler          // BEP 51
+	mu         sync.Mutex // guards everything below
+	closed     bool
+	wg         sync.WaitGroup
+	table      *table
+	verifying  map[netip.AddrPort]struct{}
+	timer      *time.Timer
+	bootstrap  []netip.AddrPort // from Config and saved state
+	sample     sampler          // BEP 51
+	votes      bep42Votes       // what responders say our IP is
+	externalIP netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
 }
@@ -71,15 +73,16 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	}
 	c = c.withDefaults()
 	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{})}
-	n.id = c.ID
-	if n.id == (ID{}) && c.State != nil {
-		n.id = c.State.ID
+	id := c.ID
+	if id == (ID{}) && c.State != nil {
+		id = c.State.ID
 	}
-	if n.id == (ID{}) {
-		n.id = RandomID()
+	if id == (ID{}) {
+		id = RandomID()
 	}
+	n.idp.Store(&id)
 	n.log = c.Logger.Named("dht")
-	n.pong = &krpc.Response{Return: n.newReturn()}
+	n.pong.Store(&krpc.Response{Return: n.newReturn()})
 	n.peers = c.Peers
 	if n.peers == nil {
 		n.peers, _ = NewPeerStore(nil)
@@ -89,7 +92,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		n.items, _ = NewItemStore(nil)
 	}
 	now := time.Now()
-	n.table = newTable(n.id, c.K, c.MaxFailures, now)
+	n.table = newTable(id, c.K, c.MaxFailures, now)
+	n.table.enforce = c.EnforceSecureIDs
 	n.bootstrap = c.Bootstrap
 	if c.State != nil {
 		for _, sn := range c.State.Nodes {
@@ -124,7 +128,7 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		n.timer = time.AfterFunc(n.jitter(c.MaintenanceInterval), n.maintain)
 		n.mu.Unlock()
 	}
-	n.log.Debug("node started", "id", n.id, "addr", t.LocalAddr())
+	n.log.Debug("node started", "id", id, "addr", t.LocalAddr())
 	return n, nil
 }
 
@@ -146,7 +150,7 @@ func (h nodeHandler) Inline(method string) bool {
 }
 
 // ID returns the node's ID.
-func (n *Node) ID() ID { return n.id }
+func (n *Node) ID() ID { return *n.idp.Load() }
 
 // Addr returns the node's transport address (zero when the transport has none).
 func (n *Node) Addr() netip.AddrPort { return n.t.LocalAddr() }
@@ -206,7 +210,7 @@ func (n *Node) jitter(d time.Duration) time.Duration {
 // query sends one query and records the outcome in the routing table. id is the node we
 // believe is at addr (nil when unknown, as for bootstrap addresses).
 func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method string, args *krpc.Args) (*krpc.Response, error) {
-	args.ID = n.id
+	args.ID = n.ID()
 	resp, err := n.srv.Call(ctx, addr, &krpc.Query{Method: method, Args: args})
 	if err != nil {
 		var ke *krpc.Error
@@ -230,12 +234,15 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 		return nil, fmt.Errorf("dht: %s response from %v without a node id: %w", method, addr, krpc.ErrMalformed)
 	}
 	n.sawResponse(NodeInfo{ID: rid, Addr: addr}, id)
+	if resp.IP.IsValid() {
+		n.noteExternalIP(resp.IP.Addr(), addr.Addr())
+	}
 	return resp, nil
 }
 
 // sawResponse adds or refreshes a node that answered us.
 func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
-	if ni.ID == n.id {
+	if ni.ID == n.ID() {
 		return
 	}
 	n.mu.Lock()
@@ -249,9 +256,34 @@ func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
 	}
 }
 
+// noteExternalIP counts a responder's claim that our IP is ip (BEP 42). Once enough agree
+// on an IP our ID does not match, the node takes a secure ID for it (unless Config says
+// to keep the ID), rebuilds its routing table around it and looks itself up anew.
+func (n *Node) noteExternalIP(ip, reporter netip.Addr) {
+	n.mu.Lock()
+	ext, ok := n.votes.add(ip, reporter)
+	if !ok || n.closed {
+		n.mu.Unlock()
+		return
+	}
+	n.externalIP = ext
+	old := n.ID()
+	if n.cfg.KeepID || n.cfg.ID != (ID{}) || ExemptIP(ext) || VerifyID(old, ext) {
+		n.mu.Unlock()
+		return
+	}
+	id := SecureID(ext)
+	n.idp.Store(&id)
+	n.table = n.table.rebased(id, time.Now())
+	n.pong.Store(&krpc.Response{Return: n.newReturn()})
+	n.mu.Unlock()
+	n.log.Info("took a node ID that matches our external IP (BEP 42)", "ip", ext, "old", old, "new", id)
+	n.spawn(func() { n.Bootstrap(n.ctx) })
+}
+
 // sawQuery records a query; an unknown querier is pinged before it may enter the table.
 func (n *Node) sawQuery(q *krpc.Query) {
-	if q.ReadOnly || q.Args.ID == n.id || !usableAddr(q.From) {
+	if q.ReadOnly || q.Args.ID == n.ID() || !usableAddr(q.From) {
 		return // BEP 43: read-only nodes never enter the table
 	}
 	from := q.From // q is the server's, and reused once we return
@@ -355,7 +387,7 @@ func (n *Node) toNodeInfos(dst []NodeInfo, ns []akrpc.NodeInfo) []NodeInfo {
 			continue
 		}
 		ni := NodeInfo{ID: ns[i].ID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(ns[i].Addr.Port))}
-		if ni.ID == n.id || !usableAddr(ni.Addr) {
+		if ni.ID == n.ID() || !usableAddr(ni.Addr) {
 			continue
 		}
 		dst = append(dst, ni)

@@ -81,5 +81,5 @@ func (s *State) UnmarshalJSON(b []byte) error {
 func (n *Node) State() State {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return State{ID: n.id, Nodes: n.table.nodes(nil, true, time.Now())}
+	return State{ID: n.ID(), Nodes: n.table.nodes(nil, true, time.Now())}
 }

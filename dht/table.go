@@ -13,6 +13,7 @@ const questionableAfter = 15 * time.Minute
 // entry is a node in the routing table or in a replacement cache.
 type entry struct {
 	NodeInfo
+	secure       bool      // its ID matches its IP under BEP 42
 	lastResponse time.Time // last answer to one of our queries; zero: never
 	lastQuery    time.Time // last query it sent us
 	failures     int       // consecutive queries it left unanswered
@@ -47,7 +48,16 @@ type table struct {
 	self        ID
 	k           int
 	maxFailures int
+	enforce     bool // BEP 42: refuse nodes whose IDs do not match their IPs
 	buckets     []bucket
+}
+
+// newEntry returns the table entry for n.
+func newEntry(n NodeInfo) entry { return entry{NodeInfo: n, secure: n.secure()} }
+
+// refused reports whether enforcement keeps n out of the table.
+func (t *table) refused(n NodeInfo) bool {
+	return t.enforce && !n.secure() && !ExemptIP(n.Addr.Addr())
 }
 
 func newTable(self ID, k, maxFailures int, now time.Time) *table {
@@ -115,7 +125,7 @@ func (t *table) room(id *ID) (int, bool) {
 // failed node to replace); otherwise n goes to the bucket's replacement cache and the
 // stalest questionable node of the bucket is returned for a liveness ping.
 func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo) {
-	if n.ID == t.self {
+	if n.ID == t.self || t.refused(n) {
 		return false, nil
 	}
 	bi, i := t.locate(&n.ID)
@@ -128,20 +138,46 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	}
 	bi, ok := t.room(&n.ID)
 	b = &t.buckets[bi]
+	e := newEntry(n)
+	e.lastResponse = now
 	if ok {
-		b.nodes = append(b.nodes, entry{NodeInfo: n, lastResponse: now})
+		b.nodes = append(b.nodes, e)
 		b.changed = now
 		return true, nil
 	}
 	for j := range b.nodes {
 		if b.nodes[j].failures >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
-			b.nodes[j] = entry{NodeInfo: n, lastResponse: now}
+			b.nodes[j] = e
 			b.changed = now
 			return true, nil
 		}
 	}
-	b.addReplacement(entry{NodeInfo: n, lastResponse: now}, t.k)
+	if e.secure { // BEP 42: a secure node takes the place of an insecure one
+		if j := b.insecure(); j >= 0 {
+			b.addReplacement(b.nodes[j], t.k)
+			b.nodes[j] = e
+			b.changed = now
+			return true, nil
+		}
+	}
+	b.addReplacement(e, t.k)
 	return false, b.stalest(now)
+}
+
+// insecure returns the index of the node, among those whose IDs do not match their
+// (non-exempt) IPs, that answered longest ago; -1 if there is none.
+func (b *bucket) insecure() int {
+	best := -1
+	for j := range b.nodes {
+		e := &b.nodes[j]
+		if e.secure || ExemptIP(e.Addr.Addr()) {
+			continue
+		}
+		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+			best = j
+		}
+	}
+	return best
 }
 
 // addReplacement puts e at the newest end of the replacement cache.
@@ -179,7 +215,7 @@ func (b *bucket) stalest(now time.Time) *NodeInfo {
 // answers one of our queries (liveness pings ask it soon). It reports whether the caller
 // should ping n now: it is unconfirmed, or its bucket holds nodes that are not good.
 func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
-	if n.ID == t.self {
+	if n.ID == t.self || t.refused(n) {
 		return false
 	}
 	bi, i := t.locate(&n.ID)
@@ -189,7 +225,9 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 		return b.nodes[i].lastResponse.IsZero() && !b.nodes[i].pinging
 	}
 	if bi, ok := t.room(&n.ID); ok {
-		t.buckets[bi].nodes = append(t.buckets[bi].nodes, entry{NodeInfo: n, lastQuery: now})
+		e := newEntry(n)
+		e.lastQuery = now
+		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
 		return true
 	}
 	for j := range b.nodes {
@@ -260,7 +298,7 @@ func (t *table) removeAddr(addr netip.AddrPort) bool {
 
 // insert adds n as a node that has not answered yet (from saved state), if there is room.
 func (t *table) insert(n NodeInfo) bool {
-	if n.ID == t.self {
+	if n.ID == t.self || t.refused(n) {
 		return false
 	}
 	if _, i := t.locate(&n.ID); i >= 0 {
@@ -270,8 +308,33 @@ func (t *table) insert(n NodeInfo) bool {
 	if !ok {
 		return false
 	}
-	t.buckets[bi].nodes = append(t.buckets[bi].nodes, entry{NodeInfo: n})
+	t.buckets[bi].nodes = append(t.buckets[bi].nodes, newEntry(n))
 	return true
+}
+
+// rebased returns a table around a new ID of ours holding the same nodes, with what we
+// know of each; the nodes that answered most recently get the room first.
+func (t *table) rebased(self ID, now time.Time) *table {
+	nt := newTable(self, t.k, t.maxFailures, now)
+	nt.enforce = t.enforce
+	var all []entry
+	for bi := range t.buckets {
+		all = append(all, t.buckets[bi].nodes...)
+		all = append(all, t.buckets[bi].repl...)
+	}
+	slices.SortFunc(all, func(a, b entry) int { return b.lastResponse.Compare(a.lastResponse) })
+	for _, e := range all {
+		if e.ID == self {
+			continue
+		}
+		e.pinging = false
+		if bi, ok := nt.room(&e.ID); ok {
+			nt.buckets[bi].nodes = append(nt.buckets[bi].nodes, e)
+		} else if !e.lastResponse.IsZero() {
+			nt.buckets[bi].addReplacement(e, nt.k)
+		}
+	}
+	return nt
 }
 
 // pingDone clears the in-flight mark set by stalest or questionable.

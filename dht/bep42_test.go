@@ -1,0 +1,197 @@
+package dht
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// The example table of BEP 42.
+func TestBEP42Vectors(t *testing.T) {
+	for _, c := range []struct{ ip, id string }{
+		{"124.31.75.21", "5fbfbff10c5d6a4ec8a88e4c6ab4c28b95eee401"},
+		{"21.75.31.124", "5a3ce9c14e7a08645677bbd1cfe7d8f956d53256"},
+		{"65.23.51.170", "a5d43220bc8f112a3d426c84764f8c2a1150e616"},
+		{"84.124.73.14", "1b0321dd1bb1fe518101ceef99462b947a01ff41"},
+		{"43.213.53.83", "e56f6cbf5b7c4be0237986d5243b87aa6d51305a"},
+	} {
+		ip := netip.MustParseAddr(c.ip)
+		id, err := ParseID(c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !VerifyID(id, ip) {
+			t.Errorf("%s: the BEP's ID %s does not verify", c.ip, c.id)
+		}
+		// Our derivation gives the same 21 bits for the same r.
+		crc := bep42Prefix(ip, id[19])
+		if id[0] != byte(crc>>24) || id[1] != byte(crc>>16) || id[2]&0xf8 != byte(crc>>8)&0xf8 {
+			t.Errorf("%s: prefix %08x does not match %s", c.ip, crc, c.id)
+		}
+		other := netip.MustParseAddr("203.0.113.9")
+		if VerifyID(id, other) {
+			t.Errorf("%s's ID verifies for %s too", c.ip, other)
+		}
+	}
+}
+
+func TestSecureID(t *testing.T) {
+	for _, s := range []string{"203.0.113.9", "198.51.100.200", "2001:db8::1", "2a00:1450:4001:81b::200e"} {
+		ip := netip.MustParseAddr(s)
+		for range 20 {
+			id := SecureID(ip)
+			if !VerifyID(id, ip) {
+				t.Fatalf("SecureID(%s) = %v does not verify", ip, id)
+			}
+		}
+	}
+	for _, s := range []string{"10.1.2.3", "127.0.0.1", "192.168.1.1", "172.20.0.1", "169.254.1.1", "::1", "fd00::1", "fe80::1"} {
+		ip := netip.MustParseAddr(s)
+		if !ExemptIP(ip) || VerifyID(SecureID(ip), ip) {
+			t.Errorf("%s should be exempt", ip)
+		}
+	}
+	if ExemptIP(netip.MustParseAddr("8.8.8.8")) {
+		t.Error("8.8.8.8 exempt")
+	}
+}
+
+func TestIPVotes(t *testing.T) {
+	var v bep42Votes
+	ip := netip.MustParseAddr("203.0.113.9")
+	liar := netip.MustParseAddr("198.51.100.1")
+	for i := range 5 { // one reporter repeating itself is one vote
+		if _, ok := v.add(ip, liar); ok {
+			t.Fatalf("vote %d from one reporter decided", i)
+		}
+	}
+	v.add(ip, netip.MustParseAddr("198.51.100.2"))
+	got, ok := v.add(ip, netip.MustParseAddr("198.51.100.3"))
+	if !ok || got != ip {
+		t.Fatalf("three reporters: %v %v", got, ok)
+	}
+}
+
+// A node with a random ID on a public address takes a secure one once three nodes tell it
+// its address, keeps its table, and stays reachable under the new ID.
+func TestNodeTakesSecureID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		var peers []*Node
+		for i := range 4 {
+			tr, err := c.net.Listen(netip.MustParseAddrPort(fmt.Sprintf("198.51.100.%d:6881", i+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := New(tr, &Config{KeepID: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close(); tr.Close() })
+			peers = append(peers, n)
+		}
+		for _, p := range peers[1:] {
+			p.Bootstrap(t.Context(), peers[0].Addr())
+		}
+		synctest.Wait()
+		tr, err := c.net.Listen(netip.MustParseAddrPort("203.0.113.10:6881"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		x, err := New(tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		old := x.ID()
+		if _, err := x.Bootstrap(t.Context(), peers[0].Addr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		st := x.Stats()
+		if st.ExternalIP != netip.MustParseAddr("203.0.113.10") || !st.SecureID || st.ID == old {
+			t.Fatalf("after bootstrap: external IP %v, secure %v, id %v (was %v)", st.ExternalIP, st.SecureID, st.ID, old)
+		}
+		if got := len(x.Nodes()); got != 4 {
+			t.Fatalf("table after the change of ID holds %d nodes, want 4", got)
+		}
+		if id, err := peers[2].Ping(t.Context(), x.Addr()); err != nil || id != x.ID() {
+			t.Fatalf("ping to the node under its new ID: %v, %v", id, err)
+		}
+		// The peers kept their IDs (KeepID), and a node on a private address never changes.
+		for _, p := range peers {
+			if p.Stats().SecureID {
+				t.Fatal("a KeepID node changed its ID")
+			}
+		}
+	})
+}
+
+func TestPrivateAddressKeepsID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		nodes := []*Node{c.add(nil), c.add(nil), c.add(nil), c.add(nil)}
+		ids := make([]ID, len(nodes))
+		for i, n := range nodes {
+			ids[i] = n.ID()
+			if i > 0 {
+				n.Bootstrap(t.Context(), nodes[0].Addr())
+			}
+		}
+		synctest.Wait()
+		for i, n := range nodes {
+			if n.ID() != ids[i] {
+				t.Fatalf("node %d on %v changed its ID", i, n.Addr())
+			}
+		}
+	})
+}
+
+func TestTablePrefersSecureIDs(t *testing.T) {
+	now := time.Now()
+	self := RandomID()
+	tb := newTable(self, 2, 2, now)
+	tb.split() // bucket 0 no longer splits
+	public := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 6881)
+	}
+	farID := func(id ID) ID { // force the first bit away from ours: bucket 0
+		id[0] = id[0]&0x7f | ^self[0]&0x80
+		return id
+	}
+	a := NodeInfo{ID: farID(RandomID()), Addr: public(1)}
+	b := NodeInfo{ID: farID(RandomID()), Addr: public(2)}
+	tb.responded(a, now)
+	tb.responded(b, now.Add(time.Second))
+	var sec NodeInfo
+	for { // a secure ID for 198.51.100.3 that falls in bucket 0
+		sec = NodeInfo{ID: SecureID(netip.MustParseAddr("198.51.100.3")), Addr: public(3)}
+		if commonPrefixLen(&self, &sec.ID) == 0 {
+			break
+		}
+	}
+	if added, _ := tb.responded(sec, now.Add(2*time.Second)); !added {
+		t.Fatal("a secure node did not displace an insecure one from a full bucket")
+	}
+	if tb.contains(a.ID) || !tb.contains(b.ID) {
+		t.Fatal("the wrong insecure node was displaced (want the one that answered longest ago)")
+	}
+	if len(tb.buckets[0].repl) != 1 || tb.buckets[0].repl[0].ID != a.ID {
+		t.Fatal("the displaced node is not in the replacement cache")
+	}
+
+	enf := newTable(self, 8, 2, now)
+	enf.enforce = true
+	if added, _ := enf.responded(NodeInfo{ID: RandomID(), Addr: public(9)}, now); added {
+		t.Fatal("enforcement let an insecure node in")
+	}
+	if added, _ := enf.responded(NodeInfo{ID: RandomID(), Addr: netip.MustParseAddrPort("10.0.0.9:6881")}, now); !added {
+		t.Fatal("enforcement refused a node on an exempt address")
+	}
+	if added, _ := enf.responded(sec, now); !added {
+		t.Fatal("enforcement refused a secure node")
+	}
+}
