@@ -171,11 +171,24 @@ func (n *Node) Announce(ctx context.Context, infohash ID, port int) (*AnnounceRe
 	return out, nil
 }
 
-// Nodes returns the nodes in the routing table.
+// allNodes returns the nodes of every routing table (only good ones when goodOnly).
+// n.mu must be held.
+func (n *Node) allNodes(goodOnly bool) []NodeInfo {
+	var out []NodeInfo
+	for _, tb := range n.tables {
+		if tb != nil {
+			out = tb.nodes(out, goodOnly, time.Now())
+		}
+	}
+	return out
+}
+
+// Nodes returns the nodes in the routing tables (one per address family on a
+// dual-stack node).
 func (n *Node) Nodes() []NodeInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.table.nodes(nil, false, time.Now())
+	return n.allNodes(false)
 }
 
 // Peers returns the peer store the node answers get_peers from.
@@ -201,8 +214,13 @@ type Stats struct {
 func (n *Node) Stats() Stats {
 	s := Stats{ID: n.ID(), KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
 	n.mu.Lock()
-	s.Nodes, s.GoodNodes, s.Replacements = n.table.counts(time.Now())
-	s.Buckets = len(n.table.buckets)
+	for _, tb := range n.tables {
+		if tb != nil {
+			nodes, good, repl := tb.counts(time.Now())
+			s.Nodes, s.GoodNodes, s.Replacements = s.Nodes+nodes, s.GoodNodes+good, s.Replacements+repl
+			s.Buckets += len(tb.buckets)
+		}
+	}
 	s.ExternalIP = n.externalIP
 	n.mu.Unlock()
 	s.SecureID = VerifyID(s.ID, s.ExternalIP)

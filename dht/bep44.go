@@ -23,7 +23,7 @@ func (n *Node) handleGet(_ context.Context, q *krpc.Query) (*krpc.Response, erro
 	r := n.newReturn()
 	tok := n.tok.create(q.From.Addr(), target, time.Now())
 	r.Token = &tok
-	r.Nodes = n.closestCompact(target)
+	n.setNodes(r, q, target)
 	if it, ok := n.items.Get(target); ok {
 		if !it.Mutable {
 			r.V = it.V

@@ -46,7 +46,7 @@ func (n *Node) handleSample(_ context.Context, q *krpc.Query) (*krpc.Response, e
 	n.mu.Unlock()
 	r := n.newReturn()
 	r.Samples, r.Num, r.Interval = &samples, &num, &interval
-	r.Nodes = n.closestCompact(q.Args.Target)
+	n.setNodes(r, q, q.Args.Target)
 	return &krpc.Response{Return: r}, nil
 }
 

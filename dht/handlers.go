@@ -18,13 +18,27 @@ func (n *Node) handlePing(_ context.Context, q *krpc.Query) (*krpc.Response, err
 	return n.pong.Load(), nil // the same for every ping; the server only reads it
 }
 
-// closestCompact returns the K closest nodes to target in compact form.
-func (n *Node) closestCompact(target ID) []akrpc.NodeInfo {
+// setNodes fills a response's nodes and nodes6 with the K closest nodes to target that
+// answered us, by BEP 32: the families the query wants, else the querier's own.
+func (n *Node) setNodes(r *krpc.Return, q *krpc.Query, target ID) {
+	v4, v6 := false, false
+	for _, w := range q.Args.Want {
+		v4 = v4 || w == akrpc.WantNodes
+		v6 = v6 || w == akrpc.WantNodes6
+	}
+	if !v4 && !v6 {
+		v4 = q.From.Addr().Unmap().Is4()
+		v6 = !v4
+	}
 	var buf [16]NodeInfo
 	n.mu.Lock()
-	ns := n.table.closest(buf[:0], target, n.cfg.K, true) // only nodes that answered us
+	if v4 {
+		r.Nodes = compactNodes(n.closestNodes(buf[:0], target, n.cfg.K, true, true, false))
+	}
+	if v6 {
+		r.Nodes6 = compactNodes(n.closestNodes(buf[:0], target, n.cfg.K, true, false, true))
+	}
 	n.mu.Unlock()
-	return compactNodes(ns)
 }
 
 func (n *Node) handleFindNode(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
@@ -32,7 +46,7 @@ func (n *Node) handleFindNode(_ context.Context, q *krpc.Query) (*krpc.Response,
 		return nil, krpc.ProtocolError("find_node: missing target")
 	}
 	r := n.newReturn()
-	r.Nodes = n.closestCompact(q.Args.Target)
+	n.setNodes(r, q, q.Args.Target)
 	return &krpc.Response{Return: r}, nil
 }
 
@@ -49,7 +63,7 @@ func (n *Node) handleGetPeers(_ context.Context, q *krpc.Query) (*krpc.Response,
 		na.FromAddrPort(p)
 		r.Values = append(r.Values, na)
 	}
-	r.Nodes = n.closestCompact(ih)
+	n.setNodes(r, q, ih)
 	return &krpc.Response{Return: r}, nil
 }
 

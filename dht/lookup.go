@@ -101,7 +101,8 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	}
 
 	n.mu.Lock()
-	start0 := n.table.closest(nil, spec.target, 2*k, false)
+	start0 := n.closestNodes(nil, spec.target, 2*k, false, true, true)
+	want := n.want()
 	n.mu.Unlock()
 	if len(start0) == 0 && len(spec.seeds) == 0 {
 		spec.seeds = n.bootstrap // an empty table: start from the bootstrap nodes
@@ -163,6 +164,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 				idp = &id
 			}
 			addr, args := c.Addr, spec.args()
+			args.Want = want
 			if !n.spawn(func() {
 				r, err := n.query(ctx, addr, idp, spec.method, args)
 				results <- lookupResult{c, r, err}

@@ -47,7 +47,8 @@ type Node struct {
 	mu         sync.Mutex // guards everything below
 	closed     bool
 	wg         sync.WaitGroup
-	table      *table
+	tables     [2]*table // by address family (IPv4, IPv6); nil for a family the transport lacks
+	fams       [2]bool   // which tables exist (fixed at New; readable without mu)
 	verifying  map[netip.AddrPort]struct{}
 	timer      *time.Timer
 	bootstrap  []netip.AddrPort // from Config and saved state
@@ -92,15 +93,21 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		n.items, _ = NewItemStore(nil)
 	}
 	now := time.Now()
-	n.table = newTable(id, c.K, c.MaxFailures, now)
-	n.table.enforce = c.EnforceSecureIDs
+	v4, v6 := families(t.LocalAddr())
+	n.fams = [2]bool{v4, v6}
+	for fam, on := range n.fams {
+		if on {
+			n.tables[fam] = newTable(id, c.K, c.MaxFailures, now)
+			n.tables[fam].enforce = c.EnforceSecureIDs
+		}
+	}
 	n.bootstrap = c.Bootstrap
 	if c.State != nil {
 		for _, sn := range c.State.Nodes {
 			if sn.ID == (ID{}) {
 				n.bootstrap = append(n.bootstrap, sn.Addr)
-			} else if usableAddr(sn.Addr) {
-				n.table.insert(sn)
+			} else if tb := n.tableFor(sn.Addr); tb != nil && usableAddr(sn.Addr) {
+				tb.insert(sn)
 			}
 		}
 	}
@@ -181,7 +188,10 @@ func (n *Node) Close() error {
 // peerClosed forgets the node whose connection closed (connection-based transports).
 func (n *Node) peerClosed(addr netip.AddrPort) {
 	n.mu.Lock()
-	removed := n.table.removeAddr(addr)
+	removed := false
+	if tb := n.tableFor(addr); tb != nil {
+		removed = tb.removeAddr(addr)
+	}
 	n.mu.Unlock()
 	if removed && n.log.IsDebug() {
 		n.log.Debug("connection closed: node forgotten", "addr", addr)
@@ -219,12 +229,16 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 			// It answered, if only with an error: it is alive.
 			if id != nil {
 				n.mu.Lock()
-				n.table.responded(NodeInfo{ID: *id, Addr: addr}, time.Now())
+				if tb := n.tableFor(addr); tb != nil {
+					tb.responded(NodeInfo{ID: *id, Addr: addr}, time.Now())
+				}
 				n.mu.Unlock()
 			}
 		case id != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed):
 			n.mu.Lock()
-			n.table.failed(*id)
+			if tb := n.tableFor(addr); tb != nil {
+				tb.failed(*id)
+			}
 			n.mu.Unlock()
 		}
 		return nil, err
@@ -246,10 +260,15 @@ func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
 		return
 	}
 	n.mu.Lock()
-	if expected != nil && *expected != ni.ID {
-		n.table.failed(*expected) // whoever was there is gone
+	tb := n.tableFor(ni.Addr)
+	if tb == nil {
+		n.mu.Unlock()
+		return
 	}
-	_, ping := n.table.responded(ni, time.Now())
+	if expected != nil && *expected != ni.ID {
+		tb.failed(*expected) // whoever was there is gone
+	}
+	_, ping := tb.responded(ni, time.Now())
 	n.mu.Unlock()
 	if ping != nil {
 		n.pingLiveness(*ping)
@@ -274,7 +293,11 @@ func (n *Node) noteExternalIP(ip, reporter netip.Addr) {
 	}
 	id := SecureID(ext)
 	n.idp.Store(&id)
-	n.table = n.table.rebased(id, time.Now())
+	for fam, tb := range n.tables {
+		if tb != nil {
+			n.tables[fam] = tb.rebased(id, time.Now())
+		}
+	}
 	n.pong.Store(&krpc.Response{Return: n.newReturn()})
 	n.mu.Unlock()
 	n.log.Info("took a node ID that matches our external IP (BEP 42)", "ip", ext, "old", old, "new", id)
@@ -289,7 +312,10 @@ func (n *Node) sawQuery(q *krpc.Query) {
 	from := q.From // q is the server's, and reused once we return
 	ni := NodeInfo{ID: q.Args.ID, Addr: from}
 	n.mu.Lock()
-	verify := n.table.queried(ni, time.Now())
+	verify := false
+	if tb := n.tableFor(from); tb != nil {
+		verify = tb.queried(ni, time.Now())
+	}
 	if verify {
 		if _, busy := n.verifying[from]; busy || len(n.verifying) >= maxVerifying {
 			verify = false
@@ -321,15 +347,19 @@ func (n *Node) sawQuery(q *krpc.Query) {
 func (n *Node) pingLiveness(ni NodeInfo) {
 	ok := n.spawn(func() {
 		n.query(n.ctx, ni.Addr, &ni.ID, krpc.MethodPing, &krpc.Args{})
-		n.mu.Lock()
-		n.table.pingDone(ni.ID)
-		n.mu.Unlock()
+		n.pingDone(ni)
 	})
 	if !ok {
-		n.mu.Lock()
-		n.table.pingDone(ni.ID)
-		n.mu.Unlock()
+		n.pingDone(ni)
 	}
+}
+
+func (n *Node) pingDone(ni NodeInfo) {
+	n.mu.Lock()
+	if tb := n.tableFor(ni.Addr); tb != nil {
+		tb.pingDone(ni.ID)
+	}
+	n.mu.Unlock()
 }
 
 // maintain runs every MaintenanceInterval: liveness pings, bucket refreshes, peer
@@ -344,15 +374,23 @@ func (n *Node) maintain() {
 		n.mu.Unlock()
 		return
 	}
-	stale := n.table.questionable(now, n.cfg.K)
-	_, good, _ := n.table.counts(now)
+	var stale []NodeInfo
 	var refresh []ID
-	if good >= n.cfg.K {
-		refresh = n.table.staleBuckets(now, n.cfg.RefreshInterval, 2)
-		if len(refresh) == 0 {
-			if target, ok := n.table.thinBucket(now, n.cfg.RefreshInterval/15); ok {
-				refresh = append(refresh, target)
-			}
+	bootstrap := false
+	for _, tb := range n.tables {
+		if tb == nil {
+			continue
+		}
+		stale = append(stale, tb.questionable(now, n.cfg.K)...)
+		_, good, _ := tb.counts(now)
+		if good < n.cfg.K {
+			bootstrap = true
+			continue
+		}
+		if r := tb.staleBuckets(now, n.cfg.RefreshInterval, 2); len(r) > 0 {
+			refresh = append(refresh, r...)
+		} else if target, ok := tb.thinBucket(now, n.cfg.RefreshInterval/15); ok {
+			refresh = append(refresh, target)
 		}
 	}
 	n.timer.Reset(n.jitter(n.cfg.MaintenanceInterval))
@@ -361,7 +399,7 @@ func (n *Node) maintain() {
 	for _, ni := range stale {
 		n.pingLiveness(ni)
 	}
-	if good < n.cfg.K {
+	if bootstrap {
 		n.spawn(func() { n.Bootstrap(n.ctx) })
 	}
 	for _, target := range refresh {
@@ -371,6 +409,57 @@ func (n *Node) maintain() {
 	if swept > 0 && n.log.IsDebug() {
 		n.log.Debug("expired peers and items", "count", swept)
 	}
+}
+
+// families returns the address families a node on a transport with local address la
+// keeps routing tables for: IPv4, IPv6, or both for a dual-stack socket ([::]) and for
+// transports without an address of their own.
+func families(la netip.AddrPort) (v4, v6 bool) {
+	ip := la.Addr().Unmap()
+	switch {
+	case ip.Is4():
+		return true, false
+	case ip.Is6() && !ip.IsUnspecified():
+		return false, true
+	}
+	return true, true
+}
+
+// tableFor returns the routing table for a's address family, or nil when the node has
+// none for it. n.mu must be held.
+func (n *Node) tableFor(a netip.AddrPort) *table { return n.tables[family(a)] }
+
+// family returns 0 for an IPv4 address, 1 for IPv6.
+func family(a netip.AddrPort) int {
+	if a.Addr().Unmap().Is4() {
+		return 0
+	}
+	return 1
+}
+
+// closestNodes returns the k nodes closest to target from the tables of the families
+// asked for (both when v4 and v6 are set), nearest first. n.mu must be held.
+func (n *Node) closestNodes(dst []NodeInfo, target ID, k int, confirmed, v4, v6 bool) []NodeInfo {
+	start := len(dst)
+	for fam, on := range []bool{v4, v6} {
+		if tb := n.tables[fam]; on && tb != nil {
+			dst = tb.closest(dst, target, k, confirmed)
+		}
+	}
+	if v4 && v6 && n.fams[0] && n.fams[1] {
+		sortByDistance(dst[start:], target)
+		dst = dst[:start+min(k, len(dst)-start)]
+	}
+	return dst
+}
+
+// want returns the BEP 32 "want" of our queries: both families on a dual-stack node,
+// nothing (the querier's own family) otherwise.
+func (n *Node) want() []akrpc.Want {
+	if n.fams[0] && n.fams[1] {
+		return []akrpc.Want{akrpc.WantNodes, akrpc.WantNodes6}
+	}
+	return nil
 }
 
 // usableAddr reports whether a is an address a node can be reached at.
@@ -387,7 +476,7 @@ func (n *Node) toNodeInfos(dst []NodeInfo, ns []akrpc.NodeInfo) []NodeInfo {
 			continue
 		}
 		ni := NodeInfo{ID: ns[i].ID, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(ns[i].Addr.Port))}
-		if ni.ID == n.ID() || !usableAddr(ni.Addr) {
+		if ni.ID == n.ID() || !usableAddr(ni.Addr) || !n.fams[family(ni.Addr)] {
 			continue
 		}
 		dst = append(dst, ni)

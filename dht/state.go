@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"time"
 )
 
 // State is what a node saves to start again where it stopped: its ID and the nodes of its
@@ -81,5 +80,5 @@ func (s *State) UnmarshalJSON(b []byte) error {
 func (n *Node) State() State {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return State{ID: n.ID(), Nodes: n.table.nodes(nil, true, time.Now())}
+	return State{ID: n.ID(), Nodes: n.allNodes(true)}
 }
