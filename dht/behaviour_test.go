@@ -350,13 +350,23 @@ func TestThinBucketRefresh(t *testing.T) {
 	}
 }
 
-// notifying is a transport that reports closed connections, as WebRTC does.
+// notifying is a transport that reports closed connections and records which it is
+// asked to keep, as WebRTC does.
 type notifying struct {
 	*memory.Transport
 	closed func(netip.AddrPort)
+	kept   map[netip.AddrPort]bool
 }
 
 func (n *notifying) NotifyClosed(f func(netip.AddrPort)) { n.closed = f }
+
+func (n *notifying) Keep(addr netip.AddrPort, keep bool) bool {
+	if n.kept == nil {
+		n.kept = make(map[netip.AddrPort]bool)
+	}
+	n.kept[addr] = keep
+	return true
+}
 
 // A node whose connection closes is forgotten at once.
 func TestClosedPeerForgotten(t *testing.T) {
@@ -375,9 +385,15 @@ func TestClosedPeerForgotten(t *testing.T) {
 		if len(b.Nodes()) != 1 || tr.closed == nil {
 			t.Fatalf("setup: table %v, notifier registered %v", b.Nodes(), tr.closed != nil)
 		}
+		if !tr.kept[a.Addr()] {
+			t.Fatal("the connection of a node in the table is not kept")
+		}
 		tr.closed(a.Addr())
 		if len(b.Nodes()) != 0 {
 			t.Fatalf("closed peer still in the table: %v", b.Nodes())
+		}
+		if tr.kept[a.Addr()] {
+			t.Fatal("the connection of a node that left the table is still kept")
 		}
 	})
 }

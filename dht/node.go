@@ -99,6 +99,9 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		if on {
 			n.tables[fam] = newTable(id, c.K, c.MaxFailures, now)
 			n.tables[fam].enforce = c.EnforceSecureIDs
+			if k, ok := t.(transport.Keeper); ok {
+				n.tables[fam].keep = func(addr netip.AddrPort, in bool) { k.Keep(addr, in) }
+			}
 		}
 	}
 	n.bootstrap = c.Bootstrap

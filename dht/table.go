@@ -50,6 +50,16 @@ type table struct {
 	maxFailures int
 	enforce     bool // BEP 42: refuse nodes whose IDs do not match their IPs
 	buckets     []bucket
+	// keep, when set, is told when a node enters (true) or leaves (false) the table, so
+	// that a connection-based transport keeps the connections of the nodes in it.
+	keep func(addr netip.AddrPort, in bool)
+}
+
+// changed reports a node entering or leaving the table.
+func (t *table) changed(addr netip.AddrPort, in bool) {
+	if t.keep != nil {
+		t.keep(addr, in)
+	}
 }
 
 // newEntry returns the table entry for n.
@@ -143,20 +153,25 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
+		t.changed(e.Addr, true)
 		return true, nil
 	}
 	for j := range b.nodes {
 		if b.nodes[j].failures >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
+			t.changed(b.nodes[j].Addr, false)
 			b.nodes[j] = e
 			b.changed = now
+			t.changed(e.Addr, true)
 			return true, nil
 		}
 	}
 	if e.secure { // BEP 42: a secure node takes the place of an insecure one
 		if j := b.insecure(); j >= 0 {
+			t.changed(b.nodes[j].Addr, false)
 			b.addReplacement(b.nodes[j], t.k)
 			b.nodes[j] = e
 			b.changed = now
+			t.changed(e.Addr, true)
 			return true, nil
 		}
 	}
@@ -228,6 +243,7 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 		e := newEntry(n)
 		e.lastQuery = now
 		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
+		t.changed(e.Addr, true)
 		return true
 	}
 	for j := range b.nodes {
@@ -261,9 +277,11 @@ func (t *table) failed(id ID) bool {
 // evict removes node i of bucket bi, promoting the newest replacement.
 func (t *table) evict(bi, i int) {
 	b := &t.buckets[bi]
+	t.changed(b.nodes[i].Addr, false)
 	if n := len(b.repl); n > 0 {
 		b.nodes[i] = b.repl[n-1]
 		b.repl = b.repl[:n-1]
+		t.changed(b.nodes[i].Addr, true)
 		return
 	}
 	b.nodes = slices.Delete(b.nodes, i, i+1)
@@ -309,6 +327,7 @@ func (t *table) insert(n NodeInfo) bool {
 		return false
 	}
 	t.buckets[bi].nodes = append(t.buckets[bi].nodes, newEntry(n))
+	t.changed(n.Addr, true)
 	return true
 }
 
@@ -316,7 +335,7 @@ func (t *table) insert(n NodeInfo) bool {
 // know of each; the nodes that answered most recently get the room first.
 func (t *table) rebased(self ID, now time.Time) *table {
 	nt := newTable(self, t.k, t.maxFailures, now)
-	nt.enforce = t.enforce
+	nt.enforce, nt.keep = t.enforce, t.keep
 	var all []entry
 	for bi := range t.buckets {
 		all = append(all, t.buckets[bi].nodes...)
@@ -328,10 +347,16 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			continue
 		}
 		e.pinging = false
-		if bi, ok := nt.room(&e.ID); ok {
+		bi, ok := nt.room(&e.ID)
+		if ok {
 			nt.buckets[bi].nodes = append(nt.buckets[bi].nodes, e)
-		} else if !e.lastResponse.IsZero() {
+			continue
+		}
+		if !e.lastResponse.IsZero() {
 			nt.buckets[bi].addReplacement(e, nt.k)
+		}
+		if t.contains(e.ID) {
+			nt.changed(e.Addr, false) // it was in the table, and is not any more
 		}
 	}
 	return nt

@@ -103,3 +103,11 @@ type Resolver interface {
 type ClosedNotifier interface {
 	NotifyClosed(f func(peer netip.AddrPort))
 }
+
+// Keeper is an optional interface of connection-based transports that close idle
+// connections nobody needs: the DHT marks the connections of the nodes in its routing
+// table as kept (and unmarks them when the nodes leave), as the JS WebTorrent DHT does.
+// Keep reports whether there is a connection to addr. It must not block.
+type Keeper interface {
+	Keep(addr netip.AddrPort, keep bool) bool
+}
