@@ -68,7 +68,8 @@ type Config struct {
 	// MaxValues caps the peers returned in one get_peers response. Default 100.
 	MaxValues int
 	// KRPC configures the KRPC layer: timeouts, retries, rate limits, extensions.
-	// Its Logger defaults to Logger.
+	// Its Logger defaults to Logger. An extension with a method AttachNode(*Node) is
+	// given the node before it starts answering (the WebTorrent extension needs its ID).
 	KRPC krpc.Config
 	// Logger receives the node's logs. Default: no logging.
 	Logger hclog.Logger

@@ -125,6 +125,11 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 
 		krpc.MethodSampleInfohashes: krpc.HandlerFunc(n.handleSample),
 	}}
+	for _, e := range c.KRPC.Extensions {
+		if a, ok := e.(interface{ AttachNode(*Node) }); ok {
+			a.AttachNode(n) // before the server starts: the extension may answer at once
+		}
+	}
 	srv, err := krpc.NewServer(t, h, &c.KRPC)
 	if err != nil {
 		return nil, err
@@ -185,6 +190,13 @@ func (n *Node) Close() error {
 	n.cancel()
 	err := n.srv.Close()
 	n.wg.Wait()
+	for _, e := range n.cfg.KRPC.Extensions {
+		if a, ok := e.(interface{ AttachNode(*Node) }); ok {
+			if c, ok := a.(interface{ Close() error }); ok {
+				c.Close() // the extensions attached to the node end with it
+			}
+		}
+	}
 	return err
 }
 

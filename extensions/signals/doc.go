@@ -1,0 +1,24 @@
+// Package signals is the WebTorrent DHT extension: the part of the protocol that lets
+// nodes reachable only over WebRTC (browsers) open connections to each other through
+// the DHT itself, as the WebTorrent DHT's draft BEP describes.
+//
+// A querier adds "signals", a list of WebRTC offers {id, type:"offer", sdp, extensions},
+// to its find_node, get_peers and get queries (Config.Offers of them, by default
+// max(2, floor(log2 K)) as the JS does). The responder relays offer i to the i-th node
+// (or peer) of its answer with a peer_connection query, and returns their answers in
+// "signals", one to one with the nodes or values, never more than it got offers; the
+// querier connects to each and rewrites the nodes and values to the addresses of its own
+// connections before the lookup sees them. A target answers peer_connection with an
+// answer, or with the shortcut {id} when the offer is its own or when it is already
+// connected to the offer's originator.
+//
+// Interop with the JS implementation (webtorrent-dht 0.18): a relay that fails leaves a
+// placeholder (the querier itself, with the shortcut {id: querier}) instead of a null,
+// which bencode would drop, misaligning every later answer; and the querier matches the
+// answers of a JS responder, which does drop them, to its offers by node ID. Relays end
+// in Config.RelayTimeout, in time for a JS querier's 2 s query timeout.
+//
+// The extension negotiates connections through a Signaler: the WebRTC transport (see
+// WebRTC), or, for tests and simulations without pion, a FakeNetwork over the memory
+// network's linked mode.
+package signals

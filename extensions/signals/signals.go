@@ -1,0 +1,550 @@
+package signals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport"
+)
+
+// MethodPeerConnection is the query that relays an offer to its target.
+const MethodPeerConnection = "peer_connection"
+
+// Signaler makes the connections the extension negotiates: the WebRTC transport (see
+// WebRTC) or, for tests and simulations, a FakeNetwork's signalers.
+type Signaler interface {
+	// NewOffer prepares an outgoing connection and returns its offer.
+	NewOffer(ctx context.Context) (Offer, error)
+	// NewAnswer accepts an offer relayed by the node at from and returns the answer; the
+	// connection opens in the background.
+	NewAnswer(ctx context.Context, offer string, from netip.Addr) (Answer, error)
+}
+
+// Offer is an outgoing connection waiting for its answer.
+type Offer interface {
+	SDP() string
+	// Connect applies the answer and waits until the connection is open; it returns the
+	// peer's address.
+	Connect(ctx context.Context, answer string) (netip.AddrPort, error)
+	// Close discards an offer that will not be used.
+	Close() error
+}
+
+// Answer is an incoming connection being opened.
+type Answer interface {
+	SDP() string
+	Wait(ctx context.Context) (netip.AddrPort, error)
+	Close() error
+}
+
+// Defaults for Config fields left zero.
+const (
+	DefaultK              = 2
+	DefaultRelayTimeout   = 1500 * time.Millisecond
+	DefaultConnectTimeout = 10 * time.Second
+)
+
+// Config configures the extension. The zero value is ready to use.
+type Config struct {
+	// K is the node's bucket size; it sets the default number of offers. Default 2, the
+	// JS WebTorrent DHT's K.
+	K int
+	// Offers is how many offers find_node, get_peers and get carry. Default
+	// max(2, floor(log2 K)), as the JS does.
+	Offers int
+	// Extensions are the names sent in our offers and answers. Default none.
+	Extensions []string
+	// RelayTimeout bounds the peer_connection relays of a response: a JS querier gives
+	// up on its query after 2 to 2.5 s. Default 1.5 s.
+	RelayTimeout time.Duration
+	// ConnectTimeout bounds how long a querier waits for a connection to open once it
+	// has the answer. Default 10 s.
+	ConnectTimeout time.Duration
+	// Logger receives the extension's logs. Default: none.
+	Logger hclog.Logger
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.K < 0:
+		return fmt.Errorf("signals: Config.K %d is negative", c.K)
+	case c.Offers < 0:
+		return fmt.Errorf("signals: Config.Offers %d is negative", c.Offers)
+	case c.RelayTimeout < 0:
+		return fmt.Errorf("signals: Config.RelayTimeout %v is negative", c.RelayTimeout)
+	case c.ConnectTimeout < 0:
+		return fmt.Errorf("signals: Config.ConnectTimeout %v is negative", c.ConnectTimeout)
+	}
+	return nil
+}
+
+// Extension is the WebTorrent DHT extension (krpc.Extension). Pass it in the node's
+// Config.KRPC.Extensions; the node attaches itself (AttachNode) when it starts.
+type Extension struct {
+	sig  Signaler
+	cfg  Config
+	log  hclog.Logger
+	node *dht.Node
+	call krpc.Caller // the chain below us, for peer_connection relays
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // answers waiting to connect
+
+	mu     sync.Mutex
+	closed bool
+	byID   map[dht.ID]netip.AddrPort // open connections whose node ID we know
+	byAddr map[netip.AddrPort]dht.ID
+}
+
+var _ krpc.Extension = (*Extension)(nil)
+
+// New returns the extension negotiating connections with sig. cfg may be nil. When sig
+// implements transport.ClosedNotifier, closed connections are forgotten at once.
+func New(sig Signaler, cfg *Config) (*Extension, error) {
+	if sig == nil {
+		return nil, errors.New("signals: New: nil Signaler")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+		c.Extensions = append([]string(nil), cfg.Extensions...)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.K == 0 {
+		c.K = DefaultK
+	}
+	if c.Offers == 0 {
+		c.Offers = max(2, bits.Len(uint(c.K))-1) // floor(log2 K)
+	}
+	if c.RelayTimeout == 0 {
+		c.RelayTimeout = DefaultRelayTimeout
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	e := &Extension{sig: sig, cfg: c, log: c.Logger.Named("signals"),
+		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID)}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	if cn, ok := sig.(transport.ClosedNotifier); ok {
+		cn.NotifyClosed(e.forget)
+	}
+	return e, nil
+}
+
+// Close stops the extension's background work (answers waiting for their connections to
+// open) and waits for it. The node closes the extensions attached to it; Close is
+// idempotent.
+func (e *Extension) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	return nil
+}
+
+// background runs f on a goroutine that Close waits for, unless the extension is closed.
+func (e *Extension) background(f func(ctx context.Context)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f(e.ctx)
+	}()
+}
+
+// AttachNode gives the extension its node; dht.New calls it.
+func (e *Extension) AttachNode(n *dht.Node) { e.node = n }
+
+func (e *Extension) self() dht.ID {
+	if e.node == nil {
+		return dht.ID{}
+	}
+	return e.node.ID()
+}
+
+// learn records that the node id is at addr (an open connection).
+func (e *Extension) learn(id dht.ID, addr netip.AddrPort) {
+	if id == (dht.ID{}) || !addr.IsValid() {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.byAddr[addr]; ok && old != id {
+		delete(e.byID, old)
+	}
+	e.byID[id] = addr
+	e.byAddr[addr] = id
+}
+
+// forget drops a closed connection.
+func (e *Extension) forget(addr netip.AddrPort) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id, ok := e.byAddr[addr]; ok {
+		delete(e.byAddr, addr)
+		if e.byID[id] == addr {
+			delete(e.byID, id)
+		}
+	}
+}
+
+// connected returns the address of our connection to the node id, if there is one.
+func (e *Extension) connected(id dht.ID) (netip.AddrPort, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	addr, ok := e.byID[id]
+	return addr, ok
+}
+
+// signalled reports whether a query carries signals: find_node, get_peers and get.
+func signalled(method string) bool {
+	return method == krpc.MethodFindNode || method == krpc.MethodGetPeers || method == krpc.MethodGet
+}
+
+// Methods adds peer_connection.
+func (e *Extension) Methods() map[string]krpc.Handler {
+	return map[string]krpc.Handler{MethodPeerConnection: krpc.HandlerFunc(e.handlePeerConnection)}
+}
+
+// WrapCaller adds offers to our find_node, get_peers and get queries, and turns the
+// answers in their responses into connections: the nodes and values the lookup then
+// sees are the addresses of our own connections.
+func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
+	e.call = next
+	return krpc.CallerFunc(func(ctx context.Context, to netip.AddrPort, q *krpc.Query) (*krpc.Response, error) {
+		if !signalled(q.Method) {
+			resp, err := next.Call(ctx, to, q)
+			if err == nil {
+				e.learn(resp.Return.ID, resp.From)
+			}
+			return resp, err
+		}
+		offers := e.prepare(ctx)
+		defer func() {
+			for _, o := range offers {
+				if o != nil {
+					o.Close()
+				}
+			}
+		}()
+		own := e.self()
+		sigs := make([]bencode.Bytes, len(offers))
+		for i, o := range offers {
+			sigs[i] = encodeFull("offer", o.SDP(), own, e.cfg.Extensions)
+		}
+		if q.Args.Extra == nil {
+			q.Args.Extra = krpc.Extra{}
+		}
+		q.Args.Extra["signals"] = encodeList(sigs)
+		resp, err := next.Call(ctx, to, q)
+		if err != nil {
+			return resp, err
+		}
+		e.learn(resp.Return.ID, resp.From)
+		e.connect(ctx, resp.Return, offers, own)
+		return resp, nil
+	})
+}
+
+// prepare makes the offers of one query; those that fail are left out.
+func (e *Extension) prepare(ctx context.Context) []Offer {
+	offers := make([]Offer, e.cfg.Offers)
+	var wg sync.WaitGroup
+	for i := range offers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o, err := e.sig.NewOffer(ctx)
+			if err != nil {
+				e.log.Debug("cannot make an offer", "error", err)
+				return
+			}
+			offers[i] = o
+		}()
+	}
+	wg.Wait()
+	out := offers[:0]
+	for _, o := range offers {
+		if o != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// connect applies the answers of a response to our offers and rewrites its nodes or
+// values to the addresses of our connections. Offers it uses are set to nil in offers.
+func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer, own dht.ID) {
+	raw, ok := r.Extra["signals"]
+	delete(r.Extra, "signals")
+	if !ok {
+		return // a responder without the extension: its addresses mean nothing to us
+	}
+	sigs := decodeList(raw)
+	if len(sigs) > len(offers) {
+		sigs = sigs[:len(offers)] // a responder may not answer more offers than we made
+	}
+	useValues := len(r.Values) > 0
+	type result struct {
+		id   dht.ID
+		addr netip.AddrPort
+	}
+	results := make([]result, len(sigs))
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, raw := range sigs {
+		s := decodeSignal(raw)
+		if s == nil {
+			continue
+		}
+		id, _ := s.id()
+		if id == own {
+			continue // ourselves, or a placeholder keeping the offers aligned
+		}
+		// The offer relayed to a node is the one at that node's position among the nodes:
+		// find it by ID, which also survives a JS responder's misaligned signals (§11 B2).
+		j := i
+		if !useValues {
+			if j = indexOf(r.Nodes, id, i); j < 0 || j >= len(offers) {
+				continue
+			}
+		}
+		if addr, ok := e.connected(id); ok {
+			results[i] = result{id, addr}
+			continue
+		}
+		if s.Type != "answer" || s.SDP == "" || offers[j] == nil {
+			continue
+		}
+		o := offers[j]
+		offers[j] = nil // in use: not closed by the caller
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			addr, err := o.Connect(ctx, s.SDP)
+			if err != nil {
+				e.log.Debug("relayed connection failed", "id", id, "error", err)
+				o.Close()
+				return
+			}
+			e.learn(id, addr)
+			results[i] = result{id, addr}
+		}()
+	}
+	wg.Wait()
+	var nodes []akrpc.NodeInfo
+	var values []akrpc.NodeAddr
+	for _, res := range results {
+		if !res.addr.IsValid() {
+			continue
+		}
+		var na akrpc.NodeAddr
+		na.FromAddrPort(res.addr)
+		if useValues {
+			values = append(values, na)
+		} else {
+			nodes = append(nodes, akrpc.NodeInfo{ID: res.id, Addr: na})
+		}
+	}
+	if useValues {
+		r.Values = values
+	} else {
+		r.Nodes, r.Nodes6 = nodes, nil
+	}
+}
+
+// indexOf returns the position of id in nodes, preferring want; -1 when it is absent.
+func indexOf(nodes []akrpc.NodeInfo, id dht.ID, want int) int {
+	if want < len(nodes) && nodes[want].ID == id {
+		return want
+	}
+	for j := range nodes {
+		if nodes[j].ID == id {
+			return j
+		}
+	}
+	return -1
+}
+
+// WrapHandler relays the offers of an incoming find_node, get_peers or get to the nodes
+// (or peers) of our response with peer_connection, and attaches their answers as
+// "signals", one to one. It also learns the node ID behind every connection.
+func (e *Extension) WrapHandler(next krpc.Handler) krpc.Handler {
+	return krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+		e.learn(q.Args.ID, q.From)
+		raw, ok := q.Args.Extra["signals"]
+		if !signalled(q.Method) || !ok {
+			return next.ServeKRPC(ctx, q)
+		}
+		offers := decodeList(raw)
+		querier := q.Args.ID
+		from := q.From
+		resp, err := next.ServeKRPC(ctx, q)
+		if err != nil || resp == nil || resp.Return == nil {
+			return resp, err
+		}
+		r := resp.Return
+		e.relay(ctx, r, offers, querier, from)
+		return resp, nil
+	})
+}
+
+// target is a node or peer of our response that an offer is relayed to.
+type target struct {
+	node akrpc.NodeInfo // for nodes
+	addr netip.AddrPort
+}
+
+// relay sends offer i to the i-th node (or peer) of r and rewrites r to hold, at position
+// i, that node and its answer. A target that fails or times out leaves a placeholder (the
+// querier itself and the shortcut {id: querier}, which a querier drops) when a later one
+// succeeded, so that answer i still belongs to offer i; trailing failures are cut. No
+// null entry is ever sent (bencode would drop it and misalign the rest), and there are
+// never more entries than offers.
+func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.Bytes, querier dht.ID, from netip.AddrPort) {
+	useValues := len(r.Values) > 0
+	var targets []target
+	if useValues {
+		for _, v := range r.Values {
+			ip, ok := netip.AddrFromSlice(v.IP)
+			if a := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port)); ok && a != from {
+				targets = append(targets, target{addr: a})
+			}
+		}
+	} else {
+		for _, n := range append(r.Nodes, r.Nodes6...) {
+			ip, ok := netip.AddrFromSlice(n.Addr.IP)
+			if a := netip.AddrPortFrom(ip.Unmap(), uint16(n.Addr.Port)); ok && n.ID != querier {
+				targets = append(targets, target{node: n, addr: a})
+			}
+		}
+	}
+	targets = targets[:min(len(targets), len(offers))]
+	answers := make([]bencode.Bytes, len(targets))
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.RelayTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	own := e.self()
+	for i, t := range targets {
+		if decodeSignal(offers[i]) == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := &krpc.Args{Extra: krpc.Extra{"signal": offers[i]}}
+			a.ID = own
+			resp, err := e.call.Call(ctx, t.addr, &krpc.Query{Method: MethodPeerConnection, Args: a})
+			if err != nil {
+				e.log.Debug("peer_connection relay failed", "to", t.addr, "error", err)
+				return
+			}
+			if s := resp.Return.Extra["signal"]; decodeSignal(s) != nil {
+				answers[i] = s
+			}
+		}()
+	}
+	wg.Wait()
+	last := -1
+	for i := range answers {
+		if answers[i] != nil {
+			last = i
+		}
+	}
+	var qna akrpc.NodeAddr
+	qna.FromAddrPort(from)
+	sigs := make([]bencode.Bytes, 0, last+1)
+	var nodes []akrpc.NodeInfo
+	var values []akrpc.NodeAddr
+	for i := 0; i <= last; i++ {
+		t := targets[i]
+		if answers[i] == nil { // placeholder: keeps answer i+1 at position i+1
+			sigs = append(sigs, encodeShortcut(querier))
+			t = target{node: akrpc.NodeInfo{ID: querier, Addr: qna}, addr: from}
+		} else {
+			sigs = append(sigs, answers[i])
+		}
+		if useValues {
+			var na akrpc.NodeAddr
+			na.FromAddrPort(t.addr)
+			values = append(values, na)
+		} else {
+			nodes = append(nodes, t.node)
+		}
+	}
+	if useValues {
+		r.Values, r.Nodes, r.Nodes6 = values, nil, nil
+	} else {
+		r.Nodes, r.Nodes6 = nodes, nil
+	}
+	if r.Extra == nil {
+		r.Extra = krpc.Extra{}
+	}
+	r.Extra["signals"] = encodeList(sigs)
+}
+
+// handlePeerConnection answers an offer relayed to us: the shortcut {id} when the offer
+// is our own or we are already connected to its originator, else an answer, after which
+// the connection opens in the background. Failure is KRPC error 201.
+func (e *Extension) handlePeerConnection(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+	e.learn(q.Args.ID, q.From)
+	own := e.self()
+	s := decodeSignal(q.Args.Extra["signal"])
+	if s == nil {
+		return nil, krpc.ProtocolError("peer_connection: missing or malformed signal")
+	}
+	reply := func(sig bencode.Bytes) *krpc.Response {
+		r := &krpc.Return{Extra: krpc.Extra{"signal": sig}}
+		r.ID = own
+		return &krpc.Response{Return: r}
+	}
+	origin, _ := s.id()
+	if _, ok := e.connected(origin); ok || origin == own {
+		return reply(encodeShortcut(own)), nil
+	}
+	if s.Type != "offer" || s.SDP == "" {
+		return nil, krpc.ProtocolError("peer_connection: the signal is not an offer")
+	}
+	a, err := e.sig.NewAnswer(ctx, s.SDP, q.From.Addr())
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return nil, krpc.ErrNoReply
+		}
+		return nil, &krpc.Error{Code: krpc.ErrorCodeGeneric, Msg: "peer_connection: " + err.Error()}
+	}
+	// Once the connection opens we know who is behind it, as its offerer knows us; then
+	// later offers from that node get the shortcut.
+	e.background(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
+		defer cancel()
+		if addr, err := a.Wait(ctx); err == nil {
+			e.learn(origin, addr)
+		}
+	})
+	return reply(encodeFull("answer", a.SDP(), own, e.cfg.Extensions)), nil
+}

@@ -1,0 +1,164 @@
+package signals
+
+import (
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport/memory"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// webNet is a WebRTC-style network on a linked memory network: nodes reach only the
+// nodes they are linked to, and link through the extension's relays.
+type webNet struct {
+	t     testing.TB
+	mem   *memory.Network
+	fake  *FakeNetwork
+	k     int // the nodes' K; 2 (the JS's) when zero
+	nodes []*dht.Node
+	exts  []*Extension
+}
+
+func newWebNet(t testing.TB, link memory.LinkConfig) *webNet {
+	mem := memory.NewNetwork(&memory.Config{Linked: true, Link: link, Seed: 7})
+	return &webNet{t: t, mem: mem, fake: NewFakeNetwork(mem)}
+}
+
+// add starts a node with the extension, K=2 like the JS.
+func (w *webNet) add() *dht.Node {
+	w.t.Helper()
+	tr, err := w.mem.Listen(netip.AddrPort{})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ext, err := New(w.fake.Signaler(tr.LocalAddr()), nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	cfg := &dht.Config{K: max(w.k, 2)}
+	cfg.KRPC.Extensions = []krpc.Extension{ext}
+	cfg.KRPC.SourceRate = -1
+	n, err := dht.New(tr, cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { n.Close(); tr.Close() })
+	w.nodes = append(w.nodes, n)
+	w.exts = append(w.exts, ext)
+	return n
+}
+
+// join links n to the signalling node and bootstraps through it.
+func (w *webNet) join(n, signalling *dht.Node) error {
+	if err := w.fake.Dial(n.Addr(), signalling.Addr()); err != nil {
+		return err
+	}
+	_, err := n.Bootstrap(w.t.Context(), signalling.Addr())
+	return err
+}
+
+func median(xs []int) int {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestSimulation200 runs 200 nodes that all bootstrap from one signalling node; every
+// other connection is made through the extension's relays. Announces and get_peers
+// lookups succeed for every infohash, and so do BEP 44 puts and gets.
+func TestSimulation200(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 nodes")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		const nodes, infohashes, items = 200, 40, 20
+		w := newWebNet(t, memory.LinkConfig{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond})
+		signalling := w.add()
+		for range nodes - 1 {
+			n := w.add()
+			if err := w.join(n, signalling); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(5 * time.Minute) // maintenance refreshes the tables
+		synctest.Wait()
+		links := make([]int, nodes)
+		for i, n := range w.nodes {
+			links[i] = len(n.Nodes())
+		}
+		t.Logf("routing table sizes: min %d, median %d, max %d", slices.Min(links), median(links), slices.Max(links))
+
+		rng := rand.New(rand.NewPCG(1, 2))
+		pick := func() (*dht.Node, *dht.Node) {
+			a, b := rng.IntN(nodes), rng.IntN(nodes-1)
+			if b >= a {
+				b++
+			}
+			return w.nodes[a], w.nodes[b]
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		found := 0
+		for range infohashes {
+			announcer, looker := pick()
+			ih := dht.RandomID()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ar, err := announcer.Announce(t.Context(), ih, 0)
+				if err != nil {
+					t.Errorf("announce: %v", err)
+					return
+				}
+				ok := false
+				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort) bool { ok = true; return true })
+				if !ok && lr != nil {
+					t.Logf("not found: %v announced to %v (stored on %d); the lookup ended at %v (%d queries, %d responses)",
+						ih, ar.Lookup.Closest, ar.Stored, lr.Closest, lr.Queries, lr.Responses)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("get_peers: %v", err)
+				} else if ok {
+					found++
+				}
+			}()
+		}
+		wg.Wait()
+		t.Logf("get_peers found a peer for %d of %d announced infohashes", found, infohashes)
+		if found != infohashes {
+			t.Errorf("only %d of %d lookups found a peer", found, infohashes)
+		}
+
+		read := 0
+		for i := range items {
+			putter, getter := pick()
+			_, key, _ := ed25519.GenerateKey(nil)
+			it, _ := dht.NewMutableItem(key, []byte("s"), 1, fmt.Sprintf("item %d", i))
+			if _, err := putter.Put(t.Context(), it, nil); err != nil {
+				t.Errorf("put: %v", err)
+				continue
+			}
+			gr, err := getter.Get(t.Context(), it.Target(), &dht.GetOptions{Salt: []byte("s")})
+			if err != nil || string(gr.Item.V) != string(it.V) {
+				t.Errorf("get: %v %v", gr, err)
+				continue
+			}
+			read++
+		}
+		t.Logf("BEP 44: %d of %d mutable items read back", read, items)
+	})
+}
