@@ -79,7 +79,8 @@ type GetOptions struct {
 	// Salt is the salt of the mutable item: nodes do not return it, and it is needed to
 	// check that an item belongs to the target.
 	Salt []byte
-	// Key, when set, is the public key the mutable item must be signed with.
+	// Key, when set, asks for a mutable item signed with this public key (an immutable
+	// item under the target is then ignored).
 	Key ed25519.PublicKey
 	// Seq, when set, asks only for a mutable item newer than this sequence number.
 	Seq *int64
@@ -93,6 +94,12 @@ type GetResult struct {
 	// Holders counts the nodes that returned that version (this node included when it
 	// holds it too).
 	Holders int
+	// Rejected counts the answers whose item failed the checks (wrong target — as a
+	// salted item fetched without its salt — or a bad signature, or the wrong key).
+	Rejected int
+	// SeqOnly counts the answers that held a mutable item no newer than GetOptions.Seq:
+	// they gave its sequence number without the value.
+	SeqOnly int
 	// Lookup is the iterative get lookup.
 	Lookup *LookupResult
 }
@@ -100,8 +107,9 @@ type GetResult struct {
 // Get looks up the BEP 44 item stored under target and returns the newest valid version:
 // an immutable item whose value hashes to target, or a mutable item whose key and salt
 // hash to target and whose signature holds (an immutable lookup stops at the first
-// valid answer). Items that fail the checks are ignored. It fails with ErrNotFound when
-// no node returned a valid item.
+// valid answer). Items that fail the checks are ignored (and counted). It fails with
+// ErrNotFound when no node returned a valid item; the GetResult then says why
+// (Rejected, SeqOnly).
 func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult, error) {
 	var o GetOptions
 	if opts != nil {
@@ -142,7 +150,14 @@ func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult
 				c.token = *r.Return.Token
 			}
 			it := itemFromReturn(r.Return, o.Salt)
-			if it == nil || !o.accept(it, target) {
+			switch {
+			case it == nil:
+				if r.Return.Seq != nil {
+					res.SeqOnly++
+				}
+				return false
+			case !o.accept(it, target):
+				res.Rejected++
 				return false
 			}
 			return consider(it)
@@ -161,6 +176,9 @@ func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult
 // accept reports whether it is a valid item for target under the options.
 func (o *GetOptions) accept(it *Item, target ID) bool {
 	if it.Target() != target || it.Verify() != nil {
+		return false
+	}
+	if o.Key != nil && !it.Mutable {
 		return false
 	}
 	if it.Mutable {
@@ -217,7 +235,8 @@ type PutResult struct {
 // tokens (and the versions they hold), then each gets a put. It fails when the item is
 // invalid, when no node stored it, and, for a mutable item, without writing anything when
 // the lookup saw a newer version (or another value under the same sequence number): the
-// error then wraps ErrSeqTooLow and PutResult.Newest holds that version.
+// error then wraps ErrSeqTooLow, PutResult.Newest holds that version and Errors is empty
+// (when nodes refused the put with 302, Errors holds their refusals instead).
 func (n *Node) Put(ctx context.Context, it *Item, opts *PutOptions) (*PutResult, error) {
 	if it == nil {
 		return nil, errors.New("dht: Put: nil item")

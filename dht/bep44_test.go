@@ -96,6 +96,9 @@ func TestNewItem(t *testing.T) {
 	if _, err := NewMutableItem(priv[:10], nil, 1, "x"); err == nil {
 		t.Fatal("short key accepted")
 	}
+	if _, err := NewMutableItem(priv, nil, -1, "x"); !errors.Is(err, ErrNegativeSeq) {
+		t.Fatalf("negative seq: %v", err)
+	}
 }
 
 func TestItemStoreRules(t *testing.T) {
@@ -211,13 +214,17 @@ func TestPutGet(t *testing.T) {
 		// answer matches the target.
 		late := c.add(nil)
 		late.Bootstrap(ctx, nodes[0].Addr())
-		if _, err := late.Get(ctx, m1.Target(), nil); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("get without the salt: %v", err)
+		if gr, err := late.Get(ctx, m1.Target(), nil); !errors.Is(err, ErrNotFound) || gr.Rejected == 0 {
+			t.Fatalf("get without the salt: %v (%d answers rejected)", err, gr.Rejected)
 		}
 		// Asking only for versions newer than 2 finds none.
 		two := int64(2)
-		if _, err := late.Get(ctx, m1.Target(), &GetOptions{Salt: salt, Seq: &two}); !errors.Is(err, ErrNotFound) {
-			t.Fatalf("get newer than seq 2: %v", err)
+		if gr, err := late.Get(ctx, m1.Target(), &GetOptions{Salt: salt, Seq: &two}); !errors.Is(err, ErrNotFound) || gr.SeqOnly == 0 {
+			t.Fatalf("get newer than seq 2: %v (%d answers with the seq only)", err, gr.SeqOnly)
+		}
+		// Asking for a key finds no immutable item.
+		if _, err := late.Get(ctx, imm.Target(), &GetOptions{Key: priv.Public().(ed25519.PublicKey)}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("get of an immutable item with a key: %v", err)
 		}
 		// A stale writer sees the newer version and writes nothing; nodes refuse a stale
 		// version with 302, and a wrong CAS with 301.
@@ -342,6 +349,9 @@ func TestSampleInfohashes(t *testing.T) {
 			if !stored[ih] {
 				t.Fatalf("sampled %v, which is not stored", ih)
 			}
+		}
+		if res.ID != a.ID() {
+			t.Fatalf("sample from %v, want %v", res.ID, a.ID())
 		}
 		time.Sleep(time.Minute)
 		again, _ := b.SampleInfohashes(t.Context(), a.Addr(), RandomID())

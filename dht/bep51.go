@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -50,8 +51,14 @@ func (n *Node) handleSample(_ context.Context, q *krpc.Query) (*krpc.Response, e
 	return &krpc.Response{Return: r}, nil
 }
 
+// ErrNoSamples is returned by SampleInfohashes when a node answers without samples: it
+// does not implement BEP 51 (some nodes answer unknown queries like find_node).
+var ErrNoSamples = errors.New("dht: no samples in the answer (the node does not support sample_infohashes)")
+
 // SampleResult is one node's answer to sample_infohashes (BEP 51).
 type SampleResult struct {
+	// ID is the answering node's ID.
+	ID ID
 	// Samples are infohashes the node stores peers for.
 	Samples []ID
 	// Num is how many infohashes the node stores in all.
@@ -76,9 +83,9 @@ func (n *Node) SampleInfohashes(ctx context.Context, addr netip.AddrPort, target
 	}
 	r := resp.Return
 	if r.Samples == nil {
-		return nil, fmt.Errorf("dht: %v does not support sample_infohashes (no samples in its answer)", addr)
+		return nil, fmt.Errorf("dht: sample_infohashes to %v: %w", addr, ErrNoSamples)
 	}
-	res := &SampleResult{Samples: make([]ID, len(*r.Samples))}
+	res := &SampleResult{ID: r.ID, Samples: make([]ID, len(*r.Samples))}
 	for i, ih := range *r.Samples {
 		res.Samples[i] = ih
 	}

@@ -28,6 +28,9 @@ var (
 	ErrSaltTooBig       = &krpc.Error{Code: krpc.ErrorCodeSaltTooBig, Msg: "salt (salt field) too big"}
 	ErrCASMismatch      = &krpc.Error{Code: krpc.ErrorCodeCASMismatch, Msg: "the CAS hash mismatched, re-read value and try again"}
 	ErrSeqTooLow        = &krpc.Error{Code: krpc.ErrorCodeSeqTooLow, Msg: "sequence number less than current"}
+	// ErrNegativeSeq refuses a mutable item with a negative sequence number, as BEP 44
+	// allows; it is sent as a protocol error (203).
+	ErrNegativeSeq = &krpc.Error{Code: krpc.ErrorCodeProtocol, Msg: "negative sequence number"}
 )
 
 // Item is a BEP 44 item: an immutable one (just V, stored under its SHA-1) or a mutable
@@ -140,14 +143,18 @@ func (it *Item) check() error {
 	if len(it.Salt) > MaxSaltSize {
 		return ErrSaltTooBig
 	}
+	if it.Seq < 0 {
+		return ErrNegativeSeq
+	}
 	if !ed25519.Verify(it.K[:], it.SignatureBuffer(), it.Sig[:]) {
 		return ErrInvalidSignature
 	}
 	return nil
 }
 
-// Verify checks the item's size limits and, for a mutable item, its signature. The errors
-// are the BEP 44 KRPC errors (ErrValueTooBig, ErrSaltTooBig, ErrInvalidSignature).
+// Verify checks the item's size limits and, for a mutable item, its sequence number and
+// signature. The errors are the BEP 44 KRPC errors (ErrValueTooBig, ErrSaltTooBig,
+// ErrInvalidSignature) and ErrNegativeSeq.
 func (it *Item) Verify() error { return it.check() }
 
 // Value decodes V into dst with anacrolix's bencode.

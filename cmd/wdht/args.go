@@ -215,18 +215,27 @@ func parseInfohash(s string) (dht.ID, error) {
 
 // parseHexID parses 40 hex characters.
 func parseHexID(s string) (dht.ID, error) {
-	if len(s) != 40 {
-		return dht.ID{}, fmt.Errorf("want 40 hex characters, got %d", len(s))
+	b, err := decodeHex(s, len(dht.ID{}))
+	if err != nil {
+		return dht.ID{}, err
 	}
-	var id dht.ID
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+	return dht.ID(b), nil
+}
+
+// decodeHex decodes s, which must be n bytes in hex (2n hex characters).
+func decodeHex(s string, n int) ([]byte, error) {
+	if len(s) != 2*n {
+		return nil, fmt.Errorf("want %d hex characters, got %d", 2*n, len(s))
+	}
+	b := make([]byte, n)
+	if _, err := hex.Decode(b, []byte(s)); err != nil {
 		var ie hex.InvalidByteError
 		if errors.As(err, &ie) {
-			return dht.ID{}, fmt.Errorf("want 40 hex characters, got %q at position %d", rune(ie), strings.IndexByte(s, byte(ie))+1)
+			return nil, fmt.Errorf("want %d hex characters, got %q at position %d", 2*n, rune(ie), strings.IndexByte(s, byte(ie))+1)
 		}
-		return dht.ID{}, fmt.Errorf("want 40 hex characters: %v", err)
+		return nil, fmt.Errorf("want %d hex characters: %v", 2*n, err)
 	}
-	return id, nil
+	return b, nil
 }
 
 // parseMagnet extracts the BitTorrent v1 infohash of a magnet URI.

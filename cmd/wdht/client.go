@@ -17,7 +17,8 @@ import (
 // defaultBootstrap is where client commands bootstrap from by default: a local wdht node.
 const defaultBootstrap = "127.0.0.1:6881"
 
-// clientFlags are the flags every client command (ping, lookup, announce) takes.
+// clientFlags are the flags every client command (ping, lookup, announce, put, get,
+// sample) takes.
 type clientFlags struct {
 	addr      string
 	bootstrap addrList

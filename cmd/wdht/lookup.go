@@ -95,6 +95,14 @@ func runInfohashClient(ctx context.Context, e *env, fs *flag.FlagSet, f *clientF
 	if err != nil {
 		return err
 	}
+	return runJoined(ctx, e, f, func(ctx context.Context, c *client) error {
+		return fn(ctx, c, ih)
+	})
+}
+
+// runJoined checks the client flags, starts a client node, joins the DHT through
+// --bootstrap and runs fn, all within --timeout.
+func runJoined(ctx context.Context, e *env, f *clientFlags, fn func(ctx context.Context, c *client) error) error {
 	if err := f.check(true); err != nil {
 		return err
 	}
@@ -108,7 +116,7 @@ func runInfohashClient(ctx context.Context, e *env, fs *flag.FlagSet, f *clientF
 	if err := c.join(ctx, f.timeout); err != nil {
 		return err
 	}
-	return fn(ctx, c, ih)
+	return fn(ctx, c)
 }
 
 // lookup runs the get_peers lookup of `wdht lookup`, printing peers as they arrive.

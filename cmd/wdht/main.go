@@ -39,6 +39,7 @@ func main() {
 // env is what a command runs with.
 type env struct {
 	stdout, stderr io.Writer
+	stdoutTTY      bool // stdout is a terminal: a value printed raw gets a final newline
 	stderrTTY      bool // stderr is a terminal: progress lines are welcome
 	log            hclog.Logger
 }
@@ -55,14 +56,15 @@ type command struct {
 
 // commands returns wdht's subcommands in the order usage lists them.
 func commands() []*command {
-	return []*command{nodeCommand(), pingCommand(), lookupCommand(), announceCommand(), versionCommand()}
+	return []*command{nodeCommand(), pingCommand(), lookupCommand(), announceCommand(),
+		putCommand(), getCommand(), sampleCommand(), versionCommand()}
 }
 
 // run is the whole program: it parses args (without the program name), runs the command
 // and returns the exit code. ctx ends the command early (main cancels it on SIGINT and
 // SIGTERM).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	tty := isTerminal(stderr)
+	outTTY, tty := isTerminal(stdout), isTerminal(stderr)
 	stdout, stderr = &lockedWriter{w: stdout}, &lockedWriter{w: stderr}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage())
@@ -83,7 +85,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wdht: %v\n", err)
 		return exitUsage
 	}
-	err = cmd.run(ctx, &env{stdout: stdout, stderr: stderr, stderrTTY: tty, log: log}, args)
+	err = cmd.run(ctx, &env{stdout: stdout, stderr: stderr, stdoutTTY: outTTY, stderrTTY: tty, log: log}, args)
 	return report(stdout, stderr, cmd, err)
 }
 

@@ -50,59 +50,91 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := f.check(false); err != nil {
+	names, fromBootstrap, err := directArgs(f, pos, "ping")
+	if err != nil {
 		return err
 	}
-	for _, a := range pos {
-		if _, _, err := splitNodeAddr(a); err != nil {
-			return badInput("%v", err)
-		}
-	}
-	fromBootstrap := len(pos) == 0
-	if fromBootstrap {
-		if len(f.bootstrap.addrs) == 0 {
-			return badUsage("nothing to ping: give an ADDR or --bootstrap")
-		}
-		pos = f.bootstrap.addrs
-	}
-	f.bootstrap.addrs = nil // ping needs no bootstrap
-
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	targets := make([][]netip.AddrPort, len(pos))
-	var all []netip.AddrPort
-	for i, a := range pos {
-		if targets[i], err = resolveNodeAddr(ctx, a); err != nil {
-			return err
-		}
-		all = append(all, targets[i]...)
-	}
-	c, err := startClient(ctx, e, f, all...)
+	c, targets, err := startDirect(ctx, e, f, names)
 	if err != nil {
 		return err
 	}
 	defer c.close()
 
-	var failed, reasons []string // the ADDRs none of whose addresses answered, and why
+	failed, reasons := queryEach(names, targets, f.timeout, func(a netip.AddrPort) error {
+		return c.ping(ctx, e, a, f.json)
+	})
+	switch {
+	case len(failed) == 0:
+		return nil
+	case fromBootstrap && len(failed) == len(names):
+		return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(failed, ", "))
+	}
+	return fmt.Errorf("no answer from %s", strings.Join(reasons, ", "))
+}
+
+// directArgs checks the flags of a command that queries nodes directly (ping, sample)
+// and returns the nodes it queries: its ADDRs, or the --bootstrap nodes when there is
+// none (and then fromBootstrap is true). verb names the command in the error for
+// having nothing to query.
+func directArgs(f *clientFlags, pos []string, verb string) (names []string, fromBootstrap bool, err error) {
+	if err := f.check(false); err != nil {
+		return nil, false, err
+	}
+	for _, a := range pos {
+		if _, _, err := splitNodeAddr(a); err != nil {
+			return nil, false, badInput("%v", err)
+		}
+	}
+	if len(pos) > 0 {
+		return pos, false, nil
+	}
+	if len(f.bootstrap.addrs) == 0 {
+		return nil, false, badUsage("nothing to %s: give an ADDR or --bootstrap", verb)
+	}
+	return f.bootstrap.addrs, true, nil
+}
+
+// startDirect resolves the nodes a direct command queries and starts a client node able
+// to reach them; it does not join the DHT. It returns the addresses of each node.
+func startDirect(ctx context.Context, e *env, f *clientFlags, names []string) (*client, [][]netip.AddrPort, error) {
+	targets := make([][]netip.AddrPort, len(names))
+	var all []netip.AddrPort
+	for i, a := range names {
+		var err error
+		if targets[i], err = resolveNodeAddr(ctx, a); err != nil {
+			return nil, nil, err
+		}
+		all = append(all, targets[i]...)
+	}
+	noBoot := *f
+	noBoot.bootstrap.addrs = nil // a direct query needs no bootstrap
+	c, err := startClient(ctx, e, &noBoot, all...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, targets, nil
+}
+
+// queryEach runs query on the addresses of each node in turn until one succeeds, one
+// node after another. It returns the nodes none of whose addresses succeeded, and
+// for each "name (why)".
+func queryEach(names []string, targets [][]netip.AddrPort, timeout time.Duration,
+	query func(a netip.AddrPort) error) (failed, reasons []string) {
 	for i, as := range targets {
 		var err error
 		for _, a := range as {
-			if err = c.ping(ctx, e, a, f.json); err == nil {
+			if err = query(a); err == nil {
 				break
 			}
 		}
 		if err != nil {
-			failed = append(failed, pos[i])
-			reasons = append(reasons, fmt.Sprintf("%s (%v)", pos[i], opError(err, f.timeout)))
+			failed = append(failed, names[i])
+			reasons = append(reasons, fmt.Sprintf("%s (%v)", names[i], opError(err, timeout)))
 		}
 	}
-	switch {
-	case len(failed) == 0:
-		return nil
-	case fromBootstrap && len(failed) == len(pos):
-		return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(failed, ", "))
-	}
-	return fmt.Errorf("no answer from %s", strings.Join(reasons, ", "))
+	return failed, reasons
 }
 
 // ping pings one address and prints the answer.
