@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
@@ -332,6 +333,9 @@ func TestSampleInfohashes(t *testing.T) {
 		b.Bootstrap(t.Context(), a.Addr())
 		d.Bootstrap(t.Context(), a.Addr())
 		synctest.Wait() // a confirms b and d
+		if res, err := b.SampleInfohashes(t.Context(), a.Addr(), RandomID()); err != nil || len(res.Samples) != 0 {
+			t.Fatalf("empty store: %+v, %v", res, err)
+		}
 		stored := make(map[ID]bool)
 		for range 30 {
 			ih := RandomID()
@@ -357,6 +361,28 @@ func TestSampleInfohashes(t *testing.T) {
 		again, _ := b.SampleInfohashes(t.Context(), a.Addr(), RandomID())
 		if again.Interval != 4*time.Minute || again.Samples[0] != res.Samples[0] {
 			t.Fatalf("the sample changed within its interval: %+v", again)
+		}
+	})
+}
+
+// A node that answers sample_infohashes without samples (as libtorrent answers unknown
+// methods, like find_node) does not support BEP 51.
+func TestSampleUnsupported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		a := c.add(nil)
+		tr := c.listen()
+		s, err := krpc.NewServer(tr, krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+			r := &krpc.Return{}
+			r.ID = RandomID()
+			return &krpc.Response{Return: r}, nil
+		}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := a.SampleInfohashes(t.Context(), tr.LocalAddr(), RandomID()); !errors.Is(err, ErrNoSamples) {
+			t.Fatalf("%v, want ErrNoSamples", err)
 		}
 	})
 }

@@ -33,14 +33,19 @@ func (n *Node) handleSample(_ context.Context, q *krpc.Query) (*krpc.Response, e
 	now := time.Now()
 	n.mu.Lock()
 	s := &n.sample
-	if now.After(s.until) {
+	// A full sample is kept for its interval; a partial one (fewer infohashes than a
+	// sample holds) is drawn again at every query, so that new infohashes show at once.
+	if now.After(s.until) || len(s.samples) < maxSamples {
 		ihs := n.peers.Infohashes(maxSamples)
 		infohashes, _ := n.peers.Len()
 		s.samples = make(akrpc.CompactInfohashes, len(ihs))
 		for i, ih := range ihs {
 			s.samples[i] = ih
 		}
-		s.num, s.until = int64(infohashes), now.Add(sampleInterval)
+		s.num = int64(infohashes)
+		if now.After(s.until) {
+			s.until = now.Add(sampleInterval)
+		}
 	}
 	samples, num := s.samples, s.num
 	interval := int64(s.until.Sub(now).Round(time.Second) / time.Second)
