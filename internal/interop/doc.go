@@ -16,6 +16,9 @@
 // nothing running.
 //
 // The package's tests are the interop suite: our node against each implementation (both
-// ways) and mixed networks of their nodes and ours. They skip an implementation that is
+// ways) and mixed networks of their nodes and ours. WebtorrentDir, WebtorrentBundle and
+// Chromium locate the WebTorrent DHT peers (webtorrent-dht 0.18.6 from the shared
+// js-webtorrent-dht harness, 0.16.2 from testdata/webtorrent-ws, headless Chromium), which
+// the tests of package internal/interop/webtorrent run against transport/webrtc. They skip an implementation that is
 // not installed, unless the environment variable CI is set: then it is a failure.
 package interop

@@ -1,0 +1,23 @@
+// Package webtorrent holds the WebRTC interop tests: our transport/webrtc against the real
+// JavaScript WebTorrent DHT, unmodified, in Node.js and in headless Chromium:
+//
+//   - webtorrent-dht 0.18.6 (HTTP signalling), from the shared harness
+//     ../shared/interop/js-webtorrent-dht (npm ci there);
+//   - webtorrent-dht 0.16.2 (WebSocket signalling), from
+//     internal/interop/testdata/webtorrent-ws (npm ci there);
+//   - Debian's chromium driven by playwright-core, loading each version's published
+//     browser bundle.
+//
+// In each direction: their node bootstraps from our signalling server and pings us over
+// the data channel, and we bootstrap from theirs and ping it.
+//
+// WebRTC picks its candidate pairs among every interface, so the tests run in a network
+// namespace whose only interface is lo: TestMain re-executes the test binary under
+// `unshare -n` (which needs root) with lo up. Where that, node, the npm packages or
+// Chromium are missing the tests skip, except when the environment variable CI is set,
+// where .ci/run installs everything and a missing piece is a failure.
+//
+// The drivers (testdata/webtorrent/peer.js and browser.js) print the LISTENING line of
+// package interop and RESULT lines; interop.StartCommand runs them. WDHT_INTEROP_LOG=1
+// logs their whole output (go test -v) even when the test passes.
+package webtorrent

@@ -1,0 +1,33 @@
+package webrtc
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Ended is closed when the offer ended without connecting (tests only).
+func (o *Offer) Ended() <-chan struct{} { return o.p.ended }
+
+// Ended is closed when the answer ended without connecting (tests only).
+func (a *Answer) Ended() <-chan struct{} { return a.p.ended }
+
+// SetResolver replaces the mDNS resolution of peers' .local candidates (tests only).
+func (t *Transport) SetResolver(f func(ctx context.Context, names []string) map[string]netip.Addr) {
+	t.resolve = f
+}
+
+// PrepareRemoteSDP exposes the rewriting of a peer's SDP (tests only).
+func (t *Transport) PrepareRemoteSDP(ctx context.Context, sdp string) string {
+	return t.prepareRemoteSDP(ctx, sdp)
+}
+
+// ParseAnnouncement and EncodeAnnouncement expose the first-message codec (tests only).
+var ParseAnnouncement = parseAnnouncement
+
+func EncodeHTTPAnnouncement(host string, port int) []byte {
+	return encodeAnnouncement(announceHTTP, host, port)
+}
+
+func EncodeWSAnnouncement(host string, port int) []byte {
+	return encodeAnnouncement(announceWS, host, port)
+}

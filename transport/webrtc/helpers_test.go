@@ -1,0 +1,157 @@
+package webrtc_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/transport/webrtc"
+)
+
+// testLogger logs to stderr at $WDHT_LOG's level (for example WDHT_LOG=debug), and nowhere
+// when it is unset.
+func testLogger(name string) hclog.Logger {
+	lvl := os.Getenv("WDHT_LOG")
+	if lvl == "" {
+		return hclog.NewNullLogger()
+	}
+	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.LevelFromString(lvl), Output: os.Stderr})
+}
+
+// newTransport returns a loopback transport closed at the end of the test. cfg may be nil.
+func newTransport(t testing.TB, name string, cfg *webrtc.Config) *webrtc.Transport {
+	t.Helper()
+	var c webrtc.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.Loopback = true
+	if c.Logger == nil {
+		c.Logger = testLogger(name)
+	}
+	tr, err := webrtc.New(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := tr.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return tr
+}
+
+// serve runs a signalling server for tr on 127.0.0.1 (a free port) until the end of the
+// test, and returns its address.
+func serve(t testing.TB, tr *webrtc.Transport, cfg *webrtc.ServerConfig) (*webrtc.Server, string) {
+	t.Helper()
+	return serveOn(t, tr, cfg, "127.0.0.1:0")
+}
+
+func serveOn(t testing.TB, tr *webrtc.Transport, cfg *webrtc.ServerConfig, addr string) (*webrtc.Server, string) {
+	t.Helper()
+	srv, err := webrtc.NewServer(tr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return srv, l.Addr().String()
+}
+
+// peerOf returns the address of tr's only connection.
+func peerOf(t testing.TB, tr *webrtc.Transport) netip.AddrPort {
+	t.Helper()
+	ps := tr.Peers()
+	if len(ps) != 1 {
+		t.Fatalf("%d connections, want 1: %+v", len(ps), ps)
+	}
+	return ps[0].Addr
+}
+
+// ctxFor returns a context that ends after d or with the test.
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// dial connects a to b through a signalling server of b, with the given method, and
+// returns b's address as a sees it and a's as b sees it.
+func dial(t testing.TB, a, b *webrtc.Transport, addr string) (ab, ba netip.AddrPort) {
+	t.Helper()
+	ab, err := a.Dial(ctxFor(t, 20*time.Second), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dial returned after the server's announcement, which b sends once it has the
+	// connection.
+	return ab, peerOf(t, b)
+}
+
+// selfSigned writes a self-signed certificate for localhost and 127.0.0.1 and its key to
+// the test's temporary directory, and returns their files and a pool trusting it.
+func selfSigned(t testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
+}

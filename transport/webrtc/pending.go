@@ -1,0 +1,488 @@
+package webrtc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pwebrtc "github.com/pion/webrtc/v3"
+
+	"github.com/wdht/wdht/transport"
+)
+
+var (
+	errTimeout     = errors.New("webrtc: not connected within the timeout")
+	errAbandoned   = errors.New("webrtc: offer or answer closed")
+	errFailed      = errors.New("webrtc: connection failed")
+	errConnClosed  = errors.New("webrtc: connection closed")
+	errAppliedOnce = errors.New("webrtc: Connect called twice")
+)
+
+// Offer is an outgoing connection being set up: a PeerConnection with its data channel,
+// and the offer (with every candidate in it) to send to the peer. Connect applies the
+// peer's answer. An Offer that does not connect is closed after Config.Timeout; Close
+// abandons it sooner.
+type Offer struct{ p *pending }
+
+// Answer is an incoming connection being set up from a peer's offer: the answer to send
+// back, and Wait for the connection to open. An Answer that does not connect is closed
+// after Config.Timeout; Close abandons it sooner.
+type Answer struct{ p *pending }
+
+// NewOffer creates a PeerConnection and its data channel (ordered, reliable, with a
+// random label, as the JS implementation makes it) and returns once ICE gathering has
+// completed, so that the offer's SDP holds every candidate (no trickle). It fails with
+// ErrTooManyConnections or ErrTooManyPending when a cap is reached.
+func (t *Transport) NewOffer(ctx context.Context) (*Offer, error) {
+	p, err := t.newPending(ctx, true, "", netip.Addr{}, t.defaultStyle(), "", 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Offer{p}, nil
+}
+
+// SDP returns the offer's session description, to send to the peer as
+// {"type":"offer","sdp":...}.
+func (o *Offer) SDP() string { return o.p.sdp }
+
+// Connect applies the peer's answer and waits until the data channel is open and ready
+// (see Config.ReadyDelay), then returns the peer's address. If ctx ends first, Connect
+// returns ctx's error and the connection attempt goes on: it becomes an ordinary
+// connection if it opens, and is closed at the timeout otherwise (Close abandons it).
+// Connect may be called once.
+func (o *Offer) Connect(ctx context.Context, answer string) (netip.AddrPort, error) {
+	if !o.p.applied.CompareAndSwap(false, true) {
+		return netip.AddrPort{}, errAppliedOnce
+	}
+	if err := o.p.applyAnswer(ctx, answer); err != nil {
+		return netip.AddrPort{}, err
+	}
+	return o.p.wait(ctx)
+}
+
+// applyAnswer applies the peer's answer to an offer; on failure the offer is closed.
+func (p *pending) applyAnswer(ctx context.Context, answer string) error {
+	if err := p.endedErr(); err != nil {
+		return err
+	}
+	if len(answer) > maxSDPSize {
+		p.close(errSignal)
+		return fmt.Errorf("%w: answer of %d bytes", errSignal, len(answer))
+	}
+	sdp := p.t.prepareRemoteSDP(ctx, answer)
+	if err := p.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		err = fmt.Errorf("webrtc: applying the answer: %w", err)
+		p.close(err)
+		return err
+	}
+	return nil
+}
+
+// Close abandons the offer if it has not connected; a connection it opened belongs to
+// the transport (see Transport.Disconnect). It is idempotent and returns nil.
+func (o *Offer) Close() error {
+	o.p.close(errAbandoned)
+	return nil
+}
+
+// NewAnswer applies a peer's offer (its SDP, with every candidate in it), creates the
+// PeerConnection that answers it and returns once ICE gathering has completed, so that
+// the answer's SDP holds every candidate. remote is the IP address the answer is made
+// on behalf of, counted against Config.MaxPendingPerIP: the node that relayed the offer,
+// or a signalling client; the zero Addr is counted only in the total. The peer's data
+// channel is accepted whatever its label. NewAnswer fails with ErrTooManyConnections or
+// ErrTooManyPending when a cap is reached.
+func (t *Transport) NewAnswer(ctx context.Context, offer string, remote netip.Addr) (*Answer, error) {
+	p, err := t.newPending(ctx, false, offer, remote, t.defaultStyle(), "", 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Answer{p}, nil
+}
+
+// SDP returns the answer's session description, to send to the peer as
+// {"type":"answer","sdp":...}.
+func (a *Answer) SDP() string { return a.p.sdp }
+
+// Wait waits until the data channel is open and ready (see Config.ReadyDelay) and returns
+// the peer's address. If ctx ends first, Wait returns ctx's error and the answer stays
+// pending until it connects or times out.
+func (a *Answer) Wait(ctx context.Context) (netip.AddrPort, error) { return a.p.wait(ctx) }
+
+// Close abandons the answer if it has not connected; a connection it opened belongs to
+// the transport (see Transport.Disconnect). It is idempotent and returns nil.
+func (a *Answer) Close() error {
+	a.p.close(errAbandoned)
+	return nil
+}
+
+// pending is an offer or answer: a PeerConnection waiting for its data channel to open.
+// Its state is guarded by the transport's mutex, so that opening (adopt) and closing
+// are decided atomically with the transport's maps.
+type pending struct {
+	t       *Transport
+	offerer bool
+	ip      netip.Addr // counted in t.perIP when valid
+	first   []byte     // the announcement to send first, or nil
+	pc      *pwebrtc.PeerConnection
+	sdp     string
+	timer   *time.Timer
+
+	applied atomic.Bool // Connect was called
+	dcOnce  sync.Once   // an answer accepts the first data channel only
+
+	opened chan struct{} // closed when c is set
+	ended  chan struct{} // closed when it closed without opening; err says why
+
+	// Guarded by t.mu.
+	state pendingState
+	c     *conn
+	err   error
+}
+
+type pendingState int
+
+const (
+	pendingActive pendingState = iota
+	pendingOpen
+	pendingClosed
+)
+
+// newPending creates an offer (offerer) or the answer to remote (the peer's offer),
+// with the announcement style of the signalling that makes it and, when Config.Advertise
+// is empty, the server address to announce.
+func (t *Transport) newPending(ctx context.Context, offerer bool, remote string, ip netip.Addr,
+	style announceStyle, host string, port int) (*pending, error) {
+	if !offerer && len(remote) > maxSDPSize {
+		return nil, fmt.Errorf("%w: offer of %d bytes", errSignal, len(remote))
+	}
+	p := &pending{
+		t:       t,
+		offerer: offerer,
+		ip:      ip.Unmap(),
+		first:   t.announcement(style, host, port),
+		opened:  make(chan struct{}),
+		ended:   make(chan struct{}),
+	}
+	if err := t.reserve(p); err != nil {
+		return nil, err
+	}
+	cert, err := t.certificate()
+	if err == nil {
+		p.pc, err = t.api.NewPeerConnection(pwebrtc.Configuration{
+			ICEServers:   t.iceSrv,
+			Certificates: []pwebrtc.Certificate{cert},
+		})
+	}
+	if err != nil {
+		p.close(err)
+		return nil, fmt.Errorf("webrtc: new PeerConnection: %w", err)
+	}
+	p.pc.OnConnectionStateChange(p.stateChanged)
+	timer := time.AfterFunc(t.cfg.Timeout, func() {
+		if t.enter() {
+			defer t.wg.Done()
+			p.close(errTimeout)
+		}
+	})
+	t.mu.Lock()
+	p.timer = timer
+	t.mu.Unlock()
+	if err := p.negotiate(ctx, remote); err != nil {
+		p.close(err)
+		return nil, err
+	}
+	return p, nil
+}
+
+// negotiate creates the local description and waits for ICE gathering to complete.
+func (p *pending) negotiate(ctx context.Context, remote string) error {
+	pc := p.pc
+	var local pwebrtc.SessionDescription
+	var err error
+	if p.offerer {
+		var dc *pwebrtc.DataChannel
+		if dc, err = pc.CreateDataChannel(randomLabel(), nil); err != nil {
+			return fmt.Errorf("webrtc: creating the data channel: %w", err)
+		}
+		dc.OnOpen(func() { p.open(dc) })
+		if local, err = pc.CreateOffer(nil); err != nil {
+			return fmt.Errorf("webrtc: creating the offer: %w", err)
+		}
+	} else {
+		pc.OnDataChannel(func(dc *pwebrtc.DataChannel) {
+			first := false
+			p.dcOnce.Do(func() { first = true })
+			if !first {
+				dc.Close() // exactly one channel per connection
+				return
+			}
+			dc.OnOpen(func() { p.open(dc) })
+		})
+		sdp := p.t.prepareRemoteSDP(ctx, remote)
+		if err = pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+			return fmt.Errorf("webrtc: applying the offer: %w", err)
+		}
+		if local, err = pc.CreateAnswer(nil); err != nil {
+			return fmt.Errorf("webrtc: creating the answer: %w", err)
+		}
+	}
+	gathered := pwebrtc.GatheringCompletePromise(pc)
+	if err = pc.SetLocalDescription(local); err != nil {
+		return fmt.Errorf("webrtc: setting the local description: %w", err)
+	}
+	select {
+	case <-gathered:
+	case <-p.ended:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.t.done:
+		return errClosed
+	}
+	p.sdp = pc.LocalDescription().SDP
+	return nil
+}
+
+// reserve counts p against the caps, or says which one is reached.
+func (t *Transport) reserve(p *pending) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.capped(p.ip); err != nil {
+		return err
+	}
+	t.pending[p] = struct{}{}
+	if p.ip.IsValid() {
+		t.perIP[p.ip]++
+	}
+	return nil
+}
+
+// canReserve reports which cap, if any, would refuse an offer or answer for ip now.
+func (t *Transport) canReserve(ip netip.Addr) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.capped(ip.Unmap())
+}
+
+// capped says which cap refuses one more offer or answer for ip. The caller holds t.mu.
+func (t *Transport) capped(ip netip.Addr) error {
+	switch {
+	case t.closed:
+		return errClosed
+	case len(t.conns)+len(t.pending) >= t.cfg.MaxConns:
+		return fmt.Errorf("%w (%d)", ErrTooManyConnections, t.cfg.MaxConns)
+	case len(t.pending) >= t.cfg.MaxPending:
+		return fmt.Errorf("%w (%d)", ErrTooManyPending, t.cfg.MaxPending)
+	case ip.IsValid() && t.perIP[ip] >= t.cfg.MaxPendingPerIP:
+		return fmt.Errorf("%w (%d for %v)", ErrTooManyPending, t.cfg.MaxPendingPerIP, ip)
+	}
+	return nil
+}
+
+// unreserve removes p from the transport's pending set. The caller holds t.mu.
+func (t *Transport) unreserve(p *pending) {
+	delete(t.pending, p)
+	if p.ip.IsValid() {
+		if t.perIP[p.ip]--; t.perIP[p.ip] <= 0 {
+			delete(t.perIP, p.ip)
+		}
+	}
+}
+
+// close ends p unless it opened or ended already, releasing its PeerConnection.
+func (p *pending) close(err error) {
+	t := p.t
+	t.mu.Lock()
+	if p.state != pendingActive {
+		t.mu.Unlock()
+		return
+	}
+	p.state, p.err = pendingClosed, err
+	t.unreserve(p)
+	timer := p.timer
+	t.mu.Unlock()
+	t.stats.failed.Add(1)
+	close(p.ended)
+	if timer != nil {
+		timer.Stop()
+	}
+	if p.pc != nil {
+		p.pc.Close()
+	}
+	if t.log.IsDebug() && err != errClosed {
+		t.log.Debug("offer or answer closed", "offerer", p.offerer, "reason", err)
+	}
+}
+
+// endedErr returns why p ended without opening, or nil.
+func (p *pending) endedErr() error {
+	select {
+	case <-p.ended:
+		return p.err
+	default:
+		return nil
+	}
+}
+
+// stateChanged follows the PeerConnection: a failed or closed one ends the offer or
+// answer, or closes its connection.
+func (p *pending) stateChanged(s pwebrtc.PeerConnectionState) {
+	if s != pwebrtc.PeerConnectionStateFailed && s != pwebrtc.PeerConnectionStateClosed {
+		return
+	}
+	t := p.t
+	t.track(func() {
+		t.mu.Lock()
+		c := p.c
+		t.mu.Unlock()
+		if c != nil {
+			c.close(true)
+		} else {
+			p.close(errFailed)
+		}
+	})
+}
+
+// open runs when the data channel opens (on a pion goroutine): it detaches the channel,
+// learns the peer's address from the selected candidate pair, sends our announcement
+// first, and hands the connection to the transport.
+func (p *pending) open(dc *pwebrtc.DataChannel) {
+	t := p.t
+	if !t.enter() {
+		return // Close is closing p
+	}
+	defer t.wg.Done()
+	rwc, err := dc.Detach()
+	if err != nil {
+		p.close(fmt.Errorf("webrtc: detaching the data channel: %w", err))
+		return
+	}
+	addr, err := remoteAddr(p.pc)
+	if err != nil {
+		rwc.Close()
+		p.close(err)
+		return
+	}
+	c := &conn{
+		t:      t,
+		pc:     p.pc,
+		dc:     dc,
+		rwc:    rwc,
+		addr:   addr,
+		opened: time.Now(),
+		ready:  make(chan struct{}),
+		closed: make(chan struct{}),
+	}
+	// The announcement goes first, before any message of ours: a JS peer recognises it
+	// only as the first message on the channel (and handles it even before its own side
+	// reports the connection). Holding the write lock from before the connection is
+	// visible makes every Send wait for it; writing it after, makes the peer's receiving
+	// it prove that we have adopted the connection.
+	c.wmu.Lock()
+	if !t.adopt(p, c) {
+		c.wmu.Unlock()
+		rwc.Close()
+		return
+	}
+	if len(p.first) > 0 {
+		if _, err := rwc.WriteDataChannel(p.first, false); err == nil {
+			t.stats.messagesOut.Add(1)
+			t.stats.bytesOut.Add(uint64(len(p.first)))
+		}
+	}
+	c.wmu.Unlock()
+	if t.log.IsDebug() {
+		t.log.Debug("connection open", "peer", addr, "offerer", p.offerer)
+	}
+	close(p.opened)
+}
+
+// remoteAddr returns the remote address of the connection's selected candidate pair.
+func remoteAddr(pc *pwebrtc.PeerConnection) (netip.AddrPort, error) {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return netip.AddrPort{}, errors.New("webrtc: no transport")
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return netip.AddrPort{}, fmt.Errorf("webrtc: no selected candidate pair: %v", err)
+	}
+	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil || pair.Remote.Port == 0 {
+		return netip.AddrPort{}, fmt.Errorf("webrtc: the selected remote candidate %s:%d has no IP address",
+			pair.Remote.Address, pair.Remote.Port)
+	}
+	return transport.Unmap(netip.AddrPortFrom(ip.WithZone(""), pair.Remote.Port)), nil
+}
+
+// adopt makes c, the connection p opened, one of the transport's connections, unless p
+// was closed meanwhile. A connection already open to the same address is replaced (and
+// closed without a NotifyClosed, since the address stays reachable; its aliases and Keep
+// pass to c): with pion's one socket per connection, and the JS's, this only happens when
+// a peer reconnects from the same port.
+func (t *Transport) adopt(p *pending, c *conn) bool {
+	t.mu.Lock()
+	if t.closed || p.state != pendingActive {
+		t.mu.Unlock()
+		return false
+	}
+	p.state, p.c = pendingOpen, c
+	t.unreserve(p)
+	old := t.conns[c.addr]
+	if old != nil {
+		c.kept.Store(old.kept.Load()) // the address stays what the DHT keeps
+	}
+	t.conns[c.addr] = c
+	c.idle = time.AfterFunc(t.cfg.IdleTimeout, c.checkIdle)
+	t.wg.Add(1)
+	timer := p.timer
+	t.mu.Unlock()
+	t.stats.opened.Add(1)
+	timer.Stop()
+	go c.readLoop()
+	if old != nil {
+		if t.log.IsDebug() {
+			t.log.Debug("new connection replaces the one to the same address", "peer", c.addr)
+		}
+		old.close(false)
+	}
+	return true
+}
+
+// wait waits for p to open and its connection to be ready.
+func (p *pending) wait(ctx context.Context) (netip.AddrPort, error) {
+	c, err := p.waitOpen(ctx)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return c.addr, c.waitReady(ctx)
+}
+
+// waitOpen waits for p's data channel to open and returns its connection.
+func (p *pending) waitOpen(ctx context.Context) (*conn, error) {
+	select {
+	case <-p.opened:
+	case <-p.ended:
+		return nil, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.t.done:
+		return nil, errClosed
+	}
+	p.t.mu.Lock()
+	defer p.t.mu.Unlock()
+	return p.c, nil
+}
+
+func randomLabel() string {
+	var b [20]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
