@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"time"
 
 	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport"
 )
 
 // Ping sends a ping to addr and returns the ID of the node that answered.
@@ -15,7 +17,7 @@ func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
 	if !usableAddr(addr) {
 		return ID{}, fmt.Errorf("dht: Ping: %v is not a usable node address", addr)
 	}
-	resp, err := n.query(ctx, addr, nil, krpc.MethodPing, &krpc.Args{})
+	resp, err := n.queryDialing(ctx, addr, nil, krpc.MethodPing, &krpc.Args{})
 	if err != nil {
 		return ID{}, err
 	}
@@ -32,7 +34,7 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		}
 	}
 	if len(addrs) == 0 {
-		addrs = n.bootstrap
+		addrs = append(n.bootstrap, n.resolveNames(ctx)...)
 	}
 	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{
@@ -45,6 +47,37 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		return res, fmt.Errorf("dht: bootstrap: %w", err)
 	}
 	return res, nil
+}
+
+// resolveNames turns the saved bootstrap nodes that have names into addresses: by dialling
+// them on a transport that dials (WebRTC signalling, which keeps the name for TLS), else
+// with DNS. Those that fail are logged and left out.
+func (n *Node) resolveNames(ctx context.Context) []netip.AddrPort {
+	var out []netip.AddrPort
+	d, dials := n.t.(transport.Dialer)
+	for _, hp := range n.bootstrapNames {
+		if dials {
+			if peer, err := d.Dial(ctx, hp); err == nil {
+				out = append(out, peer)
+			} else {
+				n.log.Warn("cannot dial a saved bootstrap node", "node", hp, "error", err)
+			}
+			continue
+		}
+		host, port, err := splitHostPort(hp)
+		if err != nil {
+			continue
+		}
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			n.log.Warn("cannot resolve a saved bootstrap node", "node", hp, "error", err)
+			continue
+		}
+		for _, ip := range ips {
+			out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
+		}
+	}
+	return out
 }
 
 // FindNode runs an iterative find_node lookup and returns the closest nodes to target.

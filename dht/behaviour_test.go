@@ -397,3 +397,58 @@ func TestClosedPeerForgotten(t *testing.T) {
 		}
 	})
 }
+
+// dialing is a transport on a linked memory network that reaches a node only after
+// dialling it, and knows signalling servers, as a WebRTC transport does.
+type dialing struct {
+	*memory.Transport
+	net    *memory.Network
+	dialed []string
+}
+
+func (d *dialing) Dial(ctx context.Context, addr string) (netip.AddrPort, error) {
+	d.dialed = append(d.dialed, addr)
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return ap, d.net.Link(d.LocalAddr(), ap)
+}
+
+func (d *dialing) SignallingServers() []string { return []string{"signal.example:16881"} }
+
+// Bootstrap dials a seed it has no route to; the state of such a node lists its
+// signalling servers rather than node addresses.
+func TestBootstrapDials(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := memory.NewNetwork(&memory.Config{Linked: true})
+		trA, _ := mem.Listen(netip.AddrPort{})
+		defer trA.Close()
+		a, err := New(trA, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		trB, _ := mem.Listen(netip.AddrPort{})
+		defer trB.Close()
+		d := &dialing{Transport: trB, net: mem}
+		b, err := New(d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if _, err := b.Bootstrap(t.Context(), a.Addr()); err != nil {
+			t.Fatalf("bootstrap through a dial: %v", err)
+		}
+		if len(d.dialed) != 1 || d.dialed[0] != a.Addr().String() {
+			t.Fatalf("dialled %v", d.dialed)
+		}
+		if _, err := b.Ping(t.Context(), a.Addr()); err != nil || len(d.dialed) != 1 {
+			t.Fatalf("ping over the open link: %v (dials %v)", err, d.dialed)
+		}
+		st := b.State()
+		if len(st.Nodes) != 0 || len(st.Bootstrap) != 1 || st.Bootstrap[0] != "signal.example:16881" {
+			t.Fatalf("state of a WebRTC-like node: %+v", st)
+		}
+	})
+}

@@ -82,7 +82,7 @@ func (n *Node) SampleInfohashes(ctx context.Context, addr netip.AddrPort, target
 	}
 	a := &krpc.Args{}
 	a.Target = target
-	resp, err := n.query(ctx, addr, nil, krpc.MethodSampleInfohashes, a)
+	resp, err := n.queryDialing(ctx, addr, nil, krpc.MethodSampleInfohashes, a)
 	if err != nil {
 		return nil, err
 	}

@@ -166,7 +166,11 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			addr, args := c.Addr, spec.args()
 			args.Want = want
 			if !n.spawn(func() {
-				r, err := n.query(ctx, addr, idp, spec.method, args)
+				query := n.query
+				if idp == nil {
+					query = n.queryDialing // a seed: it may need a connection first
+				}
+				r, err := query(ctx, addr, idp, spec.method, args)
 				results <- lookupResult{c, r, err}
 			}) {
 				inflight--
@@ -191,10 +195,10 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		c.state = candResponded
 		res.Responses++
 		res.Rounds = max(res.Rounds, c.depth)
-		if c.ID == (ID{}) { // a seed: now we know who it is
-			c.ID = r.resp.Return.ID
+		if c.ID == (ID{}) { // a seed: now we know who it is, and where it answers from
+			c.ID, c.Addr = r.resp.Return.ID, r.resp.From
 			if byID[c.ID] == nil {
-				delete(byAddr, c.Addr)
+				delete(byAddr, c.Addr) // the seed's own entry, when it answered from its address
 				if nc := insert(c.NodeInfo, c.depth); nc != nil {
 					nc.state = candResponded
 					c = nc

@@ -44,17 +44,18 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu         sync.Mutex // guards everything below
-	closed     bool
-	wg         sync.WaitGroup
-	tables     [2]*table // by address family (IPv4, IPv6); nil for a family the transport lacks
-	fams       [2]bool   // which tables exist (fixed at New; readable without mu)
-	verifying  map[netip.AddrPort]struct{}
-	timer      *time.Timer
-	bootstrap  []netip.AddrPort // from Config and saved state
-	sample     sampler          // BEP 51
-	votes      bep42Votes       // what responders say our IP is
-	externalIP netip.Addr       // what enough of them agreed on
+	mu             sync.Mutex // guards everything below
+	closed         bool
+	wg             sync.WaitGroup
+	tables         [2]*table // by address family (IPv4, IPv6); nil for a family the transport lacks
+	fams           [2]bool   // which tables exist (fixed at New; readable without mu)
+	verifying      map[netip.AddrPort]struct{}
+	timer          *time.Timer
+	bootstrap      []netip.AddrPort // from Config and saved state
+	bootstrapNames []string         // saved "host:port" with names, resolved or dialled at Bootstrap
+	sample         sampler          // BEP 51
+	votes          bep42Votes       // what responders say our IP is
+	externalIP     netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
 }
@@ -107,10 +108,15 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	n.bootstrap = c.Bootstrap
 	if c.State != nil {
 		for _, sn := range c.State.Nodes {
-			if sn.ID == (ID{}) {
-				n.bootstrap = append(n.bootstrap, sn.Addr)
-			} else if tb := n.tableFor(sn.Addr); tb != nil && usableAddr(sn.Addr) {
+			if tb := n.tableFor(sn.Addr); tb != nil && usableAddr(sn.Addr) && sn.ID != (ID{}) {
 				tb.insert(sn)
+			}
+		}
+		for _, hp := range c.State.Bootstrap {
+			if ap, err := netip.ParseAddrPort(hp); err == nil {
+				n.bootstrap = append(n.bootstrap, transport.Unmap(ap))
+			} else {
+				n.bootstrapNames = append(n.bootstrapNames, hp)
 			}
 		}
 	}
@@ -238,6 +244,9 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 	args.ID = n.ID()
 	resp, err := n.srv.Call(ctx, addr, &krpc.Query{Method: method, Args: args})
 	if err != nil {
+		if r, ok := n.t.(transport.Resolver); ok {
+			addr = r.Resolve(addr)
+		}
 		var ke *krpc.Error
 		switch {
 		case errors.As(err, &ke):
@@ -262,11 +271,27 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 	if rid == (ID{}) {
 		return nil, fmt.Errorf("dht: %s response from %v without a node id: %w", method, addr, krpc.ErrMalformed)
 	}
-	n.sawResponse(NodeInfo{ID: rid, Addr: addr}, id)
+	// resp.From is where the answer came from: the peer behind an alias (a WebRTC
+	// bootstrap address), which is the address the node is reached at.
+	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id)
 	if resp.IP.IsValid() {
-		n.noteExternalIP(resp.IP.Addr(), addr.Addr())
+		n.noteExternalIP(resp.IP.Addr(), resp.From.Addr())
 	}
 	return resp, nil
+}
+
+// queryDialing is query for an address that may need a connection first: when the
+// transport is a Dialer and finds no route to addr, it dials addr and tries again.
+func (n *Node) queryDialing(ctx context.Context, addr netip.AddrPort, id *ID, method string, args *krpc.Args) (*krpc.Response, error) {
+	resp, err := n.query(ctx, addr, id, method, args)
+	d, ok := n.t.(transport.Dialer)
+	if err == nil || !ok || !errors.Is(err, transport.ErrUnreachable) {
+		return resp, err
+	}
+	if _, derr := d.Dial(ctx, addr.String()); derr != nil {
+		return nil, fmt.Errorf("dht: dialling %v: %w", addr, derr)
+	}
+	return n.query(ctx, addr, id, method, args)
 }
 
 // sawResponse adds or refreshes a node that answered us.

@@ -3,19 +3,24 @@ package dht
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 )
 
 // State is what a node saves to start again where it stopped: its ID and the nodes of its
-// routing table that were good. Its JSON form is
+// routing table that were good, or, for a WebRTC node, whose node addresses mean nothing
+// after a restart, the signalling servers it can bootstrap from. Its JSON form is
 //
 //	{"id":"<40 hex>","nodes":[{"id":"<40 hex>","host":"1.2.3.4","port":6881}, ...]}
 //
-// A node entry without "id" is an address to bootstrap from (the form bittorrent-dht's
-// toJSON writes).
+// A node entry without "id" is a node to bootstrap from ("host" may then be a name); it
+// is the form bittorrent-dht's toJSON writes, and the one a WebRTC node saves.
 type State struct {
 	ID    ID
 	Nodes []NodeInfo
+	// Bootstrap lists nodes to bootstrap from as "host:port" (a name is allowed).
+	Bootstrap []string
 }
 
 type stateNodeJSON struct {
@@ -39,6 +44,13 @@ func (s State) MarshalJSON() ([]byte, error) {
 		}
 		out.Nodes = append(out.Nodes, e)
 	}
+	for _, hp := range s.Bootstrap {
+		host, port, err := splitHostPort(hp)
+		if err != nil {
+			return nil, fmt.Errorf("dht: state: bootstrap %q: %w", hp, err)
+		}
+		out.Nodes = append(out.Nodes, stateNodeJSON{Host: host, Port: port})
+	}
 	return json.Marshal(out)
 }
 
@@ -57,18 +69,23 @@ func (s *State) UnmarshalJSON(b []byte) error {
 		st.ID = id
 	}
 	for i, e := range in.Nodes {
+		if e.Port == 0 {
+			return fmt.Errorf("dht: state: nodes[%d]: missing port", i)
+		}
+		if e.Host == "" {
+			return fmt.Errorf("dht: state: nodes[%d]: missing host", i)
+		}
+		if e.ID == "" {
+			st.Bootstrap = append(st.Bootstrap, net.JoinHostPort(e.Host, strconv.Itoa(int(e.Port))))
+			continue
+		}
 		ip, err := netip.ParseAddr(e.Host)
 		if err != nil {
 			return fmt.Errorf("dht: state: nodes[%d]: host %q: %w", i, e.Host, err)
 		}
-		if e.Port == 0 {
-			return fmt.Errorf("dht: state: nodes[%d]: missing port", i)
-		}
 		ni := NodeInfo{Addr: netip.AddrPortFrom(ip.Unmap(), e.Port)}
-		if e.ID != "" {
-			if ni.ID, err = ParseID(e.ID); err != nil {
-				return fmt.Errorf("dht: state: nodes[%d]: %w", i, err)
-			}
+		if ni.ID, err = ParseID(e.ID); err != nil {
+			return fmt.Errorf("dht: state: nodes[%d]: %w", i, err)
 		}
 		st.Nodes = append(st.Nodes, ni)
 	}
@@ -76,9 +93,26 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// State returns the node's ID and the good nodes of its routing table.
+// State returns the node's ID and the good nodes of its routing table; on a transport
+// that knows signalling servers (WebRTC), the servers of its open connections instead.
 func (n *Node) State() State {
+	if ss, ok := n.t.(interface{ SignallingServers() []string }); ok {
+		return State{ID: n.ID(), Bootstrap: ss.SignallingServers()}
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return State{ID: n.ID(), Nodes: n.allNodes(true)}
+}
+
+// splitHostPort splits "host:port" with a port from 1 to 65535.
+func splitHostPort(hp string) (string, uint16, error) {
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || port == 0 || host == "" {
+		return "", 0, fmt.Errorf("want host:port with a port from 1 to 65535")
+	}
+	return host, uint16(port), nil
 }

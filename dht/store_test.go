@@ -125,10 +125,24 @@ func TestStateJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"nodes":[{"host":"127.0.0.1","port":16881}]}`), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.ID != (ID{}) || len(back.Nodes) != 1 || back.Nodes[0].Addr != netip.MustParseAddrPort("127.0.0.1:16881") {
+	if back.ID != (ID{}) || len(back.Nodes) != 0 || len(back.Bootstrap) != 1 || back.Bootstrap[0] != "127.0.0.1:16881" {
 		t.Fatalf("bittorrent-dht form: %+v", back)
 	}
-	for _, bad := range []string{`{"id":"xyz"}`, `{"nodes":[{"host":"nope","port":1}]}`, `{"nodes":[{"host":"1.2.3.4"}]}`, `[]`} {
+	// Bootstrap nodes with names survive a round trip.
+	st = State{ID: RandomID(), Bootstrap: []string{"dht.example.org:16881", "[2001:db8::1]:6881"}}
+	b, err = json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &back); err != nil || back.ID != st.ID || len(back.Bootstrap) != 2 ||
+		back.Bootstrap[0] != st.Bootstrap[0] || back.Bootstrap[1] != st.Bootstrap[1] {
+		t.Fatalf("bootstrap names: %s -> %+v (%v)", b, back, err)
+	}
+	if _, err := json.Marshal(State{Bootstrap: []string{"no-port"}}); err == nil {
+		t.Fatal("a bootstrap entry without a port was saved")
+	}
+	nodeWithID := `{"nodes":[{"id":"` + RandomID().String() + `","host":"nope","port":1}]}`
+	for _, bad := range []string{`{"id":"xyz"}`, nodeWithID, `{"nodes":[{"host":"1.2.3.4"}]}`, `{"nodes":[{"port":1}]}`, `[]`} {
 		if err := json.Unmarshal([]byte(bad), &back); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -111,3 +111,12 @@ type ClosedNotifier interface {
 type Keeper interface {
 	Keep(addr netip.AddrPort, keep bool) bool
 }
+
+// Dialer is an optional interface of transports that must open a connection before
+// they can send to an address (WebRTC, through a signalling server). Dial connects to
+// the node at addr ("host:port"; a name is allowed) and returns the peer's address; the
+// transport then also sends messages for addr over that connection (see Resolver). The
+// DHT dials its bootstrap nodes when sending to them finds no route.
+type Dialer interface {
+	Dial(ctx context.Context, addr string) (netip.AddrPort, error)
+}
