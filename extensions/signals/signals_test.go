@@ -374,3 +374,21 @@ func TestQuerierWithJSLikeResponder(t *testing.T) {
 }
 
 func idStr(id dht.ID) string { return string(id[:]) }
+
+func TestNewNodeDefaults(t *testing.T) {
+	w := newWebNet(t, memory.LinkConfig{})
+	tr, _ := w.mem.Listen(netip.AddrPort{})
+	defer tr.Close()
+	cfg := &dht.Config{}
+	n, err := NewNode(tr, w.fake.Signaler(tr.LocalAddr()), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if cfg.K != 0 || len(cfg.KRPC.Extensions) != 0 {
+		t.Fatal("NewNode changed the caller's Config")
+	}
+	if _, err := NewNode(nil, nil, nil, nil); err == nil {
+		t.Fatal("nil transport accepted")
+	}
+}

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/wdht/wdht/dht"
-	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/memory"
 )
 
@@ -28,7 +27,6 @@ type webNet struct {
 	fake  *FakeNetwork
 	k     int // the nodes' K; 2 (the JS's) when zero
 	nodes []*dht.Node
-	exts  []*Extension
 }
 
 func newWebNet(t testing.TB, link memory.LinkConfig) *webNet {
@@ -43,20 +41,14 @@ func (w *webNet) add() *dht.Node {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	ext, err := New(w.fake.Signaler(tr.LocalAddr()), nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	cfg := &dht.Config{K: max(w.k, 2)}
-	cfg.KRPC.Extensions = []krpc.Extension{ext}
+	cfg := &dht.Config{K: w.k}
 	cfg.KRPC.SourceRate = -1
-	n, err := dht.New(tr, cfg)
+	n, err := NewNode(tr, w.fake.Signaler(tr.LocalAddr()), cfg, &Config{K: 2})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { n.Close(); tr.Close() })
 	w.nodes = append(w.nodes, n)
-	w.exts = append(w.exts, ext)
 	return n
 }
 
