@@ -409,6 +409,11 @@ func (e *Extension) WrapHandler(next krpc.Handler) krpc.Handler {
 			return resp, err
 		}
 		r := resp.Return
+		if q.Method == krpc.MethodGet && len(r.V) > 0 {
+			// The item itself: no nodes to connect to (the JS answers the same way).
+			r.Nodes, r.Nodes6 = nil, nil
+			return resp, nil
+		}
 		e.relay(ctx, r, offers, querier, from)
 		return resp, nil
 	})
