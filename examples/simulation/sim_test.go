@@ -1,0 +1,107 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestSimulation runs a small simulation with the defaults' delay, loss and churn, and
+// checks that the lookups succeed.
+func TestSimulation(t *testing.T) {
+	cfg, _, err := parseFlags([]string{"-n", "300", "-lookups", "100", "-batch", "64"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Short() {
+		cfg.Nodes, cfg.Lookups = 100, 30
+	}
+	var res *Result
+	synctest.Test(t, func(t *testing.T) {
+		res, err = Run(t.Context(), cfg)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res.Print(&out)
+	t.Log("\n" + out.String())
+
+	if res.Bootstrapped != cfg.Nodes {
+		t.Errorf("%d of %d nodes bootstrapped", res.Bootstrapped, cfg.Nodes)
+	}
+	if res.Announced != cfg.Lookups {
+		t.Errorf("%d of %d announces stored", res.Announced, cfg.Lookups)
+	}
+	if want := cfg.churned(); res.Left != want || res.Joined+res.JoinFailed != want {
+		t.Errorf("%d left, %d joined, %d failed to join; want %d each", res.Left, res.Joined, res.JoinFailed, want)
+	}
+	if res.Lookups != cfg.Lookups || len(res.Latency) != cfg.Lookups {
+		t.Errorf("%d lookups, %d measured; want %d", res.Lookups, len(res.Latency), cfg.Lookups)
+	}
+	if rate := res.SuccessRate(); rate < 0.95 {
+		t.Errorf("success rate %.1f%%, want at least 95%%", 100*rate)
+	}
+	if p50, _ := percentile(res.Rounds, 0.5); p50 < 1 || p50 > 5 {
+		t.Errorf("median rounds %d, want 1 to 5", p50)
+	}
+	// Simulated time: the bootstrap, the settle time and the run window, at least.
+	if min := cfg.Settle + cfg.Window; res.SimTime < min {
+		t.Errorf("simulated time %v, want at least %v", res.SimTime, min)
+	}
+	for _, want := range []string{"success", "rounds", "latency (whole lookup)", "simulated"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the table lacks %q", want)
+		}
+	}
+}
+
+func TestFlags(t *testing.T) {
+	cfg, quiet, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Nodes: 10_000, Lookups: 500, Churn: 0.05, Loss: 0.01, Delay: 20 * time.Millisecond,
+		Jitter: 20 * time.Millisecond, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute,
+		Batch: 1024, Seed: 1}
+	if cfg != want || quiet {
+		t.Errorf("defaults = %+v (quiet %v), want %+v", cfg, quiet, want)
+	}
+	for _, args := range [][]string{
+		{"-n", "1"}, {"-churn", "1"}, {"-loss", "1"}, {"-k", "0"}, {"-delay", "-1s"},
+		{"-lookups", "0"}, {"-batch", "0"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"},
+	} {
+		if _, _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q) = nil error", args)
+		}
+	}
+	if _, _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	xs := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want int
+	}{{0, 1}, {0.5, 5}, {0.9, 9}, {0.99, 10}, {1, 10}} {
+		if got, ok := percentile(xs, tc.p); !ok || got != tc.want {
+			t.Errorf("percentile(1..10, %v) = %d, %v; want %d", tc.p, got, ok, tc.want)
+		}
+	}
+	if _, ok := percentile([]int(nil), 0.5); ok {
+		t.Error("percentile of nothing reported a value")
+	}
+	if got, _ := percentile([]int{7}, 0.99); got != 7 {
+		t.Errorf("percentile([7], 0.99) = %d", got)
+	}
+}
