@@ -84,6 +84,12 @@ type GetOptions struct {
 	Key ed25519.PublicKey
 	// Seq, when set, asks only for a mutable item newer than this sequence number.
 	Seq *int64
+	// Unchecked accepts mutable items whose target and signature cannot be checked
+	// because their salt is unknown (nodes never return it), and picks the version most
+	// nodes returned (then the newest). Only for relaying an item to a querier who
+	// checks it, as BEP 44 requires of requesting nodes: the bridge answering a browser's
+	// get from the mainline DHT. Immutable items are checked as always.
+	Unchecked bool
 }
 
 // GetResult is what Get found.
@@ -122,7 +128,16 @@ func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult
 		return nil, fmt.Errorf("dht: Get: salt of %d bytes, at most %d allowed", len(o.Salt), MaxSaltSize)
 	}
 	res := &GetResult{}
+	votes := make(map[string]int) // Unchecked: holders of each version (seq, sig, value)
 	consider := func(it *Item) bool { // reports whether the lookup may stop
+		if o.Unchecked && it.Mutable && it.Verify() != nil {
+			key := fmt.Sprintf("%d %x %x %s", it.Seq, it.K, it.Sig, it.V)
+			votes[key]++
+			if res.Item == nil || votes[key] > res.Holders || votes[key] == res.Holders && it.Seq > res.Item.Seq {
+				res.Item, res.Holders = it, votes[key]
+			}
+			return false
+		}
 		switch {
 		case res.Item == nil || it.Seq > res.Item.Seq:
 			res.Item, res.Holders = it, 1
@@ -175,6 +190,9 @@ func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult
 
 // accept reports whether it is a valid item for target under the options.
 func (o *GetOptions) accept(it *Item, target ID) bool {
+	if o.Unchecked && it.Mutable && len(it.V) <= MaxValueSize && (o.Seq == nil || it.Seq > *o.Seq) {
+		return o.Key == nil || string(o.Key) == string(it.K[:])
+	}
 	if it.Target() != target || it.Verify() != nil {
 		return false
 	}

@@ -1,0 +1,370 @@
+// Package bridge runs a mainline (UDP) DHT node and a WebTorrent (WebRTC) DHT node in one
+// process, so that browsers, which can only join the WebTorrent DHT, reach data that
+// lives on the mainline DHT.
+//
+// The two nodes keep their own routing tables and node IDs (an address only means
+// something on the transport it was learned on; BEP 45's one node ID per address), and
+// share one peer store and one BEP 44 item store, as go-libp2p-kad-dht's "dual" DHT does.
+// The Bridge's GetPeers and Get ask both networks and merge the answers; Announce and Put
+// write to both. A get query that reaches one node for an item neither holds is answered
+// from a lookup on the other network, within a time, concurrency and rate bound: a
+// browser reads BEP 44 items that exist only on the mainline DHT.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/extensions/signals"
+	"github.com/wdht/wdht/internal/ratelimit"
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultFallbackTimeout     = 1500 * time.Millisecond
+	DefaultFallbackConcurrency = 8
+	DefaultFallbackRate        = 20
+)
+
+// Config configures a Bridge. The zero value is ready to use.
+type Config struct {
+	// Mainline configures the UDP node (K defaults to 8). Its Peers and Items are
+	// ignored: the bridge shares its own stores.
+	Mainline dht.Config
+	// Web configures the WebRTC node (K defaults to 2, like the JS). Its Peers and Items
+	// are ignored likewise.
+	Web dht.Config
+	// Signals configures the WebTorrent extension of the WebRTC node.
+	Signals signals.Config
+	// Peers and Items are the shared stores. Default: new stores with default settings.
+	Peers *dht.PeerStore
+	Items *dht.ItemStore
+	// FallbackTimeout bounds the lookup on the other network that answers a get for an
+	// item neither node holds. It must leave a JS querier (who gives up after 2 s) time
+	// to receive the answer. Default 1.5 s.
+	FallbackTimeout time.Duration
+	// FallbackConcurrency caps such lookups running at once; a get beyond it is answered
+	// from the local store alone. Default 8.
+	FallbackConcurrency int
+	// FallbackRate caps such lookups per second (bursts of as many). A negative rate
+	// turns fallbacks off. Default 20.
+	FallbackRate float64
+	// Logger receives the bridge's logs; it is also the nodes' default Logger.
+	Logger hclog.Logger
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.FallbackTimeout < 0:
+		return fmt.Errorf("bridge: Config.FallbackTimeout %v is negative", c.FallbackTimeout)
+	case c.FallbackConcurrency < 0:
+		return fmt.Errorf("bridge: Config.FallbackConcurrency %d is negative", c.FallbackConcurrency)
+	}
+	if err := c.Mainline.Validate(); err != nil {
+		return fmt.Errorf("bridge: Mainline: %w", err)
+	}
+	if err := c.Web.Validate(); err != nil {
+		return fmt.Errorf("bridge: Web: %w", err)
+	}
+	return c.Signals.Validate()
+}
+
+// Bridge is a mainline node and a WebTorrent node sharing their stores.
+type Bridge struct {
+	// Mainline is the UDP node; Web the WebRTC node.
+	Mainline, Web *dht.Node
+
+	peers *dht.PeerStore
+	items *dht.ItemStore
+	log   hclog.Logger
+}
+
+// New starts the two nodes: the mainline one on mainline (a UDP transport) and the
+// WebTorrent one on web with the extension negotiating connections through sig (for a
+// WebRTC transport, signals.WebRTC(web)). cfg may be nil; it is not changed. The caller
+// keeps the transports and closes them after Close.
+func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (*Bridge, error) {
+	if mainline == nil || web == nil || sig == nil {
+		return nil, errors.New("bridge: New: nil transport or Signaler")
+	}
+	var c Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.Logger == nil {
+		c.Logger = hclog.NewNullLogger()
+	}
+	if c.FallbackTimeout == 0 {
+		c.FallbackTimeout = DefaultFallbackTimeout
+	}
+	if c.FallbackConcurrency == 0 {
+		c.FallbackConcurrency = DefaultFallbackConcurrency
+	}
+	if c.FallbackRate == 0 {
+		c.FallbackRate = DefaultFallbackRate
+	}
+	b := &Bridge{peers: c.Peers, items: c.Items, log: c.Logger.Named("bridge")}
+	var err error
+	if b.peers == nil {
+		if b.peers, err = dht.NewPeerStore(nil); err != nil {
+			return nil, err
+		}
+	}
+	if b.items == nil {
+		if b.items, err = dht.NewItemStore(nil); err != nil {
+			return nil, err
+		}
+	}
+	limit := ratelimit.NewBucket(c.FallbackRate, max(1, int(c.FallbackRate)))
+	slots := make(chan struct{}, c.FallbackConcurrency)
+
+	// Each node's get falls back on the other node; the pointers are set once both exist.
+	var toWeb, toMainline fallback
+	for _, f := range []*fallback{&toWeb, &toMainline} {
+		f.items, f.timeout, f.limit, f.slots, f.log = b.items, c.FallbackTimeout, limit, slots, b.log
+	}
+
+	mc := c.Mainline
+	mc.Peers, mc.Items = b.peers, b.items
+	if mc.Logger == nil {
+		mc.Logger = c.Logger.Named("mainline")
+	}
+	mc.KRPC.Extensions = append(append([]krpc.Extension(nil), mc.KRPC.Extensions...), &toWeb)
+	if b.Mainline, err = dht.New(mainline, &mc); err != nil {
+		return nil, err
+	}
+
+	wc := c.Web
+	wc.Peers, wc.Items = b.peers, b.items
+	if wc.Logger == nil {
+		wc.Logger = c.Logger.Named("web")
+	}
+	wc.KRPC.Extensions = append(append([]krpc.Extension(nil), wc.KRPC.Extensions...), &toMainline)
+	if b.Web, err = signals.NewNode(web, sig, &wc, &c.Signals); err != nil {
+		b.Mainline.Close()
+		return nil, err
+	}
+	if c.FallbackRate >= 0 {
+		toWeb.other, toMainline.other = b.Web, b.Mainline
+	}
+	return b, nil
+}
+
+// Close closes both nodes; the transports stay open.
+func (b *Bridge) Close() error {
+	return errors.Join(b.Web.Close(), b.Mainline.Close())
+}
+
+// Peers returns the shared peer store; Items the shared item store.
+func (b *Bridge) Peers() *dht.PeerStore { return b.peers }
+
+// Items returns the shared BEP 44 item store.
+func (b *Bridge) Items() *dht.ItemStore { return b.items }
+
+// Bootstrap bootstraps both nodes, from the given addresses (and their configured ones).
+// It fails only when both fail.
+func (b *Bridge) Bootstrap(ctx context.Context, mainline, web []netip.AddrPort) error {
+	var wg sync.WaitGroup
+	var em, ew error
+	wg.Add(2)
+	go func() { defer wg.Done(); _, em = b.Mainline.Bootstrap(ctx, mainline...) }()
+	go func() { defer wg.Done(); _, ew = b.Web.Bootstrap(ctx, web...) }()
+	wg.Wait()
+	if em != nil && ew != nil {
+		return fmt.Errorf("bridge: bootstrap: mainline: %w; web: %w", em, ew)
+	}
+	return nil
+}
+
+// GetPeers looks infohash up on both networks at once; fn sees each peer once, on the
+// calling goroutine, in the order they arrive. It fails only when both lookups fail.
+func (b *Bridge) GetPeers(ctx context.Context, infohash dht.ID, fn func(netip.AddrPort) bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := make(chan netip.AddrPort)
+	errs := make(chan error, 2)
+	for _, n := range []*dht.Node{b.Mainline, b.Web} {
+		go func() {
+			_, err := n.GetPeers(ctx, infohash, func(p netip.AddrPort) bool {
+				select {
+				case found <- p:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			})
+			errs <- err
+		}()
+	}
+	seen := make(map[netip.AddrPort]bool)
+	var failed []error
+	for done := 0; done < 2; {
+		select {
+		case p := <-found:
+			if !seen[p] {
+				seen[p] = true
+				if fn != nil && !fn(p) {
+					cancel()
+				}
+			}
+		case err := <-errs:
+			done++
+			if err != nil {
+				failed = append(failed, err)
+			}
+		}
+	}
+	if len(failed) == 2 && ctx.Err() == nil {
+		return fmt.Errorf("bridge: get_peers: %w", errors.Join(failed...))
+	}
+	return nil
+}
+
+// Announce announces infohash on both networks: on the mainline one with port (0 for
+// implied_port), on the WebTorrent one with implied_port (a port means nothing over
+// WebRTC). It fails only when both fail.
+func (b *Bridge) Announce(ctx context.Context, infohash dht.ID, port int) (mainline, web *dht.AnnounceResult, err error) {
+	var wg sync.WaitGroup
+	var em, ew error
+	wg.Add(2)
+	go func() { defer wg.Done(); mainline, em = b.Mainline.Announce(ctx, infohash, port) }()
+	go func() { defer wg.Done(); web, ew = b.Web.Announce(ctx, infohash, 0) }()
+	wg.Wait()
+	if em != nil && ew != nil {
+		return mainline, web, fmt.Errorf("bridge: announce: mainline: %w; web: %w", em, ew)
+	}
+	return mainline, web, nil
+}
+
+// Get looks the item up on both networks and returns the newest valid version found.
+func (b *Bridge) Get(ctx context.Context, target dht.ID, opts *dht.GetOptions) (*dht.GetResult, error) {
+	var wg sync.WaitGroup
+	var rm, rw *dht.GetResult
+	var em, ew error
+	wg.Add(2)
+	go func() { defer wg.Done(); rm, em = b.Mainline.Get(ctx, target, opts) }()
+	go func() { defer wg.Done(); rw, ew = b.Web.Get(ctx, target, opts) }()
+	wg.Wait()
+	switch {
+	case em != nil && ew != nil:
+		if errors.Is(em, dht.ErrNotFound) && errors.Is(ew, dht.ErrNotFound) {
+			return rm, dht.ErrNotFound
+		}
+		return rm, fmt.Errorf("bridge: get: mainline: %w; web: %w", em, ew)
+	case em != nil:
+		return rw, nil
+	case ew != nil:
+		return rm, nil
+	case rw.Item.Seq > rm.Item.Seq:
+		return rw, nil
+	}
+	return rm, nil
+}
+
+// Put stores the item on both networks. It fails only when both fail.
+func (b *Bridge) Put(ctx context.Context, it *dht.Item, opts *dht.PutOptions) (mainline, web *dht.PutResult, err error) {
+	var wg sync.WaitGroup
+	var em, ew error
+	wg.Add(2)
+	go func() { defer wg.Done(); mainline, em = b.Mainline.Put(ctx, it, opts) }()
+	go func() { defer wg.Done(); web, ew = b.Web.Put(ctx, it, opts) }()
+	wg.Wait()
+	if em != nil && ew != nil {
+		return mainline, web, fmt.Errorf("bridge: put: mainline: %w; web: %w", em, ew)
+	}
+	return mainline, web, nil
+}
+
+// fallback is the krpc.Extension that answers a get for an item missing from the shared
+// store with a lookup on the other node's network.
+type fallback struct {
+	other   *dht.Node
+	items   *dht.ItemStore
+	timeout time.Duration
+	limit   *ratelimit.Bucket
+	slots   chan struct{}
+	log     hclog.Logger
+}
+
+func (f *fallback) WrapCaller(next krpc.Caller) krpc.Caller { return next }
+func (f *fallback) Methods() map[string]krpc.Handler        { return nil }
+
+func (f *fallback) WrapHandler(next krpc.Handler) krpc.Handler {
+	return &fallbackHandler{f: f, next: next}
+}
+
+type fallbackHandler struct {
+	f    *fallback
+	next krpc.Handler
+}
+
+func (h *fallbackHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+	if q.Method != krpc.MethodGet || q.Args.Target == (dht.ID{}) {
+		return h.next.ServeKRPC(ctx, q)
+	}
+	target, seq := q.Args.Target, q.Args.Seq // q is the server's: read it before anything else
+	relay := h.f.fetch(ctx, target, seq)
+	resp, err := h.next.ServeKRPC(ctx, q)
+	if err == nil && relay != nil && len(resp.Return.V) == 0 {
+		// A salted mutable item the bridge cannot check: passed on for the querier to check.
+		r := resp.Return
+		s := relay.Seq
+		r.V, r.K, r.Sig, r.Seq = relay.V, relay.K, relay.Sig, &s
+	}
+	return resp, err
+}
+
+// Inline keeps the node's other methods on the read loop; get may wait for a lookup.
+func (h *fallbackHandler) Inline(method string) bool {
+	in, ok := h.next.(krpc.InlineHandler)
+	return ok && method != krpc.MethodGet && in.Inline(method)
+}
+
+// fetch looks target up on the other network when the shared store lacks it (or holds
+// no version newer than seq), within the bounds. An item it can check (immutable, or
+// mutable without salt) goes into the shared store, from which the node answers; a
+// mutable item with a salt, which only a querier knowing the salt can check, is returned
+// for this answer alone and never stored.
+func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.Item {
+	if it, ok := f.items.Get(target); ok && (seq == nil || it.Seq > *seq) {
+		return nil
+	}
+	if f.other == nil || !f.limit.Allow() {
+		return nil
+	}
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	default:
+		return nil // busy: answer from what we have
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	res, err := f.other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
+	if err != nil {
+		if f.log.IsDebug() {
+			f.log.Debug("fallback get found nothing", "target", target, "error", err)
+		}
+		return nil
+	}
+	if res.Item.Target() == target && res.Item.Verify() == nil {
+		if err := f.items.Put(res.Item, nil); err != nil && f.log.IsDebug() {
+			f.log.Debug("fallback item not stored", "target", target, "error", err)
+		}
+		return nil
+	}
+	return res.Item
+}
