@@ -338,15 +338,34 @@ func TestThinBucketRefresh(t *testing.T) {
 		tb.responded(NodeInfo{ID: idWithPrefix(self, i%3), Addr: addrN(i)}, now)
 	}
 	// Buckets 0 and 1 are full (2 each); the last bucket has room.
-	target, ok := tb.thinBucket(now, time.Minute)
+	target, ok := tb.thinBucket(now, time.Minute, 15*time.Minute)
 	if !ok || tb.index(&target) != len(tb.buckets)-1 {
 		t.Fatalf("thin bucket target %v (ok %v) is not in the bucket with room", target, ok)
 	}
-	if _, ok := tb.thinBucket(now.Add(30*time.Second), time.Minute); ok {
+	if _, ok := tb.thinBucket(now.Add(30*time.Second), time.Minute, 15*time.Minute); ok {
 		t.Fatal("refreshed again within a minute")
 	}
-	if _, ok := tb.thinBucket(now.Add(2*time.Minute), time.Minute); !ok {
-		t.Fatal("not refreshed again after two minutes")
+	// Refreshes that find nothing new back off: 1, 2, 4, 8, then 15 minutes (the max).
+	at := now
+	for _, wait := range []time.Duration{1, 2, 4, 8, 15, 15} {
+		if _, ok := tb.thinBucket(at.Add(wait*time.Minute-time.Second), time.Minute, 15*time.Minute); ok {
+			t.Fatalf("refreshed before %d minutes", wait)
+		}
+		at = at.Add(wait * time.Minute)
+		if _, ok := tb.thinBucket(at, time.Minute, 15*time.Minute); !ok {
+			t.Fatalf("not refreshed after %d minutes", wait)
+		}
+	}
+	// A new node in the bucket resets the wait to a minute.
+	last := len(tb.buckets) - 1
+	for tb.buckets[last].nodes != nil && len(tb.buckets[last].nodes) >= 2 {
+		last--
+	}
+	tb.buckets[last].changed = at.Add(time.Second)
+	at = at.Add(15 * time.Minute)
+	tb.thinBucket(at, time.Minute, 15*time.Minute)
+	if _, ok := tb.thinBucket(at.Add(time.Minute), time.Minute, 15*time.Minute); !ok {
+		t.Fatal("a refresh that found something new did not reset the wait")
 	}
 }
 

@@ -144,6 +144,29 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return nil
 	}
 
+	// converged reports whether the K closest candidates that have not failed have all
+	// answered (and no seed is left to ask).
+	converged := func() bool {
+		live := 0
+		for _, c := range cands {
+			if c.state == candFailed {
+				continue
+			}
+			if c.state != candResponded {
+				return false
+			}
+			if live++; live == k {
+				break
+			}
+		}
+		for _, c := range seeds {
+			if c.state == candNew || c.state == candInFlight {
+				return false
+			}
+		}
+		return live > 0
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make(chan lookupResult, alpha)
@@ -212,6 +235,13 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			insert(ni, c.depth+1)
 		}
 		if spec.onResponse != nil && !stopped && spec.onResponse(c, r.resp) {
+			stopped = true
+			cancel()
+		}
+		if !stopped && converged() {
+			// The K closest nodes known have all answered: queries still in flight go to
+			// farther nodes, and waiting for them (a dead one takes a whole timeout) would
+			// change nothing.
 			stopped = true
 			cancel()
 		}

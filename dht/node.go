@@ -429,7 +429,7 @@ func (n *Node) maintain() {
 		}
 		if r := tb.staleBuckets(now, n.cfg.RefreshInterval, 2); len(r) > 0 {
 			refresh = append(refresh, r...)
-		} else if target, ok := tb.thinBucket(now, n.cfg.RefreshInterval/15); ok {
+		} else if target, ok := tb.thinBucket(now, n.cfg.RefreshInterval/15, n.cfg.RefreshInterval); ok {
 			refresh = append(refresh, target)
 		}
 	}

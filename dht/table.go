@@ -27,8 +27,9 @@ func (e *entry) good(now time.Time) bool {
 type bucket struct {
 	nodes     []entry
 	repl      []entry   // replacement cache: nodes that answered while the bucket was full, newest last
-	changed   time.Time // last time a node was added to the bucket or answered us
-	refreshed time.Time // last time maintenance looked up a target in the bucket
+	changed   time.Time     // last time a node was added to the bucket or answered us
+	refreshed time.Time     // last time maintenance looked up a target in the bucket
+	thinWait  time.Duration // how long a bucket with room waits between refreshes
 }
 
 func (b *bucket) find(id *ID) int {
@@ -459,14 +460,19 @@ func (t *table) staleBuckets(now time.Time, d time.Duration, max int) []ID {
 	return out
 }
 
-// thinBucket returns a refresh target in the bucket with room left that was refreshed
-// longest ago, if that was at least d ago. Refreshing buckets with room is how a node
-// finds the nodes that joined after it (and that never happened to query it).
-func (t *table) thinBucket(now time.Time, d time.Duration) (ID, bool) {
+// thinBucket returns a refresh target in the bucket with room left that waited longest
+// for one, if it has waited long enough: d at first, doubling (up to max) each time a
+// refresh found nothing new, back to d when one did. Refreshing buckets with room is how
+// a node finds the nodes that joined after it; the backoff keeps a settled node (whose
+// buckets nearest its own ID never fill) from looking up every d forever.
+func (t *table) thinBucket(now time.Time, d, max time.Duration) (ID, bool) {
 	best := -1
 	for bi := range t.buckets {
 		b := &t.buckets[bi]
-		if len(b.nodes) >= t.k || now.Sub(b.refreshed) < d {
+		if b.thinWait < d {
+			b.thinWait = d
+		}
+		if len(b.nodes) >= t.k || now.Sub(b.refreshed) < b.thinWait {
 			continue
 		}
 		if best < 0 || b.refreshed.Before(t.buckets[best].refreshed) {
@@ -475,6 +481,12 @@ func (t *table) thinBucket(now time.Time, d time.Duration) (ID, bool) {
 	}
 	if best < 0 {
 		return ID{}, false
+	}
+	b := &t.buckets[best]
+	if !b.refreshed.IsZero() && !b.changed.After(b.refreshed) {
+		b.thinWait = min(2*b.thinWait, max)
+	} else {
+		b.thinWait = d
 	}
 	return t.refreshTarget(best, now), true
 }
