@@ -128,7 +128,7 @@ func (n *Node) Get(ctx context.Context, target ID, opts *GetOptions) (*GetResult
 		return nil, fmt.Errorf("dht: Get: salt of %d bytes, at most %d allowed", len(o.Salt), MaxSaltSize)
 	}
 	res := &GetResult{}
-	votes := make(map[string]int) // Unchecked: holders of each version (seq, sig, value)
+	votes := make(map[string]int)     // Unchecked: holders of each version (seq, sig, value)
 	consider := func(it *Item) bool { // reports whether the lookup may stop
 		if o.Unchecked && it.Mutable && it.Verify() != nil {
 			key := fmt.Sprintf("%d %x %x %s", it.Seq, it.K, it.Sig, it.V)

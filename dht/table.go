@@ -26,7 +26,7 @@ func (e *entry) good(now time.Time) bool {
 
 type bucket struct {
 	nodes     []entry
-	repl      []entry   // replacement cache: nodes that answered while the bucket was full, newest last
+	repl      []entry       // replacement cache: nodes that answered while the bucket was full, newest last
 	changed   time.Time     // last time a node was added to the bucket or answered us
 	refreshed time.Time     // last time maintenance looked up a target in the bucket
 	thinWait  time.Duration // how long a bucket with room waits between refreshes
