@@ -469,5 +469,16 @@ func TestBootstrapDials(t *testing.T) {
 		if len(st.Nodes) != 0 || len(st.Bootstrap) != 1 || st.Bootstrap[0] != "signal.example:16881" {
 			t.Fatalf("state of a WebRTC-like node: %+v", st)
 		}
+		// A node restarted from that state keeps the servers even before it connects.
+		trC, _ := mem.Listen(netip.AddrPort{})
+		defer trC.Close()
+		c, err := New(&dialing{Transport: trC, net: mem}, &Config{State: &State{Bootstrap: []string{a.Addr().String(), "other.example:1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if got := c.State().Bootstrap; len(got) != 3 {
+			t.Fatalf("restarted node's servers: %v", got)
+		}
 	})
 }

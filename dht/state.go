@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 )
 
@@ -94,10 +95,19 @@ func (s *State) UnmarshalJSON(b []byte) error {
 }
 
 // State returns the node's ID and the good nodes of its routing table; on a transport
-// that knows signalling servers (WebRTC), the servers of its open connections instead.
+// that knows signalling servers (WebRTC), those servers instead: the ones its open
+// connections announced and the ones it was given to bootstrap from.
 func (n *Node) State() State {
 	if ss, ok := n.t.(interface{ SignallingServers() []string }); ok {
-		return State{ID: n.ID(), Bootstrap: ss.SignallingServers()}
+		// The servers of the open connections, and those the node was given: a node
+		// saved while disconnected still knows where to start.
+		servers := ss.SignallingServers()
+		for _, a := range n.bootstrap {
+			servers = append(servers, a.String())
+		}
+		servers = append(servers, n.bootstrapNames...)
+		slices.Sort(servers)
+		return State{ID: n.ID(), Bootstrap: slices.Compact(servers)}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -15,8 +15,8 @@ import (
 )
 
 // start runs a fresh node of impl on 127.0.0.1 with its rate limits lifted: our `wdht
-// node` (built from this module, or $NODELOAD_WDHT_BIN), the harness's nullkrpc, or a
-// reference peer through its start script.
+// node --transports udp` (built from this module, or $NODELOAD_WDHT_BIN), the harness's
+// nullkrpc, or a reference peer through its start script.
 func start(ctx context.Context, impl string) (*interop.Peer, error) {
 	opts := interop.Options{MaxSeconds: time.Hour}
 	switch impl {
@@ -25,7 +25,9 @@ func start(ctx context.Context, impl string) (*interop.Peer, error) {
 		if err != nil {
 			return nil, err
 		}
-		return interop.StartCommand(ctx, impl, []string{bin, "node", "--addr", "127.0.0.1:0", "--limits=false", "--status", "0"}, opts)
+		// --transports udp: the mainline node alone, as the reference peers run (by
+		// default `wdht node` is a bridge with a WebRTC side too).
+		return interop.StartCommand(ctx, impl, []string{bin, "node", "--transports", "udp", "--addr", "127.0.0.1:0", "--limits=false", "--status", "0"}, opts)
 	case "nullkrpc":
 		dir, err := interop.PeersDir()
 		if err != nil {

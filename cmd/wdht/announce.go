@@ -32,12 +32,14 @@ or with --json
 	 "peers":["1.2.3.4:5678"],"queries":24,"responses":8,"rounds":3,"duration_ms":201.5}
 
 where peers are the peers the lookup found on the way, and port is the
-announcing socket's port when implied_port is true. Exit status 1 when no
-node stored the announce.
+announcing socket's port when implied_port is true (0 over WebRTC, where nodes
+record the address of the connection the announce came over). Exit status 1
+when no node stored the announce.
 
 Flags:
   --port N
-        the port to announce, 1 to 65535 (default: implied_port)
+        the port to announce, 1 to 65535 (default: implied_port); not over
+        WebRTC
 ` + clientFlagsHelp,
 		flags: func() *flag.FlagSet { fs, _, _ := announceFlagSet(); return fs },
 		run:   runAnnounce,
@@ -67,14 +69,21 @@ func announceFlagSet() (*flag.FlagSet, *clientFlags, *portFlag) {
 
 func runAnnounce(ctx context.Context, e *env, args []string) error {
 	fs, f, port := announceFlagSet()
-	return runInfohashClient(ctx, e, fs, f, args, func(ctx context.Context, c *client, ih dht.ID) error {
+	return runInfohashClient(ctx, e, fs, f, args, func() error {
+		if f.webrtc() && port.port != 0 {
+			return badUsage("--port is for --transport udp: over WebRTC, nodes record the connection's address (implied_port)")
+		}
+		return nil
+	}, func(ctx context.Context, c *client, ih dht.ID) error {
 		return announce(ctx, e, f, c, ih, port.port)
 	})
 }
 
 // announce runs the announce of `wdht announce` and prints the outcome.
 func announce(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID, port int) error {
+	prog := e.showProgress(c, "announcing", false)
 	res, err := c.node.Announce(ctx, ih, port)
+	prog.stop()
 	if err != nil {
 		if res == nil || res.Lookup == nil || res.Lookup.Responses == 0 {
 			if errors.Is(err, dht.ErrNoNodes) {

@@ -60,6 +60,8 @@ func wasSet(fs *flag.FlagSet, name string) bool {
 type addrList struct {
 	addrs []string
 	set   bool
+	// words, when set, lets a word stand for a list of addresses ("default").
+	words map[string][]string
 }
 
 func (l *addrList) String() string { return strings.Join(l.addrs, ",") }
@@ -70,6 +72,10 @@ func (l *addrList) Set(s string) error {
 	}
 	for a := range strings.SplitSeq(s, ",") {
 		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if w, ok := l.words[a]; ok {
+			l.addrs = append(l.addrs, w...)
 			continue
 		}
 		if _, _, err := splitNodeAddr(a); err != nil {
@@ -153,26 +159,29 @@ func resolveAll(ctx context.Context, addrs []string) ([]netip.AddrPort, error) {
 	return out, nil
 }
 
-// parseListenAddr parses the address to listen on: ip:port, [ipv6]:port or :port (every
+// parseListenAddr parses the --addr to listen on: ip:port, [ipv6]:port or :port (every
 // interface); port 0 picks a free port.
-func parseListenAddr(s string) (netip.AddrPort, error) {
+func parseListenAddr(s string) (netip.AddrPort, error) { return parseListenFlag("--addr", s) }
+
+// parseListenFlag parses the address to listen on of the flag called name.
+func parseListenFlag(name, s string) (netip.AddrPort, error) {
 	host, ps, err := net.SplitHostPort(s)
 	if err != nil {
-		return netip.AddrPort{}, badInput("--addr %q: want ip:port ([ip]:port for IPv6, :port for every interface)", s)
+		return netip.AddrPort{}, badInput("%s %q: want ip:port ([ip]:port for IPv6, :port for every interface)", name, s)
 	}
 	p, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil {
-		return netip.AddrPort{}, badInput("--addr %q: port %q: want a number from 0 (any free port) to 65535", s, ps)
+		return netip.AddrPort{}, badInput("%s %q: port %q: want a number from 0 (any free port) to 65535", name, s, ps)
 	}
 	if host == "" {
 		return netip.AddrPortFrom(netip.Addr{}, uint16(p)), nil
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return netip.AddrPort{}, badInput("--addr %q: host %q is not an IP address", s, host)
+		return netip.AddrPort{}, badInput("%s %q: host %q is not an IP address", name, s, host)
 	}
 	if ip.IsMulticast() {
-		return netip.AddrPort{}, badInput("--addr %q: %v is a multicast address", s, ip)
+		return netip.AddrPort{}, badInput("%s %q: %v is a multicast address", name, s, ip)
 	}
 	return netip.AddrPortFrom(ip.Unmap(), uint16(p)), nil
 }
@@ -305,4 +314,136 @@ func joinAddrs(addrs []netip.AddrPort) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
+}
+
+// Transport names.
+const (
+	transportUDP    = "udp"
+	transportWebRTC = "webrtc"
+)
+
+// transportFlag is the --transport flag of the client commands: udp or webrtc.
+type transportFlag string
+
+func (t *transportFlag) String() string { return string(*t) }
+
+func (t *transportFlag) Set(s string) error {
+	switch s {
+	case transportUDP, transportWebRTC:
+		*t = transportFlag(s)
+		return nil
+	}
+	return errors.New("want udp or webrtc")
+}
+
+// transportsFlag is the --transports flag of node: a comma-separated set of udp and
+// webrtc.
+type transportsFlag struct {
+	udp, webrtc bool
+}
+
+func (t *transportsFlag) String() string {
+	var s []string
+	if t.udp {
+		s = append(s, transportUDP)
+	}
+	if t.webrtc {
+		s = append(s, transportWebRTC)
+	}
+	return strings.Join(s, ",")
+}
+
+func (t *transportsFlag) Set(s string) error {
+	var n transportsFlag
+	for name := range strings.SplitSeq(s, ",") {
+		switch strings.TrimSpace(name) {
+		case transportUDP:
+			n.udp = true
+		case transportWebRTC:
+			n.webrtc = true
+		case "":
+		default:
+			return fmt.Errorf("unknown transport %q: want udp, webrtc or udp,webrtc", strings.TrimSpace(name))
+		}
+	}
+	if !n.udp && !n.webrtc {
+		return errors.New("want udp, webrtc or udp,webrtc")
+	}
+	*t = n
+	return nil
+}
+
+// autoBool is a boolean flag that may also be left to "auto" (the zero value): --loopback,
+// --loopback=false, --loopback=auto.
+type autoBool struct {
+	set, on bool
+}
+
+func (b *autoBool) String() string {
+	if !b.set {
+		return "auto"
+	}
+	return strconv.FormatBool(b.on)
+}
+
+func (b *autoBool) Set(s string) error {
+	if s == "auto" {
+		*b = autoBool{}
+		return nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true, false or auto")
+	}
+	*b = autoBool{set: true, on: v}
+	return nil
+}
+
+func (b *autoBool) IsBoolFlag() bool { return true }
+
+// value returns the flag's value, or auto when it was left to auto.
+func (b *autoBool) value(auto bool) bool {
+	if b.set {
+		return b.on
+	}
+	return auto
+}
+
+// checkNodeAddrs checks the syntax of node addresses (host:port, a host name allowed)
+// without resolving names; an IP must be one a node can have.
+// flagName, when not empty, starts the error message.
+func checkNodeAddrs(flagName string, addrs []string) error {
+	prefix := ""
+	if flagName != "" {
+		prefix = flagName + ": "
+	}
+	for _, s := range addrs {
+		host, _, err := splitNodeAddr(s)
+		if err != nil {
+			return badInput("%s%v", prefix, err)
+		}
+		if ip, err := netip.ParseAddr(host); err == nil && !usableIP(ip) {
+			return badInput("%saddress %q: %v is not an address a node can have", prefix, s, ip)
+		}
+	}
+	return nil
+}
+
+// isLoopbackHost reports whether host (an IP or a name) is this machine's loopback.
+func isLoopbackHost(host string) bool {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	return strings.EqualFold(strings.TrimSuffix(host, "."), "localhost")
+}
+
+// allLoopback reports whether every address ("host:port") is on loopback.
+func allLoopback(addrs []string) bool {
+	for _, a := range addrs {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil || !isLoopbackHost(host) {
+			return false
+		}
+	}
+	return len(addrs) > 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -184,47 +185,114 @@ func TestAddrListFlag(t *testing.T) {
 
 func TestStatusLine(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	s := dht.Stats{Nodes: 5, GoodNodes: 3, Peers: 7, Infohashes: 2, KRPC: krpc.Stats{QueriesIn: 100, QueriesOut: 10}}
-	m := newStatusMeter(t0, s)
+	s := dht.Stats{Nodes: 5, GoodNodes: 3, Peers: 7, Infohashes: 2, Items: 4, KRPC: krpc.Stats{QueriesIn: 100, QueriesOut: 10}}
+	m := newStatusMeter(t0, nodeStats{mainline: &s})
 	s.KRPC.QueriesIn, s.KRPC.QueriesOut = 150, 30
-	got := m.line(t0.Add(2*time.Second), s)
-	want := "STATUS t=2.00 nodes=5 good=3 peers=7 infohashes=2 q_in=25.0 q_out=10.0"
+	got := m.line(t0.Add(2*time.Second), nodeStats{mainline: &s})
+	want := "STATUS t=2.00 nodes=5 good=3 peers=7 infohashes=2 items=4 q_in=25.0 q_out=10.0"
 	if got != want {
 		t.Errorf("line = %q; want %q", got, want)
 	}
+	if !udpStatusRE.MatchString(got) || !statusRE.MatchString(got) {
+		t.Errorf("line %q does not match %v", got, udpStatusRE)
+	}
+	got = m.line(t0.Add(4*time.Second), nodeStats{mainline: &s}) // no new queries
+	if want := "STATUS t=4.00 nodes=5 good=3 peers=7 infohashes=2 items=4 q_in=0.0 q_out=0.0"; got != want {
+		t.Errorf("second line = %q; want %q", got, want)
+	}
+
+	// A bridge: each side's table and rates; the stores are shared.
+	w := dht.Stats{Nodes: 2, GoodNodes: 1, Peers: 7, Infohashes: 2, Items: 4, KRPC: krpc.Stats{QueriesIn: 20, QueriesOut: 40}}
+	m = newStatusMeter(t0, nodeStats{mainline: &s, web: &w, conns: 3})
+	s.KRPC.QueriesIn, w.KRPC.QueriesIn, w.KRPC.QueriesOut = 160, 30, 42
+	got = m.line(t0.Add(time.Second), nodeStats{mainline: &s, web: &w, conns: 3})
+	want = "STATUS t=1.00 nodes=5 good=3 peers=7 infohashes=2 items=4 q_in=10.0 q_out=0.0 web_nodes=2 web_good=1 web_conns=3 web_q_in=10.0 web_q_out=2.0"
+	if got != want {
+		t.Errorf("bridge line = %q; want %q", got, want)
+	}
+	if !bridgeStatusRE.MatchString(got) || !statusRE.MatchString(got) {
+		t.Errorf("line %q does not match %v", got, bridgeStatusRE)
+	}
+
+	// A WebRTC-only node.
+	m = newStatusMeter(t0, nodeStats{web: &w, conns: 1})
+	w.KRPC.QueriesIn = 35
+	got = m.line(t0.Add(500*time.Millisecond), nodeStats{web: &w, conns: 1})
+	want = "STATUS t=0.50 peers=7 infohashes=2 items=4 web_nodes=2 web_good=1 web_conns=1 web_q_in=10.0 web_q_out=0.0"
+	if got != want {
+		t.Errorf("WebRTC line = %q; want %q", got, want)
+	}
 	if !statusRE.MatchString(got) {
 		t.Errorf("line %q does not match %v", got, statusRE)
-	}
-	got = m.line(t0.Add(4*time.Second), s) // no new queries
-	if want := "STATUS t=4.00 nodes=5 good=3 peers=7 infohashes=2 q_in=0.0 q_out=0.0"; got != want {
-		t.Errorf("second line = %q; want %q", got, want)
 	}
 }
 
 func TestStateFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
-	if st, err := loadState(path); st != nil || err != nil {
-		t.Fatalf("loadState of a missing file = %v, %v; want nil, nil", st, err)
+	if sf, err := loadState(path); sf != nil || err != nil {
+		t.Fatalf("loadState of a missing file = %v, %v; want nil, nil", sf, err)
 	}
-	want := dht.State{ID: dht.RandomID(), Nodes: []dht.NodeInfo{{ID: dht.RandomID(), Addr: netip.MustParseAddrPort("127.0.0.1:7")}}}
+	main := dht.State{ID: dht.RandomID(), Nodes: []dht.NodeInfo{{ID: dht.RandomID(), Addr: netip.MustParseAddrPort("127.0.0.1:7")}}}
+	web := dht.State{ID: dht.RandomID(), Bootstrap: []string{"127.0.0.1:16881", "dht.example.com:443"}}
+
+	// A UDP-only node's file: a dht.State alone, as earlier versions wrote it.
 	for range 2 { // the second save replaces the first
-		if err := saveState(path, want); err != nil {
+		if err := saveState(path, &stateFile{Mainline: &main}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if id := stateID(t, path); id != main.ID.String() {
+		t.Errorf("single-node file holds id %s; want %v", id, main.ID)
+	}
 	got, err := loadState(path)
-	if err != nil || got.ID != want.ID || !slices.Equal(got.Nodes, want.Nodes) {
-		t.Fatalf("loadState = %+v, %v; want %+v", got, err, want)
+	if err != nil || got.dual || got.Web != nil || got.Mainline.ID != main.ID || !slices.Equal(got.Mainline.Nodes, main.Nodes) {
+		t.Fatalf("loadState = %+v, %v; want %+v", got, err, main)
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("directory holds %d files after saving; want only the state file", len(ents))
 	}
-	os.WriteFile(path, []byte("{not json"), 0o644)
-	if _, err := loadState(path); err == nil || !strings.Contains(err.Error(), `--state "`+path+`"`) {
-		t.Errorf("loadState of a bad file: error %v", err)
+
+	// Both nodes'.
+	if err := saveState(path, &stateFile{Mainline: &main, Web: &web, dual: true}); err != nil {
+		t.Fatal(err)
 	}
-	if err := saveState(filepath.Join(dir, "missing", "state.json"), want); err == nil {
+	b, _ := os.ReadFile(path)
+	want := fmt.Sprintf(`{"mainline":{"id":"%v","nodes":[{"id":"%v","host":"127.0.0.1","port":7}]},`+
+		`"web":{"id":"%v","nodes":[{"host":"127.0.0.1","port":16881},{"host":"dht.example.com","port":443}]}}`+"\n",
+		main.ID, main.Nodes[0].ID, web.ID)
+	if string(b) != want {
+		t.Errorf("two-node file:\n%s\nwant:\n%s", b, want)
+	}
+	got, err = loadState(path)
+	if err != nil || !got.dual || got.Mainline.ID != main.ID || got.Web.ID != web.ID || !slices.Equal(got.Web.Bootstrap, web.Bootstrap) {
+		t.Fatalf("loadState of both = %+v, %v", got, err)
+	}
+	// A WebRTC-only node's: no mainline part.
+	if err := saveState(path, &stateFile{Web: &web}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = loadState(path); err != nil || !got.dual || got.Mainline != nil || got.Web.ID != web.ID {
+		t.Fatalf("loadState of the web part alone = %+v, %v", got, err)
+	}
+	os.WriteFile(path, []byte(`{"mainline":null,"web":{"id":"`+web.ID.String()+`"}}`), 0o644)
+	if got, err = loadState(path); err != nil || got.Mainline != nil || got.Web.ID != web.ID {
+		t.Fatalf("loadState with a null part = %+v, %v", got, err)
+	}
+
+	for _, bad := range []struct{ content, want string }{
+		{"{not json", `--state "` + path + `": invalid character`},
+		{`{"id":"nothex"}`, `--state "` + path + `": dht: state`},
+		{`{"mainline":{"id":"12"}}`, `--state "` + path + `": mainline: dht: state`},
+		{`{"web":{"nodes":[{"host":"x"}]}}`, `--state "` + path + `": web: dht: state: nodes[0]: missing port`},
+		{`[]`, `--state "` + path + `": json: cannot unmarshal array`},
+	} {
+		os.WriteFile(path, []byte(bad.content), 0o644)
+		if _, err := loadState(path); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("loadState of %s: error %v; want it to contain %q", bad.content, err, bad.want)
+		}
+	}
+	if err := saveState(filepath.Join(dir, "missing", "state.json"), &stateFile{Mainline: &main}); err == nil {
 		t.Error("saveState into a missing directory succeeded")
 	}
 }

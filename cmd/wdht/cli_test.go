@@ -94,6 +94,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
+	t.Parallel() // it waits out its timeouts: alongside TestWebUnreachable
 	addr := closedPort(t)
 	tried := "no bootstrap node answered (tried " + addr + ")"
 	tests := []struct {
@@ -146,9 +147,22 @@ func TestLogLevelEnv(t *testing.T) {
 	if want := `wdht: WDHT_LOG="loud": want trace, debug, info, warn, error or off`; r.code != exitUsage || !strings.Contains(r.stderr, want) {
 		t.Errorf("bad WDHT_LOG: exit %d, stderr %q; want exit 2 and %q", r.code, r.stderr, want)
 	}
+	// node's --log-level overrides WDHT_LOG, even an invalid one.
+	r = runWDHT(t, "node", "--transports", "udp", "--addr", "127.0.0.1:0", "--max-seconds", "0.01", "--log-level", "debug")
+	if r.code != exitOK || !strings.Contains(r.stderr, "[DEBUG]") {
+		t.Errorf("node --log-level debug with a bad WDHT_LOG: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runWDHT(t, "node", "--transports", "udp", "--addr", "127.0.0.1:0", "--max-seconds", "0.01")
+	if want := "wdht: node: WDHT_LOG=\"loud\": want trace, debug, info, warn, error or off\n"; r.code != exitUsage || r.stderr != want || r.stdout != "" {
+		t.Errorf("node with a bad WDHT_LOG: exit %d, stdout %q, stderr %q; want exit 2 and %q", r.code, r.stdout, r.stderr, want)
+	}
 	t.Setenv(logEnv, "DEBUG")
 	if r := runWDHT(t, "version"); r.code != exitOK {
 		t.Errorf("WDHT_LOG=DEBUG: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runWDHT(t, "node", "--transports", "udp", "--addr", "127.0.0.1:0", "--max-seconds", "0.01", "--log-level", "off")
+	if r.code != exitOK || r.stderr != "" {
+		t.Errorf("node --log-level off with WDHT_LOG=DEBUG: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

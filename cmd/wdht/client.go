@@ -7,21 +7,27 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/extensions/signals"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/udp"
+	"github.com/wdht/wdht/transport/webrtc"
 )
 
-// defaultBootstrap is where client commands bootstrap from by default: a local wdht node.
+// defaultBootstrap is where client commands bootstrap from by default over UDP: a local
+// wdht node. Over WebRTC it is defaultSignalAddr, the same node's signalling server.
 const defaultBootstrap = "127.0.0.1:6881"
 
 // clientFlags are the flags every client command (ping, lookup, announce, put, get,
 // sample) takes.
 type clientFlags struct {
+	transport transportFlag
 	addr      string
 	bootstrap addrList
+	loopback  autoBool
 	timeout   time.Duration
 	json      bool
 }
@@ -29,36 +35,64 @@ type clientFlags struct {
 // clientFlagSet returns a flag set for a client command, with the client flags.
 func clientFlagSet(name string) (*flag.FlagSet, *clientFlags) {
 	fs := newFlagSet(name)
-	f := &clientFlags{bootstrap: addrList{addrs: []string{defaultBootstrap}}}
+	f := &clientFlags{transport: transportUDP}
+	fs.Var(&f.transport, "transport", "")
 	fs.StringVar(&f.addr, "addr", "", "")
 	fs.Var(&f.bootstrap, "bootstrap", "")
+	fs.Var(&f.loopback, "loopback", "")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "")
 	fs.BoolVar(&f.json, "json", false, "")
 	return fs, f
 }
 
 // clientFlagsHelp describes the client flags in every client command's help.
-const clientFlagsHelp = `  --addr IP:PORT
-        address to listen on (default: 127.0.0.1:0 when every node to reach is on
-        IPv4 loopback, [::1]:0 for IPv6 loopback, else every interface; port 0
-        picks a free port)
+const clientFlagsHelp = `  --transport udp|webrtc
+        udp (the default): the mainline DHT; webrtc: the WebTorrent DHT, joined
+        through signalling servers
+  --addr IP:PORT
+        UDP address to listen on (default: 127.0.0.1:0 when every node to reach
+        is on IPv4 loopback, [::1]:0 for IPv6 loopback, else every interface;
+        port 0 picks a free port); not over WebRTC
   --bootstrap HOST:PORT,...
         nodes to start from; comma-separated, may be repeated; host names are
-        resolved (default 127.0.0.1:6881, a local 'wdht node')
+        resolved. Over WebRTC, signalling servers, dialled (a name as it is,
+        for TLS). Default: a local 'wdht node', 127.0.0.1:6881 over UDP,
+        127.0.0.1:16881 over WebRTC
+  --loopback
+        over WebRTC, gather only loopback ICE candidates (default: when every
+        --bootstrap or ADDR is on loopback; --loopback=false turns it off)
   --timeout DURATION
         give up after this long in all (default 30s)
   --json
         print JSON instead of text
 `
 
+// webrtc reports whether the command runs over WebRTC.
+func (f *clientFlags) webrtc() bool { return f.transport == transportWebRTC }
+
 // check validates the flags that need no network; needBootstrap says whether the
-// command needs a bootstrap address.
+// command needs a bootstrap address. It sets the default --bootstrap of the transport.
 func (f *clientFlags) check(needBootstrap bool) error {
+	if !f.bootstrap.set {
+		f.bootstrap.addrs = []string{defaultBootstrap}
+		if f.webrtc() {
+			f.bootstrap.addrs = []string{defaultSignalAddr}
+		}
+	}
 	if needBootstrap && len(f.bootstrap.addrs) == 0 {
 		return badUsage("no bootstrap address: give --bootstrap HOST:PORT")
 	}
 	if f.timeout <= 0 {
 		return badInput("--timeout %v: want a positive duration", f.timeout)
+	}
+	if f.webrtc() {
+		if f.addr != "" {
+			return badUsage("--addr is for --transport udp: a WebRTC client has no address of its own")
+		}
+		return checkNodeAddrs("--bootstrap", f.bootstrap.addrs)
+	}
+	if f.loopback.set {
+		return badUsage("--loopback is for --transport webrtc")
 	}
 	if f.addr != "" {
 		if _, err := parseListenAddr(f.addr); err != nil {
@@ -71,14 +105,21 @@ func (f *clientFlags) check(needBootstrap bool) error {
 // client is an ephemeral node that client commands run their queries from.
 type client struct {
 	node      *dht.Node
-	tr        *udp.Transport
-	bootstrap []netip.AddrPort
+	close     func() // stops the node and its transport
+	web       *webrtc.Transport
+	bootstrap []netip.AddrPort // over UDP
+	servers   []string         // over WebRTC: the signalling servers to dial
 }
 
-// startClient resolves the bootstrap addresses and starts a client node able to reach
-// them and the extra targets. A client node is read-only (BEP 43): it asks, never
-// answers, so that nodes do not put it in their routing tables.
+// startClient starts a client node: over UDP, it resolves the bootstrap addresses and
+// listens where it can reach them and the extra targets; over WebRTC, it makes a
+// transport that dials the bootstrap signalling servers (and those names). A client node
+// is read-only (BEP 43): it asks, never answers, so that nodes do not put it in their
+// routing tables.
 func startClient(ctx context.Context, e *env, f *clientFlags, targets ...netip.AddrPort) (*client, error) {
+	if f.webrtc() {
+		return startWebClient(e, f, f.bootstrap.addrs)
+	}
 	boot, err := resolveAll(ctx, f.bootstrap.addrs)
 	if err != nil {
 		return nil, err
@@ -101,23 +142,53 @@ func startClient(ctx context.Context, e *env, f *clientFlags, targets ...netip.A
 		tr.Close()
 		return nil, err
 	}
-	return &client{node: node, tr: tr, bootstrap: boot}, nil
+	return &client{node: node, close: func() { node.Close(); tr.Close() }, bootstrap: boot}, nil
 }
 
-// close stops the node and its transport.
-func (c *client) close() {
-	c.node.Close()
-	c.tr.Close()
+// startWebClient starts a WebRTC-only client node that will dial servers; its ICE
+// candidates are loopback ones when every server is on loopback (unless --loopback
+// says otherwise).
+func startWebClient(e *env, f *clientFlags, servers []string) (*client, error) {
+	tr, err := newWebTransport(e, f.loopback.value(allLoopback(servers)))
+	if err != nil {
+		return nil, err
+	}
+	node, err := signals.NewNode(tr, signals.WebRTC(tr), &dht.Config{
+		MaintenanceInterval: -1,
+		KRPC:                krpc.Config{ReadOnly: true},
+		Logger:              e.log,
+	}, nil)
+	if err != nil {
+		tr.Close()
+		return nil, err
+	}
+	return &client{node: node, close: func() { node.Close(); tr.Close() }, web: tr, servers: f.bootstrap.addrs}, nil
 }
 
-// join bootstraps the client node.
+// join bootstraps the client node: over WebRTC, through the signalling servers it dials.
 func (c *client) join(ctx context.Context, timeout time.Duration) error {
-	res, err := c.node.Bootstrap(ctx, c.bootstrap...)
+	boot, tried := c.bootstrap, joinAddrs(c.bootstrap)
+	if c.web != nil {
+		var reasons []string
+		boot = nil
+		for _, d := range dialAll(ctx, c.web, c.servers) {
+			if d.err != nil {
+				reasons = append(reasons, fmt.Sprintf("%s: %s", d.name, dialReason(d.err, timeout)))
+				continue
+			}
+			boot = append(boot, d.peer)
+		}
+		if len(boot) == 0 {
+			return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(reasons, "; "))
+		}
+		tried = strings.Join(c.servers, ", ")
+	}
+	res, err := c.node.Bootstrap(ctx, boot...)
 	if err == nil {
 		return nil
 	}
 	if (res == nil || res.Responses == 0) && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)) {
-		return fmt.Errorf("no bootstrap node answered (tried %s)", joinAddrs(c.bootstrap))
+		return fmt.Errorf("no bootstrap node answered (tried %s)", tried)
 	}
 	return fmt.Errorf("bootstrap: %w", opError(err, timeout))
 }

@@ -1,4 +1,6 @@
-// Command wdht runs a BitTorrent mainline DHT node (BEP 5, over UDP) and queries the DHT.
+// Command wdht runs BitTorrent DHT nodes and queries the DHT: the mainline DHT (BEP 5,
+// over UDP), the WebTorrent DHT (over WebRTC data channels, which browsers can join), and
+// a bridge between them.
 //
 // Usage:
 //
@@ -6,7 +8,7 @@
 //
 // The commands are:
 //
-//	node      run a DHT node
+//	node      run a DHT node (mainline UDP, WebRTC, or a bridge of both)
 //	ping      ping DHT nodes
 //	lookup    find the peers of an infohash
 //	announce  announce a peer for an infohash
@@ -19,49 +21,111 @@
 // Flags may come before or after the arguments ("wdht announce IH --port 6882" and
 // "wdht announce --port 6882 IH" are the same); "--" ends the flags. The environment
 // variable WDHT_LOG sets the level of the logs written to stderr: trace, debug, info,
-// warn (the default), error or off.
+// warn (the default), error or off ('wdht node --log-level' overrides it).
 //
 // Exit status: 0 success; 1 the operation failed (no node answered, timeout, nothing
-// stored, item not found); 2 usage error or bad input (unknown command or flag, missing
-// or extra arguments, a malformed infohash, target, key, seed, address or port, a value
-// too large, an unresolvable host name, an unreadable state file). Every error names
-// what is wrong, for example
+// stored, item not found, an address in use); 2 usage error or bad input (unknown
+// command or flag, missing or extra arguments, a malformed infohash, target, key, seed,
+// address or port, a value too large, an unresolvable host name, an unreadable state or
+// certificate file, a flag of a transport not in use). Every error names what is wrong,
+// for example
 //
 //	wdht: lookup: infohash "abc": want 40 hex characters, got 3
 //
 // # Running a node
 //
-//	wdht node [--addr IP:PORT] [--bootstrap HOST:PORT,...] [--state FILE] [--k N]
-//	          [--status DURATION] [--limits=false] [--max-seconds N]
+//	wdht node [--transports udp,webrtc] [--addr IP:PORT] [--signal-addr IP:PORT]
+//	          [--advertise HOST:PORT] [--tls-cert FILE --tls-key FILE] [--loopback]
+//	          [--bootstrap HOST:PORT,...|default] [--web-bootstrap HOST:PORT,...]
+//	          [--state FILE] [--k N] [--web-k N] [--status DURATION] [--limits=false]
+//	          [--max-seconds N] [--log-level LEVEL]
 //
-// Node runs a DHT node until SIGINT or SIGTERM. Its flags:
+// Node runs a DHT node until SIGINT or SIGTERM. With no flags it is a bridge on
+// loopback: a mainline node on UDP 127.0.0.1:6881 and a WebTorrent node whose signalling
+// server (WebSocket and HTTP on one TCP port, the two variants webtorrent-dht speaks)
+// listens on 127.0.0.1:16881. The two nodes keep their own routing tables and IDs and
+// share one peer store and one BEP 44 item store; a get that reaches one side for an
+// item neither holds is answered from a lookup on the other (package bridge), so that
+// browsers read items that live on the mainline DHT. Its flags:
 //
-//	--addr        address to listen on (default 127.0.0.1:6881); [IP]:PORT for IPv6,
-//	              :PORT for every interface, port 0 picks a free one
-//	--bootstrap   nodes to join through: comma-separated host:port, may be repeated;
-//	              host names are resolved; none (the default) makes a lone node
-//	--state       JSON state file (dht.State): loaded at start when it exists (the
-//	              node keeps its ID and starts from its nodes), saved atomically every
-//	              5 minutes and when the node stops
-//	--k           bucket size (default 8)
+//	--transports  udp, webrtc or udp,webrtc (the default, the bridge); udp alone is
+//	              the mainline node, webrtc alone the WebRTC node with its
+//	              signalling server
+//	--addr        UDP address to listen on (default 127.0.0.1:6881); [IP]:PORT for
+//	              IPv6, :PORT for every interface, port 0 picks a free one
+//	--signal-addr TCP address of the signalling server, in the same forms (default
+//	              127.0.0.1:16881)
+//	--advertise   the signalling server's public host:port, announced to every WebRTC
+//	              peer (as http_server or ws_server, the first message on each
+//	              connection) so that it can bootstrap from us later; default
+//	              --signal-addr, or with an unspecified IP the address each client
+//	              reached; with TLS, a name the certificate holds
+//	--tls-cert, --tls-key
+//	              certificate and private key files (PEM), both or neither: the
+//	              signalling server speaks TLS (wss://, https://), which browsers on
+//	              https pages need
+//	--loopback    gather only loopback ICE candidates, for nodes on one machine
+//	              (default: when --signal-addr and every --web-bootstrap are on
+//	              loopback; --loopback=false turns it off)
+//	--bootstrap   mainline nodes to join through: comma-separated host:port, may be
+//	              repeated; host names are resolved at each attempt; the word
+//	              "default" stands for the mainline routers router.bittorrent.com:6881,
+//	              dht.transmissionbt.com:6881, router.utorrent.com:6881 and
+//	              dht.libtorrent.org:25401 (they are never contacted otherwise, and
+//	              cannot be from a node on loopback); none (the default) makes a
+//	              lone node
+//	--web-bootstrap
+//	              signalling servers the WebRTC node joins through: comma-separated
+//	              host:port, may be repeated; a name is dialled as it is (for TLS)
+//	--state       JSON state file: loaded at start when it exists (the nodes keep their
+//	              IDs, the UDP node starts from its nodes, the WebRTC node from the
+//	              signalling servers it was connected to), saved atomically every 5
+//	              minutes and when the node stops
+//	--k           the UDP node's bucket size (default 8)
+//	--web-k       the WebRTC node's bucket size (default 2, as webtorrent-dht)
 //	--status      interval of STATUS lines; 0 turns them off (default 10s)
 //	--limits      false turns off the per-source inbound rate limit and the outbound
 //	              query budget (for benchmarks)
 //	--max-seconds stop after N seconds, as on SIGTERM
+//	--log-level   trace, debug, info, warn, error or off (default: WDHT_LOG, else warn)
 //
-// With --bootstrap the node joins in the background, retrying with backoff until a
-// node answers, and again whenever its routing table empties. It prints, to stdout,
-// one line when it listens, one every --status, and one when it stops (then it saves
-// its state, closes and exits 0):
+// The flags of a side that does not run are a usage error (--signal-addr with
+// --transports udp, --addr with --transports webrtc).
 //
-//	LISTENING impl=wdht version=<version> addr=<ip:port> id=<40 hex> pid=<pid>
-//	STATUS t=<seconds> nodes=<n> good=<n> peers=<n> infohashes=<n> q_in=<queries/s> q_out=<queries/s>
+// With --bootstrap (--web-bootstrap) the UDP (WebRTC) node joins in the background,
+// retrying with backoff until a node answers, and again whenever its routing table
+// empties. The node prints, to stdout, one line when it listens, one every --status,
+// and one when it stops (then it saves its state, closes and exits 0):
+//
+//	LISTENING impl=wdht version=<version> addr=<ip:port> id=<40 hex> signal=<ip:port> web_id=<40 hex> pid=<pid>
+//	STATUS t=<seconds> nodes=<n> good=<n> peers=<n> infohashes=<n> items=<n> q_in=<queries/s> q_out=<queries/s> web_nodes=<n> web_good=<n> web_conns=<n> web_q_in=<queries/s> web_q_out=<queries/s>
 //	STOPPING impl=wdht pid=<pid>
 //
 // These are the lines the reference peers' start scripts print, so that a harness can
-// treat every node alike. nodes and good count the routing table's nodes and its good
-// ones, peers and infohashes the announced peers stored, and q_in and q_out the KRPC
-// queries received and sent per second since the previous STATUS line.
+// treat every node alike: addr and id are the UDP node's address and ID (for a
+// WebRTC-only node, its signalling address and the WebRTC node's ID); signal and
+// web_id, there when WebRTC runs, the signalling server's address and the WebRTC node's
+// ID. In STATUS, nodes and good count the UDP node's routing table and its good nodes,
+// web_nodes and web_good the WebRTC node's; peers and infohashes count the announced
+// peers stored, items the BEP 44 items (the stores are shared); web_conns counts the
+// open WebRTC connections; q_in and q_out (web_q_in and web_q_out) are the KRPC queries
+// the UDP (WebRTC) node received and sent per second since the previous STATUS line. The
+// fields of a side that does not run are left out: a UDP-only node prints
+//
+//	LISTENING impl=wdht version=<version> addr=<ip:port> id=<40 hex> pid=<pid>
+//	STATUS t=<seconds> nodes=<n> good=<n> peers=<n> infohashes=<n> items=<n> q_in=<queries/s> q_out=<queries/s>
+//
+// The state file of a node running WebRTC holds the state of each node, as dht.State
+// writes it (a WebRTC node's lists the signalling servers it can bootstrap from, node
+// entries without "id"):
+//
+//	{"mainline":{"id":"<40 hex>","nodes":[{"id":"<40 hex>","host":"1.2.3.4","port":6881}]},
+//	 "web":{"id":"<40 hex>","nodes":[{"host":"dht.example.com","port":16881}]}}
+//
+// A UDP-only node writes the mainline state alone, {"id":...,"nodes":[...]}, the form of
+// earlier versions and of bittorrent-dht's toJSON. Both forms load into any node (the
+// single form is the mainline node's), and the state of a side that does not run is
+// kept as loaded.
 //
 // # Querying the DHT
 //
@@ -74,24 +138,44 @@
 //	wdht get      [client flags] --key HEX [--salt S] [--seq N]
 //	wdht sample   [client flags] [--target HEX] [ADDR...]
 //
-// These commands run a short-lived, read-only (BEP 43) node. They share these flags:
+// These commands run a short-lived, read-only (BEP 43) node, on UDP (the mainline DHT)
+// or, with --transport webrtc, on WebRTC (the WebTorrent DHT, with the WebTorrent
+// extension, as a browser runs it). They share these flags:
 //
-//	--addr        address to listen on (default: 127.0.0.1:0 when every node to reach
-//	              is on IPv4 loopback, [::1]:0 for IPv6 loopback, else every interface)
-//	--bootstrap   nodes to start from: comma-separated host:port, may be repeated
-//	              (default 127.0.0.1:6881, a local 'wdht node')
+//	--transport   udp (the default) or webrtc
+//	--addr        UDP address to listen on (default: 127.0.0.1:0 when every node to
+//	              reach is on IPv4 loopback, [::1]:0 for IPv6 loopback, else every
+//	              interface); not over WebRTC, where a client has no address
+//	--bootstrap   nodes to start from: comma-separated host:port, may be repeated;
+//	              over WebRTC, signalling servers, which the client dials (a name as
+//	              it is, for TLS). Default: a local 'wdht node', 127.0.0.1:6881 over
+//	              UDP, its signalling server 127.0.0.1:16881 over WebRTC
+//	--loopback    over WebRTC, gather only loopback ICE candidates (default: when
+//	              every --bootstrap or ADDR is on loopback; --loopback=false turns it
+//	              off)
 //	--timeout     give up after this long in all (default 30s)
 //	--json        print JSON instead of text
 //
 // An INFOHASH is 40 hex characters, or a magnet URI whose xt=urn:btih: holds 40 hex or
 // 32 base32 characters. When no bootstrap node answers, lookup, announce, put and get
-// exit 1 with "no bootstrap node answered (tried 127.0.0.1:6881)". Ping and sample
-// query their ADDRs directly and need no bootstrap.
+// exit 1 with "no bootstrap node answered (tried 127.0.0.1:6881)"; over WebRTC the
+// message says why each signalling server failed, as in "(tried 127.0.0.1:16881:
+// connection refused)". Ping and sample query their ADDRs directly and need no
+// bootstrap. While lookup, announce, put and get run, a progress line on stderr
+// counts the queries sent and answered (and the peers found), when stderr is a
+// terminal.
 //
 // Ping pings each ADDR (or the --bootstrap nodes when there is none) and prints
 //
 //	pong from 127.0.0.1:6881 id=<40 hex> rtt=0.42ms
 //	{"addr":"127.0.0.1:6881","id":"<40 hex>","rtt_ms":0.42}            (--json)
+//
+// Over WebRTC, an ADDR is a signalling server: ping dials it and pings the node behind
+// it over the new connection, and the line adds the connection's peer address and how
+// long opening it took:
+//
+//	pong from 127.0.0.1:16881 id=<40 hex> rtt=0.42ms peer=127.0.0.1:50123 connect=11.20ms
+//	{"addr":"127.0.0.1:16881","id":"<40 hex>","rtt_ms":0.42,"peer":"127.0.0.1:50123","connect_ms":11.2}
 //
 // It exits 1 when an ADDR did not answer.
 //
@@ -108,16 +192,21 @@
 //	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,"rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
 //
 // Finding no peers is not an error; lookup exits 1 when no node answered or the
-// lookup ran out of time.
+// lookup ran out of time. Over WebRTC the nodes relay an offer to each peer they return
+// and the client connects to those that answer, as the WebTorrent DHT does: the peers
+// printed are the client's connections to them, and a peer that cannot be reached over
+// WebRTC (one announced over UDP to a bridge) is not found.
 //
 // Announce joins the DHT, looks the infohash up and announces this host as a peer to
 // the closest nodes that answered; without --port (1 to 65535) it uses implied_port,
-// so nodes record the port the announce comes from. It prints
+// so nodes record the port the announce comes from (over WebRTC, where --port is a
+// usage error, the address of the connection the announce comes over). It prints
 //
 //	announced <40 hex> port=<port|implied> to 8 nodes
 //	{"infohash":"<40 hex>","port":6882,"implied_port":false,"stored":8,"peers":[],"queries":24,"responses":8,"rounds":3,"duration_ms":201.5}
 //
-// and exits 1 when no node stored it.
+// and exits 1 when no node stored it. In JSON, port is the announcing socket's port
+// when implied_port is true (0 over WebRTC).
 //
 // # Storing and getting items (BEP 44)
 //
@@ -177,9 +266,10 @@
 // # Sampling infohashes (BEP 51)
 //
 // Sample sends sample_infohashes to each ADDR (or the --bootstrap nodes when there is
-// none), one after another, without joining the DHT; --target (40 hex, default random)
-// is the ID whose closest nodes the answers name. For each answer it prints a line and
-// the sample's infohashes, one per line, or one JSON object:
+// none; over WebRTC, to the nodes behind these signalling servers), one after another,
+// without joining the DHT; --target (40 hex, default random) is the ID whose closest
+// nodes the answers name. For each answer it prints a line and the sample's infohashes,
+// one per line, or one JSON object:
 //
 //	127.0.0.1:6881 num=2 interval=5m0s samples=2
 //	<40 hex>

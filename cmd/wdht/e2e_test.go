@@ -16,12 +16,12 @@ import (
 	"github.com/wdht/wdht/dht"
 )
 
-// TestEndToEnd runs a node in-process and the client commands against it: ping, announce
-// from one client, lookup from another; then stops the node and restarts it from its
-// state file.
+// TestEndToEnd runs a node in-process (the default bridge) and the client commands
+// against it over UDP: ping, announce from one client, lookup from another; then stops
+// the node and restarts it from its state file.
 func TestEndToEnd(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
-	n := startNode(t, "--addr", "127.0.0.1:0", "--status", "0", "--state", state, "--limits=false")
+	n := startNode(t, "--addr", "127.0.0.1:0", "--signal-addr", "127.0.0.1:0", "--status", "0", "--state", state, "--limits=false")
 	boot := "--bootstrap=" + n.addr
 
 	t.Run("ping", func(t *testing.T) {
@@ -89,34 +89,38 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("node exited %d; stderr:\n%s", code, n.stderr)
 	}
 	n.out.await(t, 0, stoppingRE, time.Second)
-	if id := stateID(t, state); id != n.id {
-		t.Errorf("state file holds id %s; want the node's %s", id, n.id)
+	if sf := readState(t, state); sf.Mainline.ID.String() != n.id || sf.Web.ID.String() != n.webID {
+		t.Errorf("state file holds ids %v, %v; want the node's %s, %s", sf.Mainline.ID, sf.Web.ID, n.id, n.webID)
 	}
-	n2 := startNode(t, "--addr", "127.0.0.1:0", "--status", "0", "--state", state)
-	if n2.id != n.id {
-		t.Errorf("restarted node has id %s; want %s from the state file", n2.id, n.id)
+	n2 := startNode(t, "--addr", "127.0.0.1:0", "--signal-addr", "127.0.0.1:0", "--status", "0", "--state", state)
+	if n2.id != n.id || n2.webID != n.webID {
+		t.Errorf("restarted node has ids %s, %s; want %s, %s from the state file", n2.id, n2.webID, n.id, n.webID)
 	}
 }
 
 // TestNodeBootstrap starts a node that joins through another one and checks, on their
 // STATUS lines, that each ends up in the other's routing table.
 func TestNodeBootstrap(t *testing.T) {
-	a := startNode(t, "--addr", "127.0.0.1:0", "--status", "20ms")
-	b := startNode(t, "--addr", "127.0.0.1:0", "--status", "20ms", "--bootstrap", a.addr, "--k", "4")
+	a := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms")
+	b := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--bootstrap", a.addr, "--k", "4")
 	oneNode := regexp.MustCompile(`^STATUS .* nodes=1 good=1 `)
 	b.out.await(t, 0, oneNode, 5*time.Second)
 	a.out.await(t, 0, oneNode, 5*time.Second)
 }
 
-// TestNodeProcess runs "wdht node" as a process: the LISTENING, STATUS and STOPPING
-// lines, SIGTERM and SIGINT, the state file, --max-seconds.
+// TestNodeProcess runs "wdht node --transports udp" as a process: the LISTENING, STATUS
+// and STOPPING lines, SIGTERM and SIGINT, the state file (in the single-node form),
+// --max-seconds.
 func TestNodeProcess(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
-	p := startProcess(t, "--addr", "127.0.0.1:0", "--status", "50ms", "--state", state)
+	p := startProcess(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "50ms", "--state", state)
+	if p.signal != "" || p.webID != "" {
+		t.Errorf("a UDP-only node printed signal=%s web_id=%s", p.signal, p.webID)
+	}
 	if p.pid != p.cmd.Process.Pid {
 		t.Errorf("LISTENING pid=%d; want the process's %d", p.pid, p.cmd.Process.Pid)
 	}
-	p.out.await(t, 0, statusRE, 5*time.Second)
+	p.out.await(t, 0, udpStatusRE, 5*time.Second)
 	if r := runWDHT(t, "ping", p.addr, "--timeout", "5s"); r.code != exitOK || !strings.Contains(r.stdout, "id="+p.id) {
 		t.Errorf("ping: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
@@ -125,13 +129,13 @@ func TestNodeProcess(t *testing.T) {
 		t.Errorf("state file holds id %s; want %s", id, p.id)
 	}
 
-	p2 := startProcess(t, "--addr", "127.0.0.1:0", "--status", "0", "--state", state)
+	p2 := startProcess(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "0", "--state", state)
 	if p2.id != p.id {
 		t.Errorf("restarted node has id %s; want %s from the state file", p2.id, p.id)
 	}
 	p2.stop(t, syscall.SIGINT)
 
-	p3 := startProcess(t, "--addr", "127.0.0.1:0", "--max-seconds", "0.2")
+	p3 := startProcess(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--max-seconds", "0.2")
 	p3.wait(t)
 }
 
@@ -143,6 +147,8 @@ type process struct {
 	done    chan error
 	addr    string
 	id      string
+	signal  string // when WebRTC runs
+	webID   string
 	pid     int
 	stopped bool
 }
@@ -180,8 +186,8 @@ func startProcess(t *testing.T, args ...string) *process {
 		}
 	})
 	_, m := p.out.await(t, 0, listeningRE, 10*time.Second)
-	p.addr, p.id = m[2], m[3]
-	p.pid, _ = strconv.Atoi(m[4])
+	p.addr, p.id, p.signal, p.webID = m[2], m[3], m[4], m[5]
+	p.pid, _ = strconv.Atoi(m[6])
 	return p
 }
 
@@ -209,7 +215,7 @@ func (p *process) wait(t *testing.T) {
 	}
 }
 
-// stateID returns the node ID saved in a state file.
+// stateID returns the node ID saved in a state file in the single-node form.
 func stateID(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -221,4 +227,15 @@ func stateID(t *testing.T, path string) string {
 		t.Fatalf("state file %s: %v\n%s", path, err, b)
 	}
 	return st.ID.String()
+}
+
+// readState reads a state file in the two-node form, with both parts.
+func readState(t *testing.T, path string) *stateFile {
+	t.Helper()
+	sf, err := loadState(path)
+	if err != nil || sf == nil || !sf.dual || sf.Mainline == nil || sf.Web == nil {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("state file %s: %+v, %v; want both nodes' state\n%s", path, sf, err, b)
+	}
+	return sf
 }

@@ -147,7 +147,9 @@ func runGet(ctx context.Context, e *env, args []string) error {
 
 // get runs the lookup of "wdht get" and prints the item.
 func get(ctx context.Context, e *env, f *clientFlags, c *client, target dht.ID, opts *dht.GetOptions) error {
+	prog := e.showProgress(c, "getting", false)
 	res, err := c.node.Get(ctx, target, opts)
+	prog.stop()
 	if err != nil {
 		responses := 0
 		if res != nil && res.Lookup != nil {

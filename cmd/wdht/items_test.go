@@ -130,8 +130,8 @@ func wantRun(t *testing.T, code int, args ...string) result {
 // TestItemsEndToEnd runs two nodes in-process, one bootstrapped from the other, and
 // put, get and sample against them.
 func TestItemsEndToEnd(t *testing.T) {
-	a := startNode(t, "--addr", "127.0.0.1:0", "--status", "20ms", "--limits=false")
-	b := startNode(t, "--addr", "127.0.0.1:0", "--status", "20ms", "--limits=false", "--bootstrap", a.addr)
+	a := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--limits=false")
+	b := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--limits=false", "--bootstrap", a.addr)
 	oneNode := regexp.MustCompile(`^STATUS .* nodes=1 good=1 `)
 	b.out.await(t, 0, oneNode, 5*time.Second)
 	a.out.await(t, 0, oneNode, 5*time.Second) // a hands b out once b has answered it

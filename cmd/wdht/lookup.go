@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/krpc"
 )
 
 // lookupCommand is "wdht lookup".
@@ -40,6 +41,11 @@ arrives, then a summary (the line with "infohash"):
 
 Finding no peers is not an error. Exit status 1 when no node answered or the
 lookup ran out of --timeout (the summary then describes what was found).
+
+Over WebRTC (--transport webrtc), the nodes relay an offer to each peer they
+return and the client connects to those that answer, as the WebTorrent DHT
+does: the peers printed are the client's connections to them, and peers that
+cannot be reached over WebRTC (announced over UDP to a bridge) are not found.
 
 Flags:
 ` + clientFlagsHelp,
@@ -78,15 +84,16 @@ func parseInfohashArg(pos []string) (dht.ID, error) {
 
 func runLookup(ctx context.Context, e *env, args []string) error {
 	fs, f := clientFlagSet("lookup")
-	return runInfohashClient(ctx, e, fs, f, args, func(ctx context.Context, c *client, ih dht.ID) error {
+	return runInfohashClient(ctx, e, fs, f, args, nil, func(ctx context.Context, c *client, ih dht.ID) error {
 		return lookup(ctx, e, f, c, ih)
 	})
 }
 
-// runInfohashClient parses args (one INFOHASH) with fs, starts a client node, joins the
-// DHT through --bootstrap and runs fn, all within --timeout.
+// runInfohashClient parses args (one INFOHASH) with fs, runs check (when not nil) on the
+// flags, starts a client node, joins the DHT through --bootstrap and runs fn, all within
+// --timeout.
 func runInfohashClient(ctx context.Context, e *env, fs *flag.FlagSet, f *clientFlags, args []string,
-	fn func(ctx context.Context, c *client, ih dht.ID) error) error {
+	check func() error, fn func(ctx context.Context, c *client, ih dht.ID) error) error {
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -94,6 +101,11 @@ func runInfohashClient(ctx context.Context, e *env, fs *flag.FlagSet, f *clientF
 	ih, err := parseInfohashArg(pos)
 	if err != nil {
 		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	return runJoined(ctx, e, f, func(ctx context.Context, c *client) error {
 		return fn(ctx, c, ih)
@@ -122,7 +134,7 @@ func runJoined(ctx context.Context, e *env, f *clientFlags, fn func(ctx context.
 // lookup runs the get_peers lookup of `wdht lookup`, printing peers as they arrive.
 func lookup(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID) error {
 	var peers []netip.AddrPort
-	prog := e.showProgress(c)
+	prog := e.showProgress(c, "looking up", true)
 	res, err := c.node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
 		prog.add()
 		peers = append(peers, p)
@@ -184,22 +196,32 @@ func nodesJSON(ns []dht.NodeInfo) []nodeJSON {
 	return out
 }
 
-// progress shows a lookup's progress on stderr while it runs, when stderr is a terminal.
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 250 * time.Millisecond
+
+// progress shows a lookup's progress on stderr while it runs, when stderr is a terminal:
+// one line, redrawn in place and cleared at the end.
 type progress struct {
 	peers atomic.Int64
 	done  chan struct{}
 	wg    sync.WaitGroup
 }
 
-// showProgress starts showing c's lookup progress; call add for each peer found and
-// stop when the lookup ends.
-func (e *env) showProgress(c *client) *progress {
+// showProgress starts showing the progress of c's lookup, labelled with what it does
+// ("looking up", "announcing", "getting", "putting"); with countPeers, the line counts
+// the peers found, for which call add. Call stop when the lookup ends.
+func (e *env) showProgress(c *client, what string, countPeers bool) *progress {
+	return e.progressOf(what, countPeers, func() krpc.Stats { return c.node.Stats().KRPC })
+}
+
+// progressOf is showProgress with the node's counters read by stats.
+func (e *env) progressOf(what string, countPeers bool, stats func() krpc.Stats) *progress {
 	p := &progress{done: make(chan struct{})}
 	if !e.stderrTTY {
 		return p
 	}
 	p.wg.Go(func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		t := time.NewTicker(progressInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -207,9 +229,12 @@ func (e *env) showProgress(c *client) *progress {
 				fmt.Fprint(e.stderr, "\r\x1b[K")
 				return
 			case <-t.C:
-				s := c.node.Stats().KRPC
-				fmt.Fprintf(e.stderr, "\r\x1b[Klooking up: %d peers, %d queries sent, %d answers",
-					p.peers.Load(), s.QueriesOut, s.ResponsesIn)
+				s := stats()
+				peers := ""
+				if countPeers {
+					peers = fmt.Sprintf("%d peers, ", p.peers.Load())
+				}
+				fmt.Fprintf(e.stderr, "\r\x1b[K%s: %s%d queries sent, %d answers", what, peers, s.QueriesOut, s.ResponsesIn)
 			}
 		}
 	})

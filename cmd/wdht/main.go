@@ -42,6 +42,9 @@ type env struct {
 	stdoutTTY      bool // stdout is a terminal: a value printed raw gets a final newline
 	stderrTTY      bool // stderr is a terminal: progress lines are welcome
 	log            hclog.Logger
+	// logErr is why WDHT_LOG is invalid, for a command that sets its log level itself
+	// (--log-level): it reports logErr only when the flag is not given.
+	logErr error
 }
 
 // command is one subcommand of wdht.
@@ -52,6 +55,8 @@ type command struct {
 	// flags returns the command's flag set (for tests that check the docs against it).
 	flags func() *flag.FlagSet
 	run   func(ctx context.Context, e *env, args []string) error
+	// logFlag says that the command takes --log-level, which overrides WDHT_LOG.
+	logFlag bool
 }
 
 // commands returns wdht's subcommands in the order usage lists them.
@@ -80,12 +85,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wdht: unknown command %q\nRun 'wdht help' for usage.\n", name)
 		return exitUsage
 	}
-	log, err := newLogger(stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "wdht: %v\n", err)
+	log, logErr := newLogger(stderr)
+	if logErr != nil && !cmd.logFlag {
+		fmt.Fprintf(stderr, "wdht: %v\n", logErr)
 		return exitUsage
 	}
-	err = cmd.run(ctx, &env{stdout: stdout, stderr: stderr, stdoutTTY: outTTY, stderrTTY: tty, log: log}, args)
+	if logErr != nil {
+		log = loggerAt(stderr, hclog.Warn) // until the command reports logErr or overrides it
+	}
+	e := &env{stdout: stdout, stderr: stderr, stdoutTTY: outTTY, stderrTTY: tty, log: log, logErr: logErr}
+	err := cmd.run(ctx, e, args)
 	return report(stdout, stderr, cmd, err)
 }
 
@@ -120,7 +129,8 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 // usage returns the top-level usage text.
 func usage() string {
 	var b strings.Builder
-	b.WriteString(`wdht is a BitTorrent mainline DHT node and client.
+	b.WriteString(`wdht is a BitTorrent DHT node and client: the mainline DHT (UDP), the
+WebTorrent DHT (WebRTC) and a bridge between them.
 
 Usage:
 
@@ -136,6 +146,8 @@ Commands:
 	b.WriteString(`
 Flags may come before or after the arguments; "--" ends the flags.
 Run 'wdht help <command>' (or 'wdht <command> -h') for a command's flags.
+
+Client commands run over UDP, or with --transport webrtc over WebRTC.
 
 The environment variable WDHT_LOG sets the level of the logs written to stderr:
 trace, debug, info, warn (the default), error or off.
@@ -191,10 +203,35 @@ func newLogger(w io.Writer) (hclog.Logger, error) {
 	level := hclog.Warn
 	if s, ok := os.LookupEnv(logEnv); ok && s != "" {
 		if level = hclog.LevelFromString(s); level == hclog.NoLevel {
-			return nil, fmt.Errorf("%s=%q: want trace, debug, info, warn, error or off", logEnv, s)
+			return nil, fmt.Errorf("%s=%q: %s", logEnv, s, logLevels)
 		}
 	}
-	return hclog.New(&hclog.LoggerOptions{Name: "wdht", Level: level, Output: w}), nil
+	return loggerAt(w, level), nil
+}
+
+// logLevels says which log levels there are, in errors.
+const logLevels = "want trace, debug, info, warn, error or off"
+
+// loggerAt returns a logger writing to w at level.
+func loggerAt(w io.Writer, level hclog.Level) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "wdht", Level: level, Output: w})
+}
+
+// setLogLevel applies a command's --log-level (when not empty) over WDHT_LOG, and
+// reports an invalid WDHT_LOG when the flag does not override it.
+func (e *env) setLogLevel(s string) error {
+	if s == "" {
+		if e.logErr != nil {
+			return badInput("%v", e.logErr)
+		}
+		return nil
+	}
+	level := hclog.LevelFromString(s)
+	if level == hclog.NoLevel {
+		return badInput("--log-level %q: %s", s, logLevels)
+	}
+	e.log = loggerAt(e.stderr, level)
+	return nil
 }
 
 // version returns the module version wdht was built from, or "dev".

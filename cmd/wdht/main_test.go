@@ -116,6 +116,13 @@ func (l *lineLog) await(t *testing.T, from int, re *regexp.Regexp, timeout time.
 	}
 }
 
+// line returns the line at index i.
+func (l *lineLog) line(i int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lines[i]
+}
+
 // String returns the lines read so far.
 func (l *lineLog) String() string {
 	l.mu.Lock()
@@ -123,20 +130,30 @@ func (l *lineLog) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// Output lines of "wdht node".
+// Output lines of "wdht node". listeningRE's groups are the version, addr, id, signal,
+// web_id and pid.
 var (
-	listeningRE = regexp.MustCompile(`^LISTENING impl=wdht version=(\S+) addr=(\S+) id=([0-9a-f]{40}) pid=(\d+)$`)
-	statusRE    = regexp.MustCompile(`^STATUS t=\d+\.\d\d nodes=\d+ good=\d+ peers=\d+ infohashes=\d+ q_in=\d+\.\d q_out=\d+\.\d$`)
-	stoppingRE  = regexp.MustCompile(`^STOPPING impl=wdht pid=(\d+)$`)
+	listeningRE = regexp.MustCompile(`^LISTENING impl=wdht version=(\S+) addr=(\S+) id=([0-9a-f]{40})(?: signal=(\S+) web_id=([0-9a-f]{40}))? pid=(\d+)$`)
+	statusRE    = regexp.MustCompile(`^STATUS t=\d+\.\d\d(?: nodes=\d+ good=\d+)? peers=\d+ infohashes=\d+ items=\d+(?: q_in=\d+\.\d q_out=\d+\.\d)?` +
+		`(?: web_nodes=\d+ web_good=\d+ web_conns=\d+ web_q_in=\d+\.\d web_q_out=\d+\.\d)?$`)
+	stoppingRE = regexp.MustCompile(`^STOPPING impl=wdht pid=(\d+)$`)
+	// udpStatusRE is the STATUS line of a UDP-only node, as earlier versions printed it
+	// (plus items).
+	udpStatusRE = regexp.MustCompile(`^STATUS t=\d+\.\d\d nodes=\d+ good=\d+ peers=\d+ infohashes=\d+ items=\d+ q_in=\d+\.\d q_out=\d+\.\d$`)
+	// bridgeStatusRE is the STATUS line of a bridge; its groups are nodes, good, peers,
+	// infohashes, items, web_nodes, web_good and web_conns.
+	bridgeStatusRE = regexp.MustCompile(`^STATUS t=\d+\.\d\d nodes=(\d+) good=(\d+) peers=(\d+) infohashes=(\d+) items=(\d+) q_in=\d+\.\d q_out=\d+\.\d` +
+		` web_nodes=(\d+) web_good=(\d+) web_conns=(\d+) web_q_in=\d+\.\d web_q_out=\d+\.\d$`)
 )
 
 // nodeProc is a "wdht node" running in-process.
 type nodeProc struct {
-	addr, id string
-	out      *lineLog
-	stderr   *safeBuffer
-	cancel   context.CancelFunc
-	done     chan int
+	addr, id      string
+	signal, webID string // when WebRTC runs
+	out           *lineLog
+	stderr        *safeBuffer
+	cancel        context.CancelFunc
+	done          chan int
 }
 
 // startNode runs "wdht node args..." in-process and waits for its LISTENING line. The
@@ -153,7 +170,7 @@ func startNode(t *testing.T, args ...string) *nodeProc {
 	}()
 	t.Cleanup(func() { n.stop(t) })
 	_, m := n.out.await(t, 0, listeningRE, 5*time.Second)
-	n.addr, n.id = m[2], m[3]
+	n.addr, n.id, n.signal, n.webID = m[2], m[3], m[4], m[5]
 	return n
 }
 

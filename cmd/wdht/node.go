@@ -2,16 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"net/netip"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/wdht/wdht/bridge"
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/extensions/signals"
 	"github.com/wdht/wdht/transport/udp"
+	"github.com/wdht/wdht/transport/webrtc"
 )
 
 const (
@@ -24,43 +33,95 @@ const (
 	maxSecondsLimit = 1e9
 )
 
+// defaultRouters are the mainline DHT's well-known bootstrap routers, which
+// "--bootstrap default" stands for. Nothing uses them unless asked.
+var defaultRouters = []string{
+	"router.bittorrent.com:6881",
+	"dht.transmissionbt.com:6881",
+	"router.utorrent.com:6881",
+	"dht.libtorrent.org:25401",
+}
+
 // nodeCommand is "wdht node".
 func nodeCommand() *command {
 	return &command{
 		name:  "node",
-		short: "run a DHT node",
+		short: "run a DHT node (mainline UDP, WebRTC, or a bridge of both)",
 		help: `Usage: wdht node [flags]
 
-Node runs a mainline DHT node on UDP until SIGINT or SIGTERM. It prints one
-line when it is listening, a status line every --status, and one line when it
-stops:
+Node runs a DHT node until SIGINT or SIGTERM. By default it is a bridge: a
+mainline node on UDP (--addr, 127.0.0.1:6881) and a WebTorrent node on WebRTC
+with its signalling server, WebSocket and HTTP on one TCP port (--signal-addr,
+127.0.0.1:16881), sharing one peer store and one BEP 44 item store; a get that
+reaches one side for an item neither holds is answered from a lookup on the
+other. --transports udp runs the mainline node alone, --transports webrtc the
+WebRTC node alone.
 
-	LISTENING impl=wdht version=<version> addr=<ip:port> id=<40 hex> pid=<pid>
-	STATUS t=<seconds> nodes=<n> good=<n> peers=<n> infohashes=<n> q_in=<queries/s> q_out=<queries/s>
+It prints one line when it is listening, a status line every --status, and
+one line when it stops:
+
+	LISTENING impl=wdht version=<version> addr=<ip:port> id=<40 hex> signal=<ip:port> web_id=<40 hex> pid=<pid>
+	STATUS t=<seconds> nodes=<n> good=<n> peers=<n> infohashes=<n> items=<n> q_in=<queries/s> q_out=<queries/s> web_nodes=<n> web_good=<n> web_conns=<n> web_q_in=<queries/s> web_q_out=<queries/s>
 	STOPPING impl=wdht pid=<pid>
 
-nodes and good count the routing table's nodes and its good ones, peers and
-infohashes the announced peers it stores; q_in and q_out are the KRPC queries
-received and sent per second since the previous status line.
+addr and id are the UDP node's (for a WebRTC-only node, its signalling
+address and the WebRTC node's ID); signal and web_id, present when WebRTC
+runs, the signalling server's address and the WebRTC node's ID. In STATUS,
+nodes and good count the UDP node's routing table and its good nodes,
+web_nodes and web_good the WebRTC node's; peers, infohashes and items what the
+stores hold; web_conns the open WebRTC connections; q_in and q_out (web_q_in,
+web_q_out) the KRPC queries received and sent per second since the previous
+status line. The fields of a side that does not run are left out.
 
-With --bootstrap, the node joins through those nodes in the background,
-retrying with backoff until one answers, and again whenever its routing table
-empties. Without it, the node is alone until someone contacts it.
+With --bootstrap (--web-bootstrap), the UDP (WebRTC) node joins through those
+nodes in the background, retrying with backoff until one answers, and again
+whenever its routing table empties. Without them, a node is alone until
+someone contacts it. Nothing is ever contacted unless named: the mainline
+DHT's routers only with --bootstrap default.
 
-With --state, the node starts from the file when it exists (its ID and its
-nodes) and saves its state there every 5 minutes and when it stops.
+With --state, the node starts from the file when it exists (the IDs, the UDP
+node's nodes, the signalling servers the WebRTC node was connected to) and
+saves its state there every 5 minutes and when it stops.
 
 Flags:
+  --transports LIST
+        udp, webrtc or udp,webrtc (the default: a bridge of both)
   --addr IP:PORT
-        address to listen on; [IP]:PORT for IPv6, :PORT for every interface,
-        port 0 picks a free one (default 127.0.0.1:6881)
+        UDP address to listen on; [IP]:PORT for IPv6, :PORT for every
+        interface, port 0 picks a free one (default 127.0.0.1:6881)
+  --signal-addr IP:PORT
+        TCP address of the signalling server (WebSocket and HTTP), in the same
+        forms (default 127.0.0.1:16881)
+  --advertise HOST:PORT
+        the signalling server's public address, announced to every WebRTC peer
+        so that it can bootstrap from us later (default: --signal-addr; with an
+        unspecified IP, each client is told the address it reached); with TLS,
+        a name the certificate holds
+  --tls-cert FILE, --tls-key FILE
+        serve signalling over TLS (wss://, https://) with this certificate and
+        private key (PEM), both or neither: browsers on https pages need it
+  --loopback
+        gather only loopback ICE candidates, for nodes on one machine
+        (default: when --signal-addr and every --web-bootstrap is on loopback;
+        --loopback=false turns it off)
   --bootstrap HOST:PORT,...
-        nodes to join through; comma-separated, may be repeated; host names are
-        resolved (default: none, a lone node)
+        mainline nodes to join through; comma-separated, may be repeated; host
+        names are resolved at each attempt; the word "default" stands for the
+        mainline routers (router.bittorrent.com:6881,
+        dht.transmissionbt.com:6881, router.utorrent.com:6881,
+        dht.libtorrent.org:25401), which a node on loopback cannot reach, nor
+        any other IP off loopback (a usage error) (default: none, a lone node)
+  --web-bootstrap HOST:PORT,...
+        signalling servers the WebRTC node joins through (a name is dialled as
+        it is, for TLS); comma-separated, may be repeated (default: none)
   --state FILE
-        load state from FILE at start, save it there (JSON, as dht.State)
+        load state from FILE at start, save it there (JSON; see 'go doc
+        github.com/wdht/wdht/cmd/wdht')
   --k N
-        bucket size, and how many closest nodes lookups converge on (default 8)
+        the UDP node's bucket size, and how many closest nodes its lookups
+        converge on (default 8)
+  --web-k N
+        the same for the WebRTC node (default 2, as webtorrent-dht)
   --status DURATION
         how often to print a STATUS line; 0 turns it off (default 10s)
   --limits=false
@@ -68,38 +129,72 @@ Flags:
         budget (for benchmarks)
   --max-seconds N
         stop after N seconds, as on SIGTERM (default: run until signalled)
+  --log-level LEVEL
+        trace, debug, info, warn, error or off (default: $WDHT_LOG, else warn)
+
+Flags of a side that does not run (--signal-addr without webrtc in
+--transports, --addr without udp) are a usage error.
 `,
-		flags: func() *flag.FlagSet { fs, _ := nodeFlagSet(); return fs },
-		run:   runNode,
+		flags:   func() *flag.FlagSet { fs, _ := nodeFlagSet(); return fs },
+		run:     runNode,
+		logFlag: true,
 	}
 }
 
 // nodeFlags are the flags of "wdht node".
 type nodeFlags struct {
-	addr       string
-	bootstrap  addrList
-	state      string
-	k          int
-	status     time.Duration
-	limits     bool
-	maxSeconds float64
+	transports      transportsFlag
+	addr            string
+	signalAddr      string
+	advertise       string
+	tlsCert, tlsKey string
+	loopback        autoBool
+	bootstrap       addrList
+	webBootstrap    addrList
+	state           string
+	k, webK         int
+	status          time.Duration
+	limits          bool
+	maxSeconds      float64
+	logLevel        string
+
+	// Parsed from the flags above.
+	laddr, saddr netip.AddrPort
 }
 
 // nodeFlagSet returns node's flag set.
 func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
-	f := &nodeFlags{}
+	f := &nodeFlags{
+		transports: transportsFlag{udp: true, webrtc: true},
+		bootstrap:  addrList{words: map[string][]string{"default": defaultRouters}},
+	}
 	fs := newFlagSet("node")
+	fs.Var(&f.transports, "transports", "")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:6881", "")
+	fs.StringVar(&f.signalAddr, "signal-addr", defaultSignalAddr, "")
+	fs.StringVar(&f.advertise, "advertise", "", "")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "")
+	fs.Var(&f.loopback, "loopback", "")
 	fs.Var(&f.bootstrap, "bootstrap", "")
+	fs.Var(&f.webBootstrap, "web-bootstrap", "")
 	fs.StringVar(&f.state, "state", "", "")
 	fs.IntVar(&f.k, "k", dht.DefaultK, "")
+	fs.IntVar(&f.webK, "web-k", signals.DefaultK, "")
 	fs.DurationVar(&f.status, "status", 10*time.Second, "")
 	fs.BoolVar(&f.limits, "limits", true, "")
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
+	fs.StringVar(&f.logLevel, "log-level", "", "")
 	return fs, f
 }
 
-// parseNodeFlags parses node's arguments.
+// Flags that only one side of the node takes.
+var (
+	udpOnlyFlags    = []string{"addr", "bootstrap", "k"}
+	webrtcOnlyFlags = []string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k"}
+)
+
+// parseNodeFlags parses and checks node's arguments, without using the network.
 func parseNodeFlags(args []string) (*nodeFlags, error) {
 	fs, f := nodeFlagSet()
 	pos, err := parseArgs(fs, args)
@@ -111,70 +206,291 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 		return nil, badUsage("want no arguments, got %q", pos)
 	case f.k < 1:
 		return nil, badInput("--k %d: want a bucket size of at least 1", f.k)
+	case f.webK < 1:
+		return nil, badInput("--web-k %d: want a bucket size of at least 1", f.webK)
 	case f.status < 0:
 		return nil, badInput("--status %v: want a positive duration, or 0 for no status lines", f.status)
 	case !(f.maxSeconds >= 0 && f.maxSeconds <= maxSecondsLimit): // NaN too
 		return nil, badInput("--max-seconds %v: want a number of seconds from 0 (no limit) to %g", f.maxSeconds, float64(maxSecondsLimit))
 	}
+	for _, side := range []struct {
+		on    bool
+		flags []string
+		name  string
+	}{{f.transports.udp, udpOnlyFlags, "udp"}, {f.transports.webrtc, webrtcOnlyFlags, "webrtc"}} {
+		for _, name := range side.flags {
+			if !side.on && wasSet(fs, name) {
+				return nil, badUsage("--%s is for the %s side: add %s to --transports", name, side.name, side.name)
+			}
+		}
+	}
+	if f.transports.udp {
+		if f.laddr, err = parseListenAddr(f.addr); err != nil {
+			return nil, err
+		}
+		if err := checkNodeAddrs("--bootstrap", f.bootstrap.addrs); err != nil {
+			return nil, err
+		}
+		if f.laddr.Addr().IsLoopback() {
+			for _, a := range f.bootstrap.addrs {
+				host, _, _ := splitNodeAddr(a)
+				ip, err := netip.ParseAddr(host)
+				if slices.Contains(defaultRouters, a) || err == nil && !ip.IsLoopback() {
+					return nil, badInput("--bootstrap %s: a node on loopback (--addr %s) cannot reach it: "+
+						"give --addr an address of this host that can, or :%d for every interface", a, f.addr, f.laddr.Port())
+				}
+			}
+		}
+	}
+	if f.transports.webrtc {
+		if err := f.checkWebRTC(); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
-func runNode(ctx context.Context, e *env, args []string) error {
-	f, err := parseNodeFlags(args)
-	if err != nil {
+// checkWebRTC checks the flags of the WebRTC side.
+func (f *nodeFlags) checkWebRTC() error {
+	var err error
+	if f.saddr, err = parseListenFlag("--signal-addr", f.signalAddr); err != nil {
 		return err
 	}
-	laddr, err := parseListenAddr(f.addr)
-	if err != nil {
-		return err
-	}
-	var state *dht.State
-	if f.state != "" {
-		if state, err = loadState(f.state); err != nil {
-			return err
+	if f.advertise != "" {
+		if _, _, err := splitNodeAddr(f.advertise); err != nil {
+			return badInput("--advertise: %v", err)
 		}
 	}
-	boot, err := resolveAll(ctx, f.bootstrap.addrs)
+	if err := checkNodeAddrs("--web-bootstrap", f.webBootstrap.addrs); err != nil {
+		return err
+	}
+	switch {
+	case f.tlsCert != "" && f.tlsKey == "":
+		return badUsage("--tls-cert needs --tls-key, the certificate's private key")
+	case f.tlsKey != "" && f.tlsCert == "":
+		return badUsage("--tls-key needs --tls-cert, the certificate it belongs to")
+	case f.tlsCert == "":
+		return nil
+	}
+	cert, err := readFlagFile("--tls-cert", f.tlsCert)
 	if err != nil {
 		return err
 	}
-	cfg := &dht.Config{K: f.k, State: state, Bootstrap: boot, Logger: e.log}
-	if !f.limits {
-		cfg.KRPC.SourceRate, cfg.KRPC.QueryRate = -1, -1
-	}
-
-	tr, err := udp.Listen(laddr, &udp.Config{Logger: e.log.Named("udp")})
+	key, err := readFlagFile("--tls-key", f.tlsKey)
 	if err != nil {
 		return err
 	}
-	defer tr.Close()
-	node, err := dht.New(tr, cfg)
-	if err != nil {
-		return err
-	}
-	defer node.Close()
-
-	pid := os.Getpid()
-	fmt.Fprintf(e.stdout, "LISTENING impl=wdht version=%s addr=%v id=%v pid=%d\n", version(), node.Addr(), node.ID(), pid)
-	serveNode(ctx, e, f, node, len(boot) > 0 || (state != nil && len(state.Nodes) > 0))
-	fmt.Fprintf(e.stdout, "STOPPING impl=wdht pid=%d\n", pid)
-	if f.state != "" {
-		return saveState(f.state, node.State())
+	if _, err := tls.X509KeyPair(cert, key); err != nil {
+		return badInput("--tls-cert %q, --tls-key %q: %v", f.tlsCert, f.tlsKey, strings.TrimPrefix(err.Error(), "tls: "))
 	}
 	return nil
 }
 
-// serveNode runs a started node until ctx ends or --max-seconds pass: it bootstraps in
-// the background (when join is set), prints status lines and saves the state file.
-func serveNode(ctx context.Context, e *env, f *nodeFlags, node *dht.Node, join bool) {
+// readFlagFile reads the file a flag names.
+func readFlagFile(flagName, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if pe, ok := errors.AsType[*fs.PathError](err); ok {
+			err = pe.Err
+		}
+		return nil, badInput("%s %q: %v", flagName, path, err)
+	}
+	return b, nil
+}
+
+// withBootstrap returns st (nil: an empty state) with the addresses of extra added to its
+// Bootstrap: the node dials or resolves them at each bootstrap. It returns nil when there
+// is nothing to start from.
+func withBootstrap(st *dht.State, extra []string) *dht.State {
+	if st == nil && len(extra) == 0 {
+		return nil
+	}
+	var out dht.State
+	if st != nil {
+		out = *st
+	}
+	out.Bootstrap = slices.Clone(out.Bootstrap)
+	for _, a := range extra {
+		if !slices.Contains(out.Bootstrap, a) {
+			out.Bootstrap = append(out.Bootstrap, a)
+		}
+	}
+	return &out
+}
+
+// hasSeeds reports whether st gives a node something to bootstrap from.
+func hasSeeds(st *dht.State) bool {
+	return st != nil && (len(st.Nodes) > 0 || len(st.Bootstrap) > 0)
+}
+
+// nodes are the DHT nodes "wdht node" runs: the mainline one, the WebRTC one, or both.
+type nodes struct {
+	mainline *dht.Node         // nil without UDP
+	web      *dht.Node         // nil without WebRTC
+	wtr      *webrtc.Transport // the WebRTC node's transport
+}
+
+// stats returns the nodes' current counters.
+func (n *nodes) stats() nodeStats {
+	var s nodeStats
+	if n.mainline != nil {
+		st := n.mainline.Stats()
+		s.mainline = &st
+	}
+	if n.web != nil {
+		st := n.web.Stats()
+		s.web = &st
+		s.conns = n.wtr.Stats().Conns
+	}
+	return s
+}
+
+// state returns sf with the running nodes' states in place of the loaded ones.
+func (n *nodes) state(sf stateFile) *stateFile {
+	if n.mainline != nil {
+		st := n.mainline.State()
+		sf.Mainline = &st
+	}
+	if n.web != nil {
+		st := n.web.State()
+		sf.Web = &st
+	}
+	return &sf
+}
+
+func runNode(ctx context.Context, e *env, args []string) (err error) {
+	f, err := parseNodeFlags(args)
+	if err != nil {
+		return err
+	}
+	if err := e.setLogLevel(f.logLevel); err != nil {
+		return err
+	}
+	sf := &stateFile{}
+	if f.state != "" {
+		loaded, err := loadState(f.state)
+		if err != nil {
+			return err
+		}
+		if loaded != nil {
+			sf = loaded
+		}
+	}
+	sf.dual = sf.dual || f.transports.webrtc
+
+	var mcfg, wcfg dht.Config
+	mcfg.K, mcfg.State = f.k, withBootstrap(sf.Mainline, f.bootstrap.addrs)
+	wcfg.K, wcfg.State = f.webK, withBootstrap(sf.Web, f.webBootstrap.addrs)
+	if !f.limits {
+		mcfg.KRPC.SourceRate, mcfg.KRPC.QueryRate = -1, -1
+		wcfg.KRPC.SourceRate, wcfg.KRPC.QueryRate = -1, -1
+	}
+
+	// Closed in reverse order: the signalling server, the nodes, the transports.
+	var closers []func()
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}()
+	var utr *udp.Transport
+	if f.transports.udp {
+		if utr, err = udp.Listen(f.laddr, &udp.Config{Logger: e.log.Named("udp")}); err != nil {
+			return err
+		}
+		closers = append(closers, func() { utr.Close() })
+	}
+	var sig *signalling
+	if f.transports.webrtc {
+		loopback := f.loopback.value(f.saddr.Addr().IsLoopback() &&
+			(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
+		if sig, err = listenSignalling(e, f.saddr, f.advertise, loopback, f.tlsCert, f.tlsKey); err != nil {
+			return err
+		}
+		closers = append(closers, func() { sig.tr.Close() })
+	}
+
+	var n nodes
+	switch {
+	case utr != nil && sig != nil:
+		b, err := bridge.New(utr, sig.tr, signals.WebRTC(sig.tr), &bridge.Config{Mainline: mcfg, Web: wcfg, Logger: e.log})
+		if err != nil {
+			sig.closeServer()
+			return err
+		}
+		closers = append(closers, func() { b.Close() })
+		n = nodes{mainline: b.Mainline, web: b.Web, wtr: sig.tr}
+	case utr != nil:
+		mcfg.Logger = e.log
+		node, err := dht.New(utr, &mcfg)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, func() { node.Close() })
+		n = nodes{mainline: node}
+	default:
+		wcfg.Logger = e.log
+		node, err := signals.NewNode(sig.tr, signals.WebRTC(sig.tr), &wcfg, nil)
+		if err != nil {
+			sig.closeServer()
+			return err
+		}
+		closers = append(closers, func() { node.Close() })
+		n = nodes{web: node, wtr: sig.tr}
+	}
+	if sig != nil {
+		if err := sig.serve(); err != nil {
+			sig.closeServer()
+			return err
+		}
+		closers = append(closers, sig.closeServer)
+	}
+
+	pid := os.Getpid()
+	fmt.Fprintf(e.stdout, "LISTENING impl=wdht version=%s %s pid=%d\n", version(), listeningFields(&n, sig), pid)
+	serveNode(ctx, e, f, &n, sf, hasSeeds(mcfg.State), hasSeeds(wcfg.State))
+	fmt.Fprintf(e.stdout, "STOPPING impl=wdht pid=%d\n", pid)
+	if f.state != "" {
+		return saveState(f.state, n.state(*sf))
+	}
+	return nil
+}
+
+// listeningFields returns the fields of the LISTENING line that describe the nodes:
+// addr and id (the UDP node's, else the WebRTC node's), then signal and web_id when
+// WebRTC runs.
+func listeningFields(n *nodes, sig *signalling) string {
+	var fields []string
+	if n.mainline != nil {
+		fields = append(fields, fmt.Sprintf("addr=%v id=%v", n.mainline.Addr(), n.mainline.ID()))
+	} else {
+		fields = append(fields, fmt.Sprintf("addr=%v id=%v", sig.addr, n.web.ID()))
+	}
+	if n.web != nil {
+		fields = append(fields, fmt.Sprintf("signal=%v web_id=%v", sig.addr, n.web.ID()))
+	}
+	return strings.Join(fields, " ")
+}
+
+// serveNode runs the started nodes until ctx ends or --max-seconds pass: it bootstraps
+// each in the background (when its join is set), prints status lines and saves the
+// state file.
+func serveNode(ctx context.Context, e *env, f *nodeFlags, n *nodes, sf *stateFile, joinMainline, joinWeb bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if join {
-		wg.Go(func() {
-			bootstrapLoop(ctx, func(ctx context.Context) (*dht.LookupResult, error) { return node.Bootstrap(ctx) }, e.log)
-		})
+	for _, side := range []struct {
+		node *dht.Node
+		join bool
+		name string
+	}{{n.mainline, joinMainline, "mainline"}, {n.web, joinWeb, "web"}} {
+		if side.node != nil && side.join {
+			wg.Go(func() {
+				bootstrapLoop(ctx, func(ctx context.Context) (*dht.LookupResult, error) { return side.node.Bootstrap(ctx) },
+					e.log.Named(side.name))
+			})
+		}
 	}
 	var stopAt, status, save <-chan time.Time
 	if f.maxSeconds > 0 {
@@ -182,7 +498,7 @@ func serveNode(ctx context.Context, e *env, f *nodeFlags, node *dht.Node, join b
 		defer t.Stop()
 		stopAt = t.C
 	}
-	meter := newStatusMeter(time.Now(), node.Stats())
+	meter := newStatusMeter(time.Now(), n.stats())
 	if f.status > 0 {
 		t := time.NewTicker(f.status)
 		defer t.Stop()
@@ -200,9 +516,9 @@ func serveNode(ctx context.Context, e *env, f *nodeFlags, node *dht.Node, join b
 		case <-stopAt:
 			return
 		case now := <-status:
-			fmt.Fprintln(e.stdout, meter.line(now, node.Stats()))
+			fmt.Fprintln(e.stdout, meter.line(now, n.stats()))
 		case <-save:
-			if err := saveState(f.state, node.State()); err != nil {
+			if err := saveState(f.state, n.state(*sf)); err != nil {
 				e.log.Warn("cannot save state", "file", f.state, "error", err)
 			}
 		}
@@ -236,19 +552,35 @@ func bootstrapLoop(ctx context.Context, bootstrap func(context.Context) (*dht.Lo
 	}
 }
 
-// statusMeter formats STATUS lines, with query rates since the previous line.
-type statusMeter struct {
-	start, last     time.Time
-	lastIn, lastOut uint64
+// nodeStats are the counters of the nodes that run (nil for a side that does not).
+type nodeStats struct {
+	mainline, web *dht.Stats
+	conns         int // open WebRTC connections
 }
 
-// newStatusMeter starts measuring at now from the node's stats s.
-func newStatusMeter(now time.Time, s dht.Stats) *statusMeter {
-	return &statusMeter{start: now, last: now, lastIn: s.KRPC.QueriesIn, lastOut: s.KRPC.QueriesOut}
+// queryCounts are the KRPC query counters of one node.
+type queryCounts struct{ in, out uint64 }
+
+func countsOf(s *dht.Stats) queryCounts {
+	if s == nil {
+		return queryCounts{}
+	}
+	return queryCounts{s.KRPC.QueriesIn, s.KRPC.QueriesOut}
+}
+
+// statusMeter formats STATUS lines, with query rates since the previous line.
+type statusMeter struct {
+	start, last time.Time
+	main, web   queryCounts
+}
+
+// newStatusMeter starts measuring at now from the nodes' stats s.
+func newStatusMeter(now time.Time, s nodeStats) *statusMeter {
+	return &statusMeter{start: now, last: now, main: countsOf(s.mainline), web: countsOf(s.web)}
 }
 
 // line returns the STATUS line for stats s taken at now.
-func (m *statusMeter) line(now time.Time, s dht.Stats) string {
+func (m *statusMeter) line(now time.Time, s nodeStats) string {
 	dt := now.Sub(m.last).Seconds()
 	rate := func(cur, last uint64) float64 {
 		if dt <= 0 || cur < last {
@@ -256,9 +588,29 @@ func (m *statusMeter) line(now time.Time, s dht.Stats) string {
 		}
 		return float64(cur-last) / dt
 	}
-	l := fmt.Sprintf("STATUS t=%.2f nodes=%d good=%d peers=%d infohashes=%d q_in=%.1f q_out=%.1f",
-		now.Sub(m.start).Seconds(), s.Nodes, s.GoodNodes, s.Peers, s.Infohashes,
-		rate(s.KRPC.QueriesIn, m.lastIn), rate(s.KRPC.QueriesOut, m.lastOut))
-	m.last, m.lastIn, m.lastOut = now, s.KRPC.QueriesIn, s.KRPC.QueriesOut
-	return l
+	var b strings.Builder
+	fmt.Fprintf(&b, "STATUS t=%.2f", now.Sub(m.start).Seconds())
+	store := s.mainline
+	if store == nil {
+		store = s.web
+	}
+	if ms := s.mainline; ms != nil {
+		fmt.Fprintf(&b, " nodes=%d good=%d", ms.Nodes, ms.GoodNodes)
+	}
+	if store != nil {
+		fmt.Fprintf(&b, " peers=%d infohashes=%d items=%d", store.Peers, store.Infohashes, store.Items)
+	}
+	if ms := s.mainline; ms != nil {
+		c := countsOf(ms)
+		fmt.Fprintf(&b, " q_in=%.1f q_out=%.1f", rate(c.in, m.main.in), rate(c.out, m.main.out))
+		m.main = c
+	}
+	if ws := s.web; ws != nil {
+		c := countsOf(ws)
+		fmt.Fprintf(&b, " web_nodes=%d web_good=%d web_conns=%d web_q_in=%.1f web_q_out=%.1f",
+			ws.Nodes, ws.GoodNodes, s.conns, rate(c.in, m.web.in), rate(c.out, m.web.out))
+		m.web = c
+	}
+	m.last = now
+	return b.String()
 }

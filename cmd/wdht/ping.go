@@ -27,6 +27,14 @@ With --json, one object per answer:
 
 	{"addr":"127.0.0.1:6881","id":"<40 hex>","rtt_ms":0.42}
 
+With --transport webrtc, an ADDR (or --bootstrap node) is a signalling server:
+ping dials it, which opens a WebRTC connection to the node behind it, and pings
+that node; the line adds the connection's peer address and how long opening
+it took:
+
+	pong from 127.0.0.1:16881 id=<40 hex> rtt=0.42ms peer=127.0.0.1:50123 connect=11.20ms
+	{"addr":"127.0.0.1:16881","id":"<40 hex>","rtt_ms":0.42,"peer":"127.0.0.1:50123","connect_ms":11.2}
+
 The pings run one after another, within --timeout in all. Exit status 1 when an
 ADDR did not answer.
 
@@ -42,6 +50,9 @@ type pingResult struct {
 	Addr  string  `json:"addr"`
 	ID    string  `json:"id"`
 	RTTms float64 `json:"rtt_ms"`
+	// Over WebRTC: the peer address of the connection, and how long opening it took.
+	Peer      string  `json:"peer,omitempty"`
+	ConnectMs float64 `json:"connect_ms,omitempty"`
 }
 
 func runPing(ctx context.Context, e *env, args []string) error {
@@ -62,16 +73,51 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.close()
 
-	failed, reasons := queryEach(names, targets, f.timeout, func(a netip.AddrPort) error {
-		return c.ping(ctx, e, a, f.json)
+	failed := c.queryEach(ctx, names, targets, f.timeout, func(t target) error {
+		return c.ping(ctx, e, t, f.json)
 	})
 	switch {
 	case len(failed) == 0:
 		return nil
+	case fromBootstrap && len(failed) == len(names) && c.web == nil:
+		return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(failed.names(), ", "))
 	case fromBootstrap && len(failed) == len(names):
-		return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(failed, ", "))
+		return fmt.Errorf("no bootstrap node answered (tried %s)", failed.join(": ", "; "))
 	}
-	return fmt.Errorf("no answer from %s", strings.Join(reasons, ", "))
+	return fmt.Errorf("no answer from %s", failed)
+}
+
+// failure is a node a direct command got nothing from, and why.
+type failure struct{ name, why string }
+
+// failures are the nodes a direct command got nothing from.
+type failures []failure
+
+// String lists the failures as "name (why), ...".
+func (fs failures) String() string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = fmt.Sprintf("%s (%s)", f.name, f.why)
+	}
+	return strings.Join(s, ", ")
+}
+
+// join lists the failures as name, sep, why, separated by between.
+func (fs failures) join(sep, between string) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = f.name + sep + f.why
+	}
+	return strings.Join(s, between)
+}
+
+// names returns the names of the failed nodes.
+func (fs failures) names() []string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = f.name
+	}
+	return s
 }
 
 // directArgs checks the flags of a command that queries nodes directly (ping, sample)
@@ -82,10 +128,8 @@ func directArgs(f *clientFlags, pos []string, verb string) (names []string, from
 	if err := f.check(false); err != nil {
 		return nil, false, err
 	}
-	for _, a := range pos {
-		if _, _, err := splitNodeAddr(a); err != nil {
-			return nil, false, badInput("%v", err)
-		}
+	if err := checkNodeAddrs("", pos); err != nil {
+		return nil, false, err
 	}
 	if len(pos) > 0 {
 		return pos, false, nil
@@ -96,9 +140,14 @@ func directArgs(f *clientFlags, pos []string, verb string) (names []string, from
 	return f.bootstrap.addrs, true, nil
 }
 
-// startDirect resolves the nodes a direct command queries and starts a client node able
-// to reach them; it does not join the DHT. It returns the addresses of each node.
+// startDirect starts a client node able to reach the nodes a direct command queries; it
+// does not join the DHT. Over UDP it resolves the nodes and returns the addresses of
+// each; over WebRTC the names are dialled one by one (see queryEach).
 func startDirect(ctx context.Context, e *env, f *clientFlags, names []string) (*client, [][]netip.AddrPort, error) {
+	if f.webrtc() {
+		c, err := startWebClient(e, f, names)
+		return c, nil, err
+	}
 	targets := make([][]netip.AddrPort, len(names))
 	var all []netip.AddrPort
 	for i, a := range names {
@@ -117,37 +166,63 @@ func startDirect(ctx context.Context, e *env, f *clientFlags, names []string) (*
 	return c, targets, nil
 }
 
-// queryEach runs query on the addresses of each node in turn until one succeeds, one
-// node after another. It returns the nodes none of whose addresses succeeded, and
-// for each "name (why)".
-func queryEach(names []string, targets [][]netip.AddrPort, timeout time.Duration,
-	query func(a netip.AddrPort) error) (failed, reasons []string) {
-	for i, as := range targets {
+// target is a node that a direct command queries.
+type target struct {
+	name string         // as given, for the output: an address, or over WebRTC the signalling server
+	addr netip.AddrPort // where the query goes
+	// Over WebRTC, how long opening the connection took (zero over UDP).
+	connect time.Duration
+}
+
+// queryEach runs query on each node in turn, one after another. Over UDP, it tries each
+// address of a node until one succeeds; over WebRTC, it dials the node's signalling
+// server first. It returns the nodes that did not succeed, and why.
+func (c *client) queryEach(ctx context.Context, names []string, targets [][]netip.AddrPort, timeout time.Duration,
+	query func(target) error) failures {
+	var failed failures
+	for i, name := range names {
 		var err error
-		for _, a := range as {
-			if err = query(a); err == nil {
-				break
+		if c.web != nil {
+			start := time.Now()
+			var peer netip.AddrPort
+			if peer, err = c.web.Dial(ctx, name); err != nil {
+				failed = append(failed, failure{name, dialReason(err, timeout)})
+				continue
+			}
+			err = query(target{name: name, addr: peer, connect: time.Since(start)})
+		} else {
+			for _, a := range targets[i] {
+				if err = query(target{name: a.String(), addr: a}); err == nil {
+					break
+				}
 			}
 		}
 		if err != nil {
-			failed = append(failed, names[i])
-			reasons = append(reasons, fmt.Sprintf("%s (%v)", names[i], opError(err, timeout)))
+			failed = append(failed, failure{name, opError(err, timeout).Error()})
 		}
 	}
-	return failed, reasons
+	return failed
 }
 
-// ping pings one address and prints the answer.
-func (c *client) ping(ctx context.Context, e *env, a netip.AddrPort, asJSON bool) error {
+// ping pings one node and prints the answer.
+func (c *client) ping(ctx context.Context, e *env, t target, asJSON bool) error {
 	start := time.Now()
-	id, err := c.node.Ping(ctx, a)
+	id, err := c.node.Ping(ctx, t.addr)
 	if err != nil {
 		return err
 	}
 	rtt := time.Since(start)
-	if asJSON {
-		return json.NewEncoder(e.stdout).Encode(pingResult{Addr: a.String(), ID: id.String(), RTTms: ms(rtt)})
+	out := pingResult{Addr: t.name, ID: id.String(), RTTms: ms(rtt)}
+	if c.web != nil {
+		out.Peer, out.ConnectMs = t.addr.String(), ms(t.connect)
 	}
-	_, err = fmt.Fprintf(e.stdout, "pong from %v id=%v rtt=%.2fms\n", a, id, ms(rtt))
+	if asJSON {
+		return json.NewEncoder(e.stdout).Encode(out)
+	}
+	via := ""
+	if c.web != nil {
+		via = fmt.Sprintf(" peer=%s connect=%.2fms", out.Peer, out.ConnectMs)
+	}
+	_, err = fmt.Fprintf(e.stdout, "pong from %s id=%v rtt=%.2fms%s\n", t.name, id, ms(rtt), via)
 	return err
 }

@@ -207,11 +207,14 @@ func runPut(ctx context.Context, e *env, args []string) error {
 
 // put runs the put of "wdht put" and prints the outcome.
 func put(ctx context.Context, e *env, f *clientFlags, c *client, req *putRequest) error {
+	prog := e.showProgress(c, "putting", false)
 	it, err := req.item(ctx, f, c)
 	if err != nil {
+		prog.stop()
 		return err
 	}
 	res, err := c.node.Put(ctx, it, &dht.PutOptions{CAS: req.cas})
+	prog.stop()
 	if err != nil && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0) {
 		if errors.Is(err, dht.ErrNoNodes) {
 			return errors.New("no node answered the get lookup")

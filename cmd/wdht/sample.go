@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/wdht/wdht/dht"
@@ -21,8 +20,9 @@ func sampleCommand() *command {
 		help: `Usage: wdht sample [flags] [ADDR...]
 
 Sample asks each ADDR (host:port; for a host name, its addresses in turn until
-one answers), or the --bootstrap nodes when no ADDR is given, for a sample of
-the infohashes it stores peers for (BEP 51 sample_infohashes). The queries go
+one answers; over WebRTC, the node behind that signalling server), or the
+--bootstrap nodes when no ADDR is given, for a sample of the infohashes it
+stores peers for (BEP 51 sample_infohashes). The queries go
 straight to the nodes, without joining the DHT. For each answer it prints one
 line, then the infohashes of the sample, one per line:
 
@@ -73,9 +73,9 @@ func runSample(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	target := dht.RandomID()
+	sampleTarget := dht.RandomID()
 	if wasSet(fs, "target") {
-		if target, err = parseHexID(*targetHex); err != nil {
+		if sampleTarget, err = parseHexID(*targetHex); err != nil {
 			return badInput("--target %q: %v", *targetHex, err)
 		}
 	}
@@ -91,23 +91,23 @@ func runSample(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.close()
 
-	failed, reasons := queryEach(names, targets, f.timeout, func(a netip.AddrPort) error {
-		return c.sample(ctx, e, a, target, f.json)
+	failed := c.queryEach(ctx, names, targets, f.timeout, func(t target) error {
+		return c.sample(ctx, e, t, sampleTarget, f.json)
 	})
 	switch {
 	case len(failed) == 0:
 		return nil
 	case len(failed) < len(names):
 		// Some nodes gave a sample: say which did not, and succeed.
-		fmt.Fprintf(e.stderr, "wdht: sample: no sample from %s\n", strings.Join(reasons, ", "))
+		fmt.Fprintf(e.stderr, "wdht: sample: no sample from %s\n", failed)
 		return nil
 	}
-	return fmt.Errorf("no sample from %s", strings.Join(reasons, ", "))
+	return fmt.Errorf("no sample from %s", failed)
 }
 
-// sample asks the node at a for a sample and prints it.
-func (c *client) sample(ctx context.Context, e *env, a netip.AddrPort, target dht.ID, asJSON bool) error {
-	res, err := c.node.SampleInfohashes(ctx, a, target)
+// sample asks the node t for a sample and prints it.
+func (c *client) sample(ctx context.Context, e *env, t target, sampleTarget dht.ID, asJSON bool) error {
+	res, err := c.node.SampleInfohashes(ctx, t.addr, sampleTarget)
 	switch {
 	case errors.Is(err, krpc.ErrMethodUnknown):
 		return errors.New("it does not support sample_infohashes: method unknown")
@@ -119,7 +119,7 @@ func (c *client) sample(ctx context.Context, e *env, a netip.AddrPort, target dh
 	}
 	if asJSON {
 		out := sampleJSON{
-			Addr:      a.String(),
+			Addr:      t.name,
 			Num:       res.Num,
 			IntervalS: res.Interval.Seconds(),
 			Samples:   make([]string, len(res.Samples)),
@@ -131,7 +131,7 @@ func (c *client) sample(ctx context.Context, e *env, a netip.AddrPort, target dh
 		return json.NewEncoder(e.stdout).Encode(out)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v num=%d interval=%v samples=%d\n", a, res.Num, res.Interval, len(res.Samples))
+	fmt.Fprintf(&b, "%s num=%d interval=%v samples=%d\n", t.name, res.Num, res.Interval, len(res.Samples))
 	for _, ih := range res.Samples {
 		fmt.Fprintf(&b, "%v\n", ih)
 	}
