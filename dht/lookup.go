@@ -25,6 +25,9 @@ type LookupResult struct {
 	Duration time.Duration
 }
 
+// minLookupWidth is the fewest closest nodes a lookup waits to hear from.
+const minLookupWidth = 4
+
 type candState uint8
 
 const (
@@ -61,11 +64,16 @@ type lookupResult struct {
 
 // lookup runs an iterative Kademlia lookup: it keeps Alpha queries in flight to the
 // closest nodes not yet queried, learns closer nodes from every answer, and ends when the
-// K closest nodes it knows of have all answered or failed. It returns the responded
+// K closest nodes it knows of (at least minLookupWidth) have all answered or failed. It returns the responded
 // candidates nearest first (with their tokens).
 func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*candidate, error) {
 	start := time.Now()
 	k, alpha := n.cfg.K, n.cfg.Alpha
+	// width is how many of the closest known nodes must answer before the lookup ends. It
+	// is K, but at least minLookupWidth: with the JS's K=2 a lookup would trust the
+	// first two nodes that answered, and on a sparse network such as WebRTC's, where a
+	// response carries only K nodes, it then ends short of the closest ones.
+	width := max(k, minLookupWidth)
 	self := n.ID()
 	res := &LookupResult{Target: spec.target}
 	n.lookups.Add(1)
@@ -121,15 +129,15 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return res, nil, ErrNoNodes
 	}
 
-	// next returns the closest unqueried node among the K closest that have not failed,
-	// then any seed.
+	// next returns the closest unqueried node among the width closest that have not
+	// failed, then any seed.
 	next := func() *candidate {
 		live := 0
 		for _, c := range cands {
 			if c.state == candFailed {
 				continue
 			}
-			if live++; live > k {
+			if live++; live > width {
 				break
 			}
 			if c.state == candNew {
@@ -144,8 +152,8 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return nil
 	}
 
-	// converged reports whether the K closest candidates that have not failed have all
-	// answered (and no seed is left to ask).
+	// converged reports whether the width closest candidates that have not failed have
+	// all answered (and no seed is left to ask).
 	converged := func() bool {
 		live := 0
 		for _, c := range cands {
@@ -155,7 +163,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			if c.state != candResponded {
 				return false
 			}
-			if live++; live == k {
+			if live++; live == width {
 				break
 			}
 		}
