@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type conn struct {
 	lastRecv atomic.Int64 // UnixNano of the last message received; 0: none
 	kept     atomic.Bool
 	server   atomic.Pointer[string] // the signalling server the peer announced
+	ours     bool                   // we answered an offer of ours: the peer is ready at once
 
 	wmu sync.Mutex // makes the buffered-amount check and the write one step
 }
@@ -92,6 +94,9 @@ func (c *conn) readLoop() {
 				c.server.Store(&srv)
 			}
 			c.readyOnce.Do(func() { close(c.ready) }) // after the announcement is known
+			if !ok && bytes.Equal(buf[:n], readyMessage) {
+				continue
+			}
 			if ok {
 				if t.log.IsDebug() {
 					t.log.Debug("peer announced its signalling server", "peer", c.addr, "server", srv)
@@ -112,8 +117,19 @@ func (c *conn) readLoop() {
 }
 
 // waitReady waits until the peer sent its first message or Config.ReadyDelay passed
-// since the channel opened.
+// since the channel opened; not at all when the peer is one of ours that offered (see
+// ourLabelPrefix), which never drops early messages.
 func (c *conn) waitReady(ctx context.Context) error {
+	if c.ours {
+		return nil
+	}
+	return c.waitFirst(ctx)
+}
+
+// waitFirst waits until the peer sent its first message or Config.ReadyDelay passed since
+// the channel opened. Dial waits so even for a server of ours, whose first message is the
+// announcement of its signalling server.
+func (c *conn) waitFirst(ctx context.Context) error {
 	d := c.t.cfg.ReadyDelay
 	if d < 0 {
 		return nil

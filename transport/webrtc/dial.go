@@ -154,7 +154,7 @@ func (t *Transport) dialWebSocket(ctx context.Context, url string) (netip.AddrPo
 	// Both sides close the WebSocket once the channel is open. CloseNow rather than the
 	// closing handshake, which waits up to 10 s for a peer that does not answer it.
 	ws.CloseNow()
-	return c.addr, c.waitReady(ctx)
+	return c.addr, c.waitFirst(ctx)
 }
 
 // dialHTTP is the client side of HTTP signalling: we POST an offer, the server answers.

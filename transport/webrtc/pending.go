@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +137,7 @@ type pending struct {
 
 	applied atomic.Bool // Connect was called
 	dcOnce  sync.Once   // an answer accepts the first data channel only
+	ours    bool        // an answer to an offer of ours (see ourLabelPrefix); set before open
 
 	opened chan struct{} // closed when c is set
 	ended  chan struct{} // closed when it closed without opening; err says why
@@ -223,6 +225,7 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 				dc.Close() // exactly one channel per connection
 				return
 			}
+			p.ours = strings.HasPrefix(dc.Label(), ourLabelPrefix)
 			dc.OnOpen(func() { p.open(dc) })
 		})
 		sdp := p.t.prepareRemoteSDP(ctx, remote)
@@ -379,6 +382,7 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 		opened: time.Now(),
 		ready:  make(chan struct{}),
 		closed: make(chan struct{}),
+		ours:   p.ours,
 	}
 	// The announcement goes first, before any message of ours: a JS peer recognises it
 	// only as the first message on the channel (and handles it even before its own side
@@ -391,10 +395,14 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 		rwc.Close()
 		return
 	}
-	if len(p.first) > 0 {
-		if _, err := rwc.WriteDataChannel(p.first, false); err == nil {
+	first := p.first
+	if len(first) == 0 && p.ours {
+		first = readyMessage
+	}
+	if len(first) > 0 {
+		if _, err := rwc.WriteDataChannel(first, false); err == nil {
 			t.stats.messagesOut.Add(1)
-			t.stats.bytesOut.Add(uint64(len(p.first)))
+			t.stats.bytesOut.Add(uint64(len(first)))
 		}
 	}
 	c.wmu.Unlock()
@@ -482,7 +490,19 @@ func (p *pending) waitOpen(ctx context.Context) (*conn, error) {
 }
 
 func randomLabel() string {
-	var b [20]byte
+	var b [18]byte
 	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return ourLabelPrefix + hex.EncodeToString(b[:])
 }
+
+// ourLabelPrefix begins the label of the data channels we offer (the JS's are 40 hex
+// digits, and any label is accepted), so that an answerer of ours knows the offerer is
+// one of ours too: it then neither waits Config.ReadyDelay nor lets the offerer wait, and
+// sends readyMessage first when it has no announcement to send.
+const ourLabelPrefix = "wdht-"
+
+// readyMessage is the first message an answerer of ours sends an offerer of ours (known
+// by its label) when it announces no signalling server: it proves at once what a JS peer
+// can prove only by its first message, that its side of the connection is ready. It is
+// never sent to another peer, and is not a KRPC message (those begin with 'd').
+var readyMessage = []byte("wdht-ready")

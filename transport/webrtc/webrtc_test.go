@@ -679,3 +679,32 @@ func TestCloseWithEverything(t *testing.T) {
 		t.Errorf("after Close: %+v", s)
 	}
 }
+
+// Between two of ours, neither side waits Config.ReadyDelay: the offer's label tells the
+// answerer the offerer is ours, and the answerer's ready message tells the offerer. The
+// ready message is not delivered. With an hour's ReadyDelay, a wait would outlast ctx.
+func TestOursReadyAtOnce(t *testing.T) {
+	a := newTransport(t, "a", &webrtc.Config{ReadyDelay: time.Hour})
+	b := newTransport(t, "b", &webrtc.Config{ReadyDelay: time.Hour})
+	ab, ba, err := connect(ctxFor(t, 20*time.Second), a, b)
+	if err != nil {
+		t.Fatalf("connecting two of ours waited for ReadyDelay: %v", err)
+	}
+	msg := []byte("d1:t2:aa1:y1:qe")
+	if err := a.Send(ab, msg); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Receive(ctxFor(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.From != ba || !bytes.Equal(p.Data, msg) {
+		t.Errorf("b received %q from %v, want %q from %v (the ready message must not be delivered)", p.Data, p.From, msg, ba)
+	}
+	if err := b.Send(ba, msg); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = a.Receive(ctxFor(t, 10*time.Second)); err != nil || !bytes.Equal(p.Data, msg) {
+		t.Errorf("a received %q, %v; want %q", p.Data, err, msg)
+	}
+}
