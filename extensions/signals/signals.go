@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +55,7 @@ const (
 	DefaultK              = 2
 	DefaultRelayTimeout   = 1500 * time.Millisecond
 	DefaultConnectTimeout = 10 * time.Second
+	DefaultPeerSignals    = 100
 )
 
 // Config configures the extension. The zero value is ready to use.
@@ -72,6 +74,19 @@ type Config struct {
 	// ConnectTimeout bounds how long a querier waits for a connection to open once it
 	// has the answer. Default 10 s.
 	ConnectTimeout time.Duration
+	// PeerSignals is how many entries the "signals" of our get_peers queries hold: the
+	// offers, then as many entries {id: <the responder's ID>} as it takes. A JS responder
+	// (webtorrent-dht 0.18) returns every peer it stores for the infohash and throws when
+	// they outnumber the signals (`response.values(0, n)` calls an array: a Node.js
+	// process dies), so a get_peers carrying only our offers crashes any JS node storing
+	// three peers or more. It relays each entry to one of its peers with peer_connection,
+	// and a peer answers an entry naming a node it is connected to, as it is to the relaying
+	// responder, with the shortcut {id} at once (ours and the JS alike); the peer's ID
+	// comes back, and we use the peer when we are connected to it. Entries are added only
+	// when the responder's ID is known (it answered us before) and it is not one of ours
+	// (whose responses carry krpc.Version's "WD" as "v"). Default 100
+	// (DefaultPeerSignals); negative, or at most Offers: the offers alone.
+	PeerSignals int
 	// Logger receives the extension's logs. Default: none.
 	Logger hclog.Logger
 }
@@ -108,6 +123,7 @@ type Extension struct {
 	closed bool
 	byID   map[dht.ID]netip.AddrPort // open connections whose node ID we know
 	byAddr map[netip.AddrPort]dht.ID
+	ours   map[netip.AddrPort]struct{} // connections whose node answered with our "v"
 }
 
 var _ krpc.Extension = (*Extension)(nil)
@@ -138,11 +154,15 @@ func New(sig Signaler, cfg *Config) (*Extension, error) {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	if c.PeerSignals == 0 {
+		c.PeerSignals = DefaultPeerSignals
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
 	e := &Extension{sig: sig, cfg: c, log: c.Logger.Named("signals"),
-		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID)}
+		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID),
+		ours: make(map[netip.AddrPort]struct{})}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if cn, ok := sig.(transport.ClosedNotifier); ok {
 		cn.NotifyClosed(e.forget)
@@ -194,23 +214,71 @@ func (e *Extension) learn(id dht.ID, addr netip.AddrPort) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if old, ok := e.byAddr[addr]; ok && old != id {
-		delete(e.byID, old)
+		delete(e.ours, addr)
+		e.byAddr[addr] = id
+		e.unmap(old, addr)
 	}
 	e.byID[id] = addr
 	e.byAddr[addr] = id
+}
+
+// unmap makes id no longer reached at addr: it is reached at another of its connections,
+// if it has one (two relays can open two connections to one node), else not at all.
+// e.mu must be held, and byAddr no longer give id for addr.
+func (e *Extension) unmap(id dht.ID, addr netip.AddrPort) {
+	if e.byID[id] != addr {
+		return
+	}
+	delete(e.byID, id)
+	for a, other := range e.byAddr {
+		if other == id {
+			e.byID[id] = a
+			return
+		}
+	}
+}
+
+// learnResponse is learn for the node that sent resp, and notes whether it is one of ours
+// (its "v" is krpc.Version's "WD"), which never needs get_peers padding.
+func (e *Extension) learnResponse(resp *krpc.Response) {
+	e.learn(resp.Return.ID, resp.From)
+	if resp.Return.ID == (dht.ID{}) || !resp.From.IsValid() {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if strings.HasPrefix(resp.Version, krpc.Version[:2]) {
+		e.ours[resp.From] = struct{}{}
+	} else {
+		delete(e.ours, resp.From)
+	}
 }
 
 // forget drops a closed connection.
 func (e *Extension) forget(addr netip.AddrPort) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	delete(e.ours, addr)
 	if id, ok := e.byAddr[addr]; ok {
 		delete(e.byAddr, addr)
-		if e.byID[id] == addr {
-			delete(e.byID, id)
-		}
+		e.unmap(id, addr)
 	}
 }
+
+// padWith returns the ID of the node at addr when our get_peers to it should be padded:
+// we know its ID, and it has not shown to be one of ours.
+func (e *Extension) padWith(addr netip.AddrPort) (dht.ID, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	id, ok := e.byAddr[addr]
+	if _, ours := e.ours[addr]; ours {
+		return id, false
+	}
+	return id, ok
+}
+
+// padding returns how many entries {id: responder} follow n offers in a get_peers.
+func (e *Extension) padding(n int) int { return max(0, e.cfg.PeerSignals-n) }
 
 // connected returns the address of our connection to the node id, if there is one.
 func (e *Extension) connected(id dht.ID) (netip.AddrPort, bool) {
@@ -239,11 +307,27 @@ func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
 		if !signalled(q.Method) {
 			resp, err := next.Call(ctx, to, q)
 			if err == nil {
-				e.learn(resp.Return.ID, resp.From)
+				e.learnResponse(resp)
 			}
 			return resp, err
 		}
 		offers := e.prepare(ctx)
+		own := e.self()
+		sigs := make([]bencode.Bytes, len(offers))
+		for i, o := range offers {
+			sigs[i] = encodeFull("offer", o.SDP(), own, e.cfg.Extensions)
+		}
+		if q.Method == krpc.MethodGetPeers {
+			// Enough entries for a JS responder's peers (see Config.PeerSignals); their
+			// slots in offers stay nil.
+			if rid, ok := e.padWith(to); ok {
+				pad := encodeShortcut(rid)
+				for range e.padding(len(sigs)) {
+					sigs = append(sigs, pad)
+					offers = append(offers, nil)
+				}
+			}
+		}
 		defer func() {
 			for _, o := range offers {
 				if o != nil {
@@ -251,11 +335,6 @@ func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
 				}
 			}
 		}()
-		own := e.self()
-		sigs := make([]bencode.Bytes, len(offers))
-		for i, o := range offers {
-			sigs[i] = encodeFull("offer", o.SDP(), own, e.cfg.Extensions)
-		}
 		if q.Args.Extra == nil {
 			q.Args.Extra = krpc.Extra{}
 		}
@@ -264,7 +343,7 @@ func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
 		if err != nil {
 			return resp, err
 		}
-		e.learn(resp.Return.ID, resp.From)
+		e.learnResponse(resp)
 		e.connect(ctx, resp.Return, offers, own)
 		return resp, nil
 	})
@@ -297,7 +376,9 @@ func (e *Extension) prepare(ctx context.Context) []Offer {
 }
 
 // connect applies the answers of a response to our offers and rewrites its nodes or
-// values to the addresses of our connections. Offers it uses are set to nil in offers.
+// values to the addresses of our connections. Offers it uses are set to nil in offers;
+// nil slots (entries without an offer) accept only the shortcut of a node we are
+// connected to.
 func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer, own dht.ID) {
 	raw, ok := r.Extra["signals"]
 	delete(r.Extra, "signals")

@@ -37,13 +37,16 @@ func TestOfferCount(t *testing.T) {
 
 // rawNode is a KRPC server on the linked network with handlers of the test's choosing,
 // standing in for a node of another implementation.
-func (w *webNet) rawNode(h krpc.Handler) *krpc.Server {
+func (w *webNet) rawNode(h krpc.Handler) *krpc.Server { return w.rawNodeConfig(h, nil) }
+
+// rawNodeConfig is rawNode with a KRPC configuration.
+func (w *webNet) rawNodeConfig(h krpc.Handler, cfg *krpc.Config) *krpc.Server {
 	w.t.Helper()
 	tr, err := w.mem.Listen(netip.AddrPort{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	s, err := krpc.NewServer(tr, h, nil)
+	s, err := krpc.NewServer(tr, h, cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}

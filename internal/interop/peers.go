@@ -200,6 +200,9 @@ type Options struct {
 	Dir string
 	// ReadyTimeout bounds the wait for the LISTENING line. Default DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Stdin gives the process a pipe as its standard input, written through Peer.Stdin
+	// (for drivers that take commands). Default: no input (/dev/null).
+	Stdin bool
 }
 
 // flags returns the command-line flags every start script (and every driver program
@@ -248,6 +251,9 @@ type Peer struct {
 	PID int
 	// Started is when the process was started; Ready when its LISTENING line arrived.
 	Started, Ready time.Time
+	// Stdin writes to the process's standard input when Options.Stdin asked for it (else
+	// nil). It is closed when the process has exited.
+	Stdin io.WriteCloser
 
 	cmd        *exec.Cmd
 	out        *os.File // read end of the output pipe
@@ -319,7 +325,16 @@ func start(ctx context.Context, name string, argv []string, opts Options) (*Peer
 	cmd.Env = append(os.Environ(), opts.Env...)
 	cmd.Dir = opts.Dir
 	cmd.SysProcAttr = sysProcAttr()
+	var stdin io.WriteCloser
+	if opts.Stdin {
+		if stdin, err = cmd.StdinPipe(); err != nil {
+			r.Close()
+			w.Close()
+			return nil, fmt.Errorf("interop: %s: %w", name, err)
+		}
+	}
 	p := &Peer{
+		Stdin:      stdin,
 		Name:       name,
 		cmd:        cmd,
 		out:        r,

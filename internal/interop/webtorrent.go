@@ -94,3 +94,18 @@ func Chromium() (browser, playwright string, err error) {
 	}
 	return browser, dir, nil
 }
+
+// WebtorrentDriver returns the path of a driver script of the WebTorrent interop tests
+// (internal/interop/testdata/webtorrent/<name>), for programs outside the test package
+// such as bench/webjoin.
+func WebtorrentDriver(name string) (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	f := filepath.Join(root, "internal", "interop", "testdata", "webtorrent", name)
+	if !isFile(f) {
+		return "", fmt.Errorf("interop: no driver %s", f)
+	}
+	return f, nil
+}

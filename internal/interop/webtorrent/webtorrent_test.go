@@ -62,7 +62,16 @@ func driver(t *testing.T, name string) string {
 // test failed; it fails the test if the JS library threw where upstream would crash.
 func start(t *testing.T, name string, argv []string) *interop.Peer {
 	t.Helper()
-	p, err := interop.StartCommand(t.Context(), name, argv, interop.Options{ReadyTimeout: time.Minute})
+	return startOpts(t, name, argv, interop.Options{})
+}
+
+// startOpts is start with options (ReadyTimeout defaults to a minute).
+func startOpts(t *testing.T, name string, argv []string, opts interop.Options) *interop.Peer {
+	t.Helper()
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = time.Minute
+	}
+	p, err := interop.StartCommand(t.Context(), name, argv, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
