@@ -21,6 +21,9 @@
 //     make offers does not crash it (js-wire-protocol §11 B1).
 //   - TestChromiumInOurNetwork: the published browser bundle in Chromium joins a network of
 //     ours, finds a peer announced by one of our nodes, and one of ours finds its peer.
+//   - TestBridgeServesMainlineItems: libtorrent puts mutable BEP 44 items on a mainline
+//     network of libtorrent nodes; Chromium (dht.get, the signature checked with
+//     WebCrypto) and a WebRTC-only node of ours read them through our bridge.
 //
 // WebRTC picks its candidate pairs among every interface, so the tests run in a network
 // namespace whose only interface is lo: TestMain re-executes the test binary under
