@@ -1,0 +1,80 @@
+//go:build linux
+
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/wdht/wdht/internal/interop"
+)
+
+// TestMain re-executes the test binary in a network namespace whose only interface is
+// lo, as the program itself does; without root or unshare the test skips (fails on CI).
+func TestMain(m *testing.M) {
+	if os.Getenv(netnsEnv) == "" && os.Geteuid() == 0 {
+		if code, ok := testInNetns(); ok {
+			os.Exit(code)
+		}
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func testInNetns() (int, bool) {
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return 0, false
+	}
+	ip := ""
+	for _, p := range []string{"ip", "/usr/sbin/ip", "/sbin/ip"} {
+		if ip, err = exec.LookPath(p); err == nil {
+			break
+		}
+	}
+	exe, err2 := os.Executable()
+	if err != nil || err2 != nil || exec.Command(unshare, "-n", "--", ip, "link", "set", "lo", "up").Run() != nil {
+		return 0, false
+	}
+	args := append([]string{"-n", "--", "sh", "-c", ip + ` link set lo up && exec "$@"`, "sh", exe}, os.Args[1:]...)
+	cmd := exec.Command(unshare, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var ee *exec.ExitError
+	if err := cmd.Run(); errors.As(err, &ee) {
+		return ee.ExitCode(), true
+	} else if err != nil {
+		return 2, true
+	}
+	return 0, true
+}
+
+// The benchmark runs end to end on small networks: every kind of join finds its peer
+// (run fails when a kind never does) and the table prints.
+func TestWebjoinSmall(t *testing.T) {
+	if os.Getenv(netnsEnv) == "" {
+		skipOrFail(t, errors.New("not in a lo-only network namespace (needs root and unshare)"))
+	}
+	if _, err := interop.WebtorrentDir(interop.Webtorrent); err != nil {
+		skipOrFail(t, err)
+	}
+	if testing.Short() {
+		t.Skip("starts JS networks")
+	}
+	if err := run(t.Context(), []string{"-runs", "2", "-nodes", "5"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func skipOrFail(t *testing.T, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("must run on CI: %v", err)
+	}
+	t.Skipf("cannot run here (set CI to make this a failure): %v", err)
+}
