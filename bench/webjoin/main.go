@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command webjoin measures, side by side in one run, how long a WebRTC-only node takes
 // from its start to its first successful get_peers (a peer found, and checked to be the
 // announcer) when it joins a network of WebRTC DHT nodes: ours joining a network of ours,
@@ -30,7 +32,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"regexp"
 	"slices"
@@ -75,7 +76,7 @@ func run(ctx context.Context, args []string) error {
 		joinerLog = hclog.New(&hclog.LoggerOptions{Name: "joiner", Level: hclog.Debug, Output: os.Stderr, TimeFormat: "15:04:05.000"})
 	}
 	if *netns && os.Getenv(netnsEnv) == "" {
-		return reexec(ctx)
+		return reexec()
 	}
 	dir, err := interop.WebtorrentDir(interop.Webtorrent)
 	if err != nil {
@@ -502,35 +503,13 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
-// reexec runs this program again, with the same arguments, under `unshare -n` with lo up.
-func reexec(ctx context.Context) error {
-	if os.Geteuid() != 0 {
-		return errors.New("a network namespace needs root (or run with -netns=false)")
-	}
-	ip := ""
-	for _, c := range []string{"ip", "/usr/sbin/ip", "/sbin/ip"} {
-		if p, err := exec.LookPath(c); err == nil {
-			ip = p
-			break
-		}
-	}
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || ip == "" {
-		return errors.New("needs unshare and ip (or run with -netns=false)")
-	}
-	exe, err := os.Executable()
+// reexec runs this program again, with the same arguments, in a network namespace with
+// only lo, and exits with its status.
+func reexec() error {
+	code, err := interop.RerunInNetns(netnsEnv)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (or run with -netns=false)", err)
 	}
-	args := append([]string{"-n", "--", "sh", "-c", ip + ` link set lo up && exec "$@"`, "sh", exe}, os.Args[1:]...)
-	cmd := exec.CommandContext(ctx, unshare, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.ExitCode())
-	}
-	return err
+	os.Exit(code)
+	return nil
 }

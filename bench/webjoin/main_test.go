@@ -5,8 +5,6 @@ package main
 import (
 	"errors"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -17,41 +15,12 @@ import (
 // TestMain re-executes the test binary in a network namespace whose only interface is
 // lo, as the program itself does; without root or unshare the test skips (fails on CI).
 func TestMain(m *testing.M) {
-	if os.Getenv(netnsEnv) == "" && os.Geteuid() == 0 {
-		if code, ok := testInNetns(); ok {
+	if os.Getenv(netnsEnv) == "" {
+		if code, err := interop.RerunInNetns(netnsEnv); err == nil {
 			os.Exit(code)
 		}
 	}
 	goleak.VerifyTestMain(m)
-}
-
-func testInNetns() (int, bool) {
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		return 0, false
-	}
-	ip := ""
-	for _, p := range []string{"ip", "/usr/sbin/ip", "/sbin/ip"} {
-		if ip, err = exec.LookPath(p); err == nil {
-			break
-		}
-	}
-	exe, err2 := os.Executable()
-	if err != nil || err2 != nil || exec.Command(unshare, "-n", "--", ip, "link", "set", "lo", "up").Run() != nil {
-		return 0, false
-	}
-	args := append([]string{"-n", "--", "sh", "-c", ip + ` link set lo up && exec "$@"`, "sh", exe}, os.Args[1:]...)
-	cmd := exec.Command(unshare, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var ee *exec.ExitError
-	if err := cmd.Run(); errors.As(err, &ee) {
-		return ee.ExitCode(), true
-	} else if err != nil {
-		return 2, true
-	}
-	return 0, true
 }
 
 // The benchmark runs end to end on small networks: ours joining ours and the JS joining
