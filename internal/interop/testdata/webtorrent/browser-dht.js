@@ -1,8 +1,7 @@
 'use strict'
 // Headless Chromium running the published webtorrent-dht browser bundle as a DHT node, for
-// wdht's WebRTC interop tests (internal/interop/webtorrent). Like browser.js (same
-// Chromium flags, same fake getUserMedia stream so that Chromium gathers 127.0.0.1
-// candidates in a lo-only namespace), but the page runs DHT steps:
+// wdht's WebRTC interop tests (internal/interop/webtorrent). Like browser.js (both run
+// Chromium through chromium.js), but the page runs DHT steps:
 //
 //   node browser-dht.js --playwright DIR --bundle FILE --bootstrap H:P
 //        [--announce IH] [--lookup IH] [--get TARGET [--salt SALT]] [--trace] [--timeout S]
@@ -19,16 +18,10 @@
 // node name "b": NODE b id=..., READY b ..., RESULT announce b ..., RESULT peer b ...,
 // RESULT peerid b ..., RESULT lookup b ... . It then stays up until SIGTERM (exit status
 // 0) or --timeout (1).
-const http = require('http')
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
+const runInChromium = require('./chromium')
 
 const argv = process.argv.slice(2)
 const arg = (n, d) => { const i = argv.indexOf('--' + n); return i >= 0 ? argv[i + 1] : d }
-const { chromium } = require(path.join(path.resolve(arg('playwright')), 'node_modules', 'playwright-core'))
-const bundle = path.resolve(arg('bundle'))
-const overall = Number(arg('timeout', '60'))
 const [bhost, bport] = (() => { const b = arg('bootstrap'); const i = b.lastIndexOf(':'); return [b.slice(0, i), Number(b.slice(i + 1))] })()
 
 const page = `<!doctype html><meta charset="utf-8"><title>wdht interop</title>
@@ -118,45 +111,15 @@ window.runDHT = async function (opts) {
 }
 </script>`
 
-const server = http.createServer((req, res) => {
-  if (req.url === '/') { res.writeHead(200, { 'Content-Type': 'text/html' }); return res.end(page) }
-  if (req.url === '/bundle.js') { res.writeHead(200, { 'Content-Type': 'application/javascript' }); return fs.createReadStream(bundle).pipe(res) }
-  res.writeHead(404); res.end()
-})
-
-let ctx = null
-let userDataDir = null
-async function main () {
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wdht-chromium-'))
-  ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // As browser.js (and the shared harness's browser-client.js).
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns']
+runInChromium({
+  playwright: arg('playwright'),
+  bundle: arg('bundle'),
+  html: page,
+  timeout: Number(arg('timeout', '60')),
+  timeoutLine: 'RESULT timeout b',
+  errorPrefix: 'ERROR b ',
+  drive: (p) => p.evaluate((o) => window.runDHT(o), {
+    bootstrap: { host: bhost, port: bport }, announce: arg('announce'), lookup: arg('lookup'),
+    get: arg('get'), salt: arg('salt'), trace: argv.includes('--trace')
   })
-  console.log(`LISTENING impl=chromium version=${ctx.browser() ? ctx.browser().version() : 'unknown'} addr=127.0.0.1:0 pid=${process.pid}`)
-  const p = ctx.pages()[0] || await ctx.newPage()
-  p.on('console', (m) => console.log(m.text()))
-  p.on('pageerror', (e) => console.log('[pageerror] ' + e.message))
-  await p.goto(`http://127.0.0.1:${server.address().port}/`)
-  console.log('BROWSER ' + await p.evaluate(() => navigator.userAgent))
-  await p.evaluate(async () => { window.__gum = await navigator.mediaDevices.getUserMedia({ audio: true }) })
-  await p.evaluate((o) => window.runDHT(o), { bootstrap: { host: bhost, port: bport }, announce: arg('announce'), lookup: arg('lookup'), get: arg('get'), salt: arg('salt'), trace: argv.includes('--trace') })
-  // Stay up (the connections too) until SIGTERM or --timeout.
-  await new Promise(() => {})
-}
-
-async function cleanup (code) {
-  try { if (ctx) await ctx.close() } catch (e) {}
-  try { server.close() } catch (e) {}
-  try { if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true }) } catch (e) {}
-  process.exit(code)
-}
-const hard = setTimeout(() => { console.log('RESULT timeout b'); cleanup(1) }, overall * 1000)
-main().catch((e) => { console.log('ERROR b ' + String(e && e.stack).replace(/\n/g, ' | ')); clearTimeout(hard); cleanup(1) })
-process.on('SIGTERM', () => cleanup(0))
-process.on('SIGINT', () => cleanup(0))
+})

@@ -10,16 +10,10 @@
 // version under test (global webtorrent_dht). Output: the LISTENING line of
 // internal/interop (addr 127.0.0.1:0), the page's log lines, READY, RESULT ping ok|error,
 // RESULT servers [...]. It then stays up until SIGTERM (exit status 0) or --timeout (1).
-const http = require('http')
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
+const runInChromium = require('./chromium')
 
 const argv = process.argv.slice(2)
 const arg = (n, d) => { const i = argv.indexOf('--' + n); return i >= 0 ? argv[i + 1] : d }
-const { chromium } = require(path.join(path.resolve(arg('playwright')), 'node_modules', 'playwright-core'))
-const bundle = path.resolve(arg('bundle'))
-const overall = Number(arg('timeout', '60'))
 const [bhost, bport] = (() => { const b = arg('bootstrap'); const i = b.lastIndexOf(':'); return [b.slice(0, i), Number(b.slice(i + 1))] })()
 
 const page = `<!doctype html><meta charset="utf-8"><title>wdht interop</title>
@@ -49,50 +43,15 @@ window.runPing = function (bootstrap) {
 }
 </script>`
 
-const server = http.createServer((req, res) => {
-  if (req.url === '/') { res.writeHead(200, { 'Content-Type': 'text/html' }); return res.end(page) }
-  if (req.url === '/bundle.js') { res.writeHead(200, { 'Content-Type': 'application/javascript' }); return fs.createReadStream(bundle).pipe(res) }
-  res.writeHead(404); res.end()
+runInChromium({
+  playwright: arg('playwright'),
+  bundle: arg('bundle'),
+  html: page,
+  timeout: Number(arg('timeout', '60')),
+  timeoutLine: 'RESULT ping error timeout',
+  errorPrefix: 'RESULT ping error ',
+  drive: async (p) => {
+    const lines = await p.evaluate((b) => window.runPing(b), { host: bhost, port: bport })
+    for (const l of lines) console.log(l)
+  }
 })
-
-let ctx = null
-let userDataDir = null
-async function main () {
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wdht-chromium-'))
-  ctx = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    // As the shared harness's browser-client.js: without an active getUserMedia stream
-    // Chromium gathers no host candidate in a lo-only namespace; loopback candidates
-    // need --allow-loopback-in-peer-connection; mDNS hiding off so that candidates are
-    // 127.0.0.1 (the transport resolves .local names, but a lo-only namespace has no
-    // multicast).
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
-      '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns']
-  })
-  console.log(`LISTENING impl=chromium version=${ctx.browser() ? ctx.browser().version() : 'unknown'} addr=127.0.0.1:0 pid=${process.pid}`)
-  const p = ctx.pages()[0] || await ctx.newPage()
-  p.on('console', (m) => console.log(m.text()))
-  p.on('pageerror', (e) => console.log('[pageerror] ' + e.message))
-  await p.goto(`http://127.0.0.1:${server.address().port}/`)
-  console.log('BROWSER ' + await p.evaluate(() => navigator.userAgent))
-  await p.evaluate(async () => { window.__gum = await navigator.mediaDevices.getUserMedia({ audio: true }) })
-  const lines = await p.evaluate((b) => window.runPing(b), { host: bhost, port: bport })
-  for (const l of lines) console.log(l)
-  // Stay up (the connections too) until SIGTERM or --timeout.
-  await new Promise(() => {})
-}
-
-async function cleanup (code) {
-  try { if (ctx) await ctx.close() } catch (e) {}
-  try { server.close() } catch (e) {}
-  try { if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true }) } catch (e) {}
-  process.exit(code)
-}
-const hard = setTimeout(() => { console.log('RESULT ping error timeout'); cleanup(1) }, overall * 1000)
-main().catch((e) => { console.log('RESULT ping error ' + String(e && e.stack).replace(/\n/g, ' | ')); clearTimeout(hard); cleanup(1) })
-process.on('SIGTERM', () => cleanup(0))
-process.on('SIGINT', () => cleanup(0))
