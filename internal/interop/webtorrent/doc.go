@@ -32,9 +32,8 @@
 // where .ci/run installs everything and a missing piece is a failure.
 //
 // The drivers (testdata/webtorrent/peer.js, browser.js, dht.js and browser-dht.js, the
-// browser ones on chromium.js) print
-// the LISTENING line of package interop and RESULT lines; interop.StartCommand runs them.
-// dht.js runs JS DHT nodes made and driven by JSON commands on its stdin (bench/webjoin
-// uses it too). WDHT_INTEROP_LOG=1
-// logs their whole output (go test -v) even when the test passes.
+// browser ones on chromium.js) print the LISTENING line of package interop and RESULT
+// lines; interop.StartCommand runs them. dht.js runs JS DHT nodes made and driven by JSON
+// commands on its stdin (bench/webjoin uses it too). WDHT_INTEROP_LOG=1 logs their whole
+// output (go test -v) even when the test passes.
 package webtorrent
