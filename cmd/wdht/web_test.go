@@ -2,16 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -30,57 +24,10 @@ import (
 
 	"github.com/wdht/wdht/dht"
 	"github.com/wdht/wdht/extensions/signals"
+	"github.com/wdht/wdht/internal/testenv"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/webrtc"
 )
-
-var (
-	webrtcOnce sync.Once
-	webrtcErr  error
-)
-
-// needWebRTC skips the test when two WebRTC transports cannot connect over loopback
-// here (no loopback ICE candidates), unless CI is set: there it fails.
-func needWebRTC(t *testing.T) {
-	t.Helper()
-	webrtcOnce.Do(func() { webrtcErr = tryWebRTC() })
-	if webrtcErr == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("WebRTC does not connect over loopback here: %v", webrtcErr)
-	}
-	t.Skipf("WebRTC does not connect over loopback here (set CI to fail instead): %v", webrtcErr)
-}
-
-// tryWebRTC connects two loopback transports through a signalling server.
-func tryWebRTC() error {
-	a, err := webrtc.New(&webrtc.Config{Loopback: true})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	b, err := webrtc.New(&webrtc.Config{Loopback: true})
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	srv, err := webrtc.NewServer(b, nil)
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	defer func() { srv.Close(); <-done }()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, err = a.Dial(ctx, l.Addr().String())
-	return err
-}
 
 // TestWebUsageErrors checks the bad input of the WebRTC flags, of node and of the
 // client commands: the exact message and exit status 2, before any network use.
@@ -90,7 +37,7 @@ func TestWebUsageErrors(t *testing.T) {
 	missing := filepath.Join(dir, "missing.pem")
 	garbage := filepath.Join(dir, "garbage.pem")
 	os.WriteFile(garbage, []byte("not a certificate"), 0o600)
-	cert, key := selfSigned(t)
+	cert, key, _ := testenv.SelfSigned(t)
 	badWebState := filepath.Join(dir, "web.json")
 	os.WriteFile(badWebState, []byte(`{"mainline":{"id":"`+testIH+`"},"web":{"id":"xyz"}}`), 0o644)
 	tests := []struct {
@@ -318,7 +265,7 @@ func silentServer(t *testing.T) string {
 // startBridge runs the default node (a bridge) in-process on free ports.
 func startBridge(t *testing.T, args ...string) *nodeProc {
 	t.Helper()
-	needWebRTC(t)
+	testenv.NeedWebRTC(t)
 	return startNode(t, append([]string{"--addr", "127.0.0.1:0", "--signal-addr", "127.0.0.1:0", "--status", "20ms", "--limits=false"}, args...)...)
 }
 
@@ -476,7 +423,7 @@ func TestWebLookupRelays(t *testing.T) {
 // over WebRTC one stored only on a mainline node, over UDP one stored only on a
 // WebRTC node.
 func TestBridgeFallback(t *testing.T) {
-	needWebRTC(t)
+	testenv.NeedWebRTC(t)
 	// A mainline node and a WebRTC node, each holding an item, before the bridge exists.
 	m := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "0")
 	w := startNode(t, "--transports", "webrtc", "--signal-addr", "127.0.0.1:0", "--status", "0")
@@ -503,7 +450,7 @@ func TestBridgeFallback(t *testing.T) {
 // (IDs, the UDP node's nodes, the signalling servers of the WebRTC node), SIGTERM,
 // SIGINT and --max-seconds.
 func TestBridgeProcess(t *testing.T) {
-	needWebRTC(t)
+	testenv.NeedWebRTC(t)
 	p0 := startProcess(t, "--addr", "127.0.0.1:0", "--signal-addr", "127.0.0.1:0", "--max-seconds", "0.2")
 	if p0.signal == "" || p0.webID == "" {
 		t.Errorf("LISTENING without signal= and web_id=")
@@ -542,8 +489,8 @@ func TestBridgeProcess(t *testing.T) {
 
 // TestNodeTLS runs a WebRTC node whose signalling server speaks TLS, and dials it.
 func TestNodeTLS(t *testing.T) {
-	needWebRTC(t)
-	cert, key := selfSigned(t)
+	testenv.NeedWebRTC(t)
+	cert, key, _ := testenv.SelfSigned(t)
 	n := startNode(t, "--transports", "webrtc", "--signal-addr", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key, "--status", "0")
 	if n.addr != n.signal || n.id != n.webID {
 		t.Errorf("WebRTC-only LISTENING: addr=%s id=%s signal=%s web_id=%s; want addr=signal and id=web_id", n.addr, n.id, n.signal, n.webID)
@@ -664,39 +611,4 @@ func TestDialReason(t *testing.T) {
 	if got := dialReason(fmt.Errorf("wrapped: %w", http.ErrServerClosed), time.Second); got != "the server closed" {
 		t.Errorf("closed: %q", got)
 	}
-}
-
-// selfSigned writes a self-signed certificate for localhost and 127.0.0.1 and its key to
-// the test's temporary directory and returns their files.
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
 }

@@ -3,64 +3,21 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/wdht/wdht/transport/webrtc"
+	"github.com/wdht/wdht/internal/testenv"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// needWebRTC skips the test when two WebRTC transports cannot connect over loopback
-// here (no loopback ICE candidates), unless CI is set: there it fails.
-func needWebRTC(t *testing.T) {
-	t.Helper()
-	err := func() error {
-		a, err := webrtc.New(&webrtc.Config{Loopback: true})
-		if err != nil {
-			return err
-		}
-		defer a.Close()
-		b, err := webrtc.New(&webrtc.Config{Loopback: true})
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		srv, err := webrtc.NewServer(b, nil)
-		if err != nil {
-			return err
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(l) }()
-		defer func() { srv.Close(); <-done }()
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		defer cancel()
-		_, err = a.Dial(ctx, l.Addr().String())
-		return err
-	}()
-	switch {
-	case err == nil:
-	case os.Getenv("CI") != "":
-		t.Fatalf("WebRTC does not connect over loopback here: %v", err)
-	default:
-		t.Skipf("WebRTC does not connect over loopback here (set CI to fail instead): %v", err)
-	}
-}
-
 // TestDemo runs the demo and checks its story: the WebRTC-only node reads the item that
 // only mainline nodes hold, and the bridge's writes and lookups span both networks.
 func TestDemo(t *testing.T) {
-	needWebRTC(t)
+	testenv.NeedWebRTC(t)
 	var out strings.Builder
 	if err := run(t.Context(), nil, &out); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())

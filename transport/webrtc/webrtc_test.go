@@ -20,6 +20,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/coder/websocket"
 
+	"github.com/wdht/wdht/internal/testenv"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport"
 	"github.com/wdht/wdht/transport/webrtc"
@@ -575,7 +576,7 @@ func TestServerWebSocket(t *testing.T) {
 }
 
 func TestServerTLS(t *testing.T) {
-	certFile, keyFile, roots := selfSigned(t)
+	certFile, keyFile, roots := testenv.SelfSigned(t)
 	for _, method := range methods {
 		t.Run(method.String(), func(t *testing.T) {
 			a := newTransport(t, "a", &webrtc.Config{
