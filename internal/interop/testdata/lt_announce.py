@@ -19,7 +19,7 @@ Stops on SIGTERM/SIGINT or after --max-seconds.
 """
 import argparse
 import os
-import signal
+import lt_common
 import sys
 import time
 
@@ -34,35 +34,8 @@ def main():
     ap.add_argument("--stats", type=float, default=0)
     ap.add_argument("--max-seconds", type=float, default=300)
     a = ap.parse_args()
-    sys.path.insert(0, a.peers_dir)
-    import libtorrent as lt
-    from lt_node import hp, make_session
-
+    lt, ses, stop, t0 = lt_common.start(a, "libtorrent-client")
     ih = bytes.fromhex(a.announce)
-    boot = [hp(x) for x in a.bootstrap.split(",") if x.strip()]
-    ses = make_session(a.host, a.port, boot)
-    stop = {"flag": False}
-
-    def on_sig(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_sig)
-    signal.signal(signal.SIGINT, on_sig)
-
-    t0 = time.monotonic()
-    port = None
-    while port is None and time.monotonic() < t0 + 20 and not stop["flag"]:
-        ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and int(al.socket_type) == int(lt.socket_type_t.udp):
-                port = al.port
-    if port is None:
-        print("no UDP listen socket", file=sys.stderr, flush=True)
-        sys.exit(1)
-    for h, p in boot:
-        ses.add_dht_node((h, p))
-    print("LISTENING impl=libtorrent-client version=%s addr=%s:%d pid=%d" % (lt.__version__, a.host, port, os.getpid()),
-          flush=True)
 
     ses.apply_settings({"dht_announce_interval": 2,
                         "alert_mask": lt.alert.category_t.dht_notification

@@ -35,7 +35,7 @@ import argparse
 import hashlib
 import json
 import os
-import signal
+import lt_common
 import sys
 import time
 
@@ -53,35 +53,8 @@ def main():
     ap.add_argument("--op", action="append", default=[])
     ap.add_argument("--step-timeout", type=float, default=30)
     a = ap.parse_args()
-    sys.path.insert(0, a.peers_dir)
-    import libtorrent as lt
-    from lt_node import hp, make_session
-
-    boot = [hp(x) for x in a.bootstrap.split(",") if x.strip()]
-    ses = make_session(a.host, a.port, boot)
-    stop = {"flag": False}
-
-    def on_sig(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_sig)
-    signal.signal(signal.SIGINT, on_sig)
-
-    t0 = time.monotonic()
+    lt, ses, stop, t0 = lt_common.start(a, "libtorrent-item")
     hard_stop = t0 + a.max_seconds
-    port = None
-    while port is None and time.monotonic() < t0 + 20 and not stop["flag"]:
-        ses.wait_for_alert(200)
-        for al in ses.pop_alerts():
-            if isinstance(al, lt.listen_succeeded_alert) and int(al.socket_type) == int(lt.socket_type_t.udp):
-                port = al.port
-    if port is None:
-        print("no UDP listen socket", file=sys.stderr, flush=True)
-        sys.exit(1)
-    for h, p in boot:
-        ses.add_dht_node((h, p))
-    print("LISTENING impl=libtorrent-item version=%s addr=%s:%d pid=%d" % (lt.__version__, a.host, port, os.getpid()),
-          flush=True)
     ses.apply_settings({"alert_mask": lt.alert.category_t.dht_notification
                         | lt.alert.category_t.dht_operation_notification
                         | lt.alert.category_t.status_notification
@@ -100,7 +73,7 @@ def main():
     # The routing table must not be empty before a lookup: libtorrent starts its traversals
     # from it (the bootstrap nodes enter it once they answer the pings add_dht_node sent).
     nodes = 0
-    while not stop["flag"] and boot and time.monotonic() < t0 + 20:
+    while not stop["flag"] and a.bootstrap.strip() and time.monotonic() < t0 + 20:
         nodes = table_size()
         if nodes >= 1:
             break
