@@ -13,44 +13,18 @@
 //   LOOKUP-DONE infohash=HEX err=E
 //   STATS t=S nodes=N                                 (with --stats)
 // Stops on SIGTERM/SIGINT or after --max-seconds.
-import fs from 'node:fs'
-import net from 'node:net'
-import path from 'node:path'
-import url from 'node:url'
+import { arg, options, load, serve } from './bt_common.mjs'
 
-function arg (name, def) {
-  const i = process.argv.indexOf('--' + name)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
-function isLoopback (h) {
-  return net.isIPv4(h) ? h.startsWith('127.') : h === '::1'
-}
-
-const peersDir = arg('peers-dir')
-if (!peersDir) { console.error('--peers-dir is required'); process.exit(2) }
-const host = arg('host', '127.0.0.1')
-const port = Number(arg('port', '0'))
-const statsEvery = Number(arg('stats', '0'))
-const maxSeconds = Number(arg('max-seconds', '300'))
-const bootstrap = (arg('bootstrap', '') || '').split(',').filter(Boolean)
+const o = options()
 const announces = (arg('announce', '') || '').split(',').filter(Boolean).map((s) => {
   const [ih, p] = s.split(':')
   return { ih, port: Number(p || '0') }
 })
-if (!isLoopback(host)) { console.error('non-loopback host refused'); process.exit(2) }
-for (const b of bootstrap) {
-  if (!isLoopback(b.slice(0, b.lastIndexOf(':')))) { console.error('non-loopback bootstrap refused: ' + b); process.exit(2) }
-}
+const { DHT, version } = await load(o)
 
-const modDir = path.join(peersDir, 'js', 'node_modules', 'bittorrent-dht')
-const version = JSON.parse(fs.readFileSync(path.join(modDir, 'package.json'))).version
-const { default: DHT } = await import(url.pathToFileURL(path.join(modDir, 'index.js')).href)
-
-const t0 = Date.now()
 // bootstrap: an explicit list, never k-rpc's public default routers; host: false, so the
 // node does not add itself as a peer (the announce must reach other nodes to be found).
-const dht = new DHT({ bootstrap, host: false })
+const dht = new DHT({ bootstrap: o.bootstrap, host: false })
 dht.on('error', (e) => { console.error('dht error', e); process.exit(1) })
 dht.on('warning', (e) => { console.error('dht warning', e && e.message) })
 
@@ -78,24 +52,4 @@ dht.on('peer', (peer, infoHash, from) => {
   console.log(`FOUND infohash=${infoHash.toString('hex')} peer=${peer.host}:${peer.port} from=${f}`)
 })
 
-dht.listen(port, host, () => {
-  const a = dht.address()
-  console.log(`LISTENING impl=bittorrent-dht-client version=${version} addr=${a.address}:${a.port} id=${dht.nodeId.toString('hex')} pid=${process.pid}`)
-})
-
-let statsTimer = null
-if (statsEvery > 0) {
-  statsTimer = setInterval(() => {
-    console.log(`STATS t=${((Date.now() - t0) / 1000).toFixed(2)} nodes=${dht.nodes.count()}`)
-  }, statsEvery * 1000)
-}
-
-function stop () {
-  if (statsTimer) clearInterval(statsTimer)
-  console.log(`STOPPING impl=bittorrent-dht-client pid=${process.pid}`)
-  dht.destroy(() => process.exit(0))
-  setTimeout(() => process.exit(0), 2000).unref()
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
-setTimeout(stop, maxSeconds * 1000).unref()
+serve(dht, o, 'bittorrent-dht-client', version)

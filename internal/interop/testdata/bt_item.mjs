@@ -20,47 +20,15 @@
 //   STATS t=S nodes=N                                       (with --stats)
 // and keeps running (its DHT node answers queries) until SIGTERM/SIGINT or --max-seconds.
 import crypto from 'node:crypto'
-import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import url from 'node:url'
+import { arg, args, options, load, serve } from './bt_common.mjs'
 
-function arg (name, def) {
-  const i = process.argv.indexOf('--' + name)
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : def
-}
-
-function args (name) {
-  const out = []
-  for (let i = 0; i + 1 < process.argv.length; i++) {
-    if (process.argv[i] === '--' + name) out.push(process.argv[i + 1])
-  }
-  return out
-}
-
-function isLoopback (h) {
-  return net.isIPv4(h) ? h.startsWith('127.') : h === '::1'
-}
-
-const peersDir = arg('peers-dir')
-if (!peersDir) { console.error('--peers-dir is required'); process.exit(2) }
-const host = arg('host', '127.0.0.1')
-const port = Number(arg('port', '0'))
-const statsEvery = Number(arg('stats', '0'))
-const maxSeconds = Number(arg('max-seconds', '300'))
-const bootstrap = (arg('bootstrap', '') || '').split(',').filter(Boolean)
+const o = options()
 const ops = args('op')
-if (!isLoopback(host)) { console.error('non-loopback host refused'); process.exit(2) }
-for (const b of bootstrap) {
-  if (!isLoopback(b.slice(0, b.lastIndexOf(':')))) { console.error('non-loopback bootstrap refused: ' + b); process.exit(2) }
-}
-
-const modules = path.join(peersDir, 'js', 'node_modules')
-const modDir = path.join(modules, 'bittorrent-dht')
-const version = JSON.parse(fs.readFileSync(path.join(modDir, 'package.json'))).version
-const { default: DHT } = await import(url.pathToFileURL(path.join(modDir, 'index.js')).href)
+const { DHT, version } = await load(o)
 // The bencode bittorrent-dht itself uses (v4), for the values this script reads and writes.
-const { default: bencode } = await import(url.pathToFileURL(path.join(modules, 'bencode', 'index.js')).href)
+const { default: bencode } = await import(url.pathToFileURL(path.join(o.modules, 'bencode', 'index.js')).href)
 
 // ed25519 through node:crypto: raw 32-byte keys wrapped in DER (SPKI for the public key,
 // PKCS#8 for the private key, built from the seed).
@@ -97,8 +65,7 @@ function toBuffers (x) {
 const hex = (b) => b ? Buffer.from(b).toString('hex') : undefined
 const decodeHex = (h) => toBuffers(bencode.decode(Buffer.from(h, 'hex')))
 
-const t0 = Date.now()
-const dht = new DHT({ bootstrap, host: false, verify })
+const dht = new DHT({ bootstrap: o.bootstrap, host: false, verify })
 dht.on('error', (e) => { console.error('dht error', e); process.exit(1) })
 dht.on('warning', () => {})
 
@@ -174,24 +141,4 @@ dht.on('ready', () => {
   run(0)
 })
 
-dht.listen(port, host, () => {
-  const a = dht.address()
-  console.log(`LISTENING impl=bittorrent-dht-item version=${version} addr=${a.address}:${a.port} id=${dht.nodeId.toString('hex')} pid=${process.pid}`)
-})
-
-let statsTimer = null
-if (statsEvery > 0) {
-  statsTimer = setInterval(() => {
-    console.log(`STATS t=${((Date.now() - t0) / 1000).toFixed(2)} nodes=${dht.nodes.count()}`)
-  }, statsEvery * 1000)
-}
-
-function stop () {
-  if (statsTimer) clearInterval(statsTimer)
-  console.log(`STOPPING impl=bittorrent-dht-item pid=${process.pid}`)
-  dht.destroy(() => process.exit(0))
-  setTimeout(() => process.exit(0), 2000).unref()
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
-setTimeout(stop, maxSeconds * 1000).unref()
+serve(dht, o, 'bittorrent-dht-item', version)
