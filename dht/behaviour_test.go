@@ -482,3 +482,41 @@ func TestBootstrapDials(t *testing.T) {
 		}
 	})
 }
+
+// With K=2 a lookup still waits for more than the first two nodes that answer
+// (minLookupWidth): L knows A and B, close to the target but knowing nothing closer,
+// and C, farther, which knows D, the target itself. A lookup that ended once A and B
+// answered would miss D.
+func TestLookupWiderThanSmallK(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		target := RandomID()
+		at := func(x byte) ID { id := target; id[19] ^= x; return id } // distance x from target
+		cfg := func(id ID) *Config { return &Config{ID: id, K: 2} }
+		// Relative to L, A and B share a bucket and C has its own, so L's K=2 table holds
+		// all three; D is not in L's table.
+		l := c.add(cfg(at(6)))
+		a, b, cc, d := c.add(cfg(at(1))), c.add(cfg(at(2))), c.add(cfg(at(4))), c.add(cfg(at(0)))
+		for _, n := range []*Node{a, b, cc} {
+			if _, err := l.Ping(t.Context(), n.Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := cc.Ping(t.Context(), d.Addr()); err != nil { // C learns D (it answered)
+			t.Fatal(err)
+		}
+		if got := len(l.Nodes()); got != 3 {
+			t.Fatalf("L's table holds %d nodes, want A, B and C", got)
+		}
+		res, err := l.FindNode(t.Context(), target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Closest) == 0 || res.Closest[0].ID != d.ID() {
+			t.Fatalf("the lookup ended at %v, want D %v first", res.Closest, d.ID())
+		}
+		if len(res.Closest) != 2 {
+			t.Errorf("%d closest nodes returned, want K=2", len(res.Closest))
+		}
+	})
+}
