@@ -107,11 +107,12 @@ func NewPerSource(rate float64, burst, maxSources int) *PerSource {
 	return &PerSource{rate: rate, burst: float64(burst), genSize: max(1, maxSources/2), cur: make(map[netip.Addr]*state)}
 }
 
-// Allow takes a token from src's bucket if one is there.
+// Allow takes a token from the bucket of src's SourceKey if one is there.
 func (p *PerSource) Allow(src netip.Addr) bool {
 	if p == nil {
 		return true
 	}
+	src = SourceKey(src)
 	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -146,4 +147,17 @@ func (p *PerSource) Len() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.cur) + len(p.prev)
+}
+
+// SourceKey returns the key under which per-source caps count addr: an IPv4 address (or
+// an IPv4-mapped IPv6 one) counts alone, an IPv6 address counts with its /64, since one
+// host is routinely given a whole /64 and can use any address in it. Every per-source cap
+// in wdht keys by SourceKey.
+func SourceKey(addr netip.Addr) netip.Addr {
+	addr = addr.Unmap()
+	if addr.Is4() || !addr.IsValid() {
+		return addr
+	}
+	p, _ := addr.WithZone("").Prefix(64)
+	return p.Addr()
 }

@@ -85,3 +85,20 @@ func TestPerSourceBounded(t *testing.T) {
 		t.Fatal("source forgotten too early")
 	}
 }
+
+func TestSourceKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::"},
+		{"fe80::1%eth0", "fe80::"},
+	} {
+		if got := SourceKey(netip.MustParseAddr(tc.in)); got != netip.MustParseAddr(tc.want) {
+			t.Errorf("SourceKey(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if SourceKey(netip.Addr{}).IsValid() {
+		t.Error("SourceKey of the zero Addr is valid")
+	}
+}
