@@ -267,6 +267,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		}
 	}
 	res.Duration = time.Since(start)
+	n.lookupTimes.add(res.Duration)
 	switch {
 	case n.ctx.Err() != nil && res.Responses == 0:
 		return res, nil, ErrClosed

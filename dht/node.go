@@ -58,6 +58,7 @@ type Node struct {
 	externalIP     netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
+	lookupTimes            lookupTimes
 }
 
 // New starts a node on t. cfg may be nil. The node answers queries at once; call Bootstrap
