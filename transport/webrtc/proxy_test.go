@@ -59,10 +59,10 @@ func TestTrustedProxy(t *testing.T) {
 			want      int
 		}{
 			{"127.0.0.2", "", http.StatusOK},
-			{"127.0.0.3", "", http.StatusOK},               // another client: its own cap
-			{"127.0.0.2", "", http.StatusServiceUnavailable}, // the first again: over its cap
+			{"127.0.0.3", "", http.StatusOK},                             // another client: its own cap
+			{"127.0.0.2", "", http.StatusServiceUnavailable},             // the first again: over its cap
 			{"127.0.0.2", "198.51.100.9", http.StatusServiceUnavailable}, // forging does not help
-			{"127.0.0.4", "127.0.0.3", http.StatusOK},                     // nor frame another
+			{"127.0.0.4", "127.0.0.3", http.StatusOK},                    // nor frame another
 		} {
 			if got := post(t, proxy, c.from, c.xff); got != c.want {
 				t.Errorf("from %s (X-Forwarded-For %q): %d, want %d", c.from, c.xff, got, c.want)
