@@ -77,6 +77,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	self := n.ID()
 	res := &LookupResult{Target: spec.target}
 	n.lookups.Add(1)
+	defer func() { n.lookupTimes.add(time.Since(start)) }() // every lookup, even one with no node to ask
 
 	var cands []*candidate // known IDs, nearest first
 	var seeds []*candidate // unknown IDs, queried in order
@@ -267,7 +268,6 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		}
 	}
 	res.Duration = time.Since(start)
-	n.lookupTimes.add(res.Duration)
 	switch {
 	case n.ctx.Err() != nil && res.Responses == 0:
 		return res, nil, ErrClosed
