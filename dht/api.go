@@ -233,11 +233,11 @@ func (n *Node) Items() *ItemStore { return n.items }
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
-	Nodes, GoodNodes, Replacements int        // routing table
-	Buckets                        int        // routing table buckets
-	Infohashes, Peers              int        // peer store
-	Items, ItemBytes               int        // BEP 44 item store
-	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
+	Nodes, GoodNodes, Replacements int    // routing table
+	Buckets                        int    // routing table buckets
+	Infohashes, Peers              int    // peer store
+	Items, ItemBytes               int    // BEP 44 item store
+	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
 	// LookupDurations counts the lookups that ended by duration, in the buckets of
 	// LookupBuckets (the last entry: longer than all), and LookupTime is their total
 	// duration.
@@ -245,9 +245,9 @@ type Stats struct {
 	LookupTime      time.Duration
 	// NodesV4 and NodesV6 are Nodes by address family (the routing table of each).
 	NodesV4, NodesV6 int
-	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
-	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
-	KRPC                           krpc.Stats
+	ExternalIP       netip.Addr // our address as other nodes see it (BEP 42), once enough agree
+	SecureID         bool       // our ID is the one BEP 42 ties to ExternalIP
+	KRPC             krpc.Stats
 }
 
 // Stats returns the node's current counters.

@@ -21,7 +21,7 @@ func fakeSources() Sources {
 				Lookups: v, LookupTime: 1500 * time.Millisecond}
 			s.LookupDurations[0], s.LookupDurations[4], s.LookupDurations[len(dht.LookupBuckets)] = 1, 1, 1
 			s.KRPC = krpc.Stats{PacketsIn: 10 * v, RateLimited: 2, Malformed: 1,
-				Methods: []krpc.MethodStats{{Method: "ping", InResponses: v, OutTimeouts: 1}, {Method: krpc.MethodOther, InErrors: 1}},
+				Methods:       []krpc.MethodStats{{Method: "ping", InResponses: v, OutTimeouts: 1}, {Method: krpc.MethodOther, InErrors: 1}},
 				ErrorCodesOut: map[int]uint64{204: 1}}
 			return s
 		}
