@@ -122,7 +122,10 @@ func (o *opsFlags) check() error {
 	if o.metricsAddr != "" {
 		a, err := parseListenFlag("--metrics-addr", o.metricsAddr)
 		if err != nil {
-			return err
+			if !strings.Contains(err.Error(), "want ip:port") {
+				return err
+			}
+			return badInput("--metrics-addr %q: want ip:port ([ip]:port for IPv6, :port for loopback, 0.0.0.0:port for every interface)", o.metricsAddr)
 		}
 		if !a.Addr().IsValid() { // no host: loopback
 			a = netip.AddrPortFrom(netip.MustParseAddr(defaultMetricsHostPort), a.Port())

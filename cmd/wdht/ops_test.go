@@ -46,7 +46,7 @@ func TestOpsUsageErrors(t *testing.T) {
 		{"bad header", []string{"--proxy-header", "x-real-ip"}, nil, `wdht: node: --proxy-header "x-real-ip": want x-forwarded-for or forwarded`},
 		{"log format", []string{"--log-format", "xml"}, nil, `wdht: node: --log-format "xml": want text or json`},
 		{"metrics syntax", []string{"--metrics-addr", "localhost"}, nil,
-			`wdht: node: --metrics-addr "localhost": want ip:port ([ip]:port for IPv6, :port for every interface)`},
+			`wdht: node: --metrics-addr "localhost": want ip:port ([ip]:port for IPv6, :port for loopback, 0.0.0.0:port for every interface)`},
 		{"metrics in use", []string{"--metrics-addr", busy.Addr().String()}, nil,
 			`wdht: node: --metrics-addr "` + busy.Addr().String() + `": cannot listen on ` + busy.Addr().String() + `: bind: address already in use`},
 		{"pprof alone", []string{"--pprof"}, nil, "wdht: node: --pprof needs --metrics-addr: the profiles are served there"},
@@ -211,5 +211,36 @@ func promtoolCheck(t *testing.T, exposition string) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
+	}
+}
+
+// TestOpsFlagsApplied checks that the store and rate-limit flags reach the node: with
+// --max-items 1 a second item pushes the first out, and with --source-rate 1
+// --source-burst 1 a ping right after another from the same client is dropped and
+// counted in /metrics.
+func TestOpsFlagsApplied(t *testing.T) {
+	n := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--max-items", "1", "--limits=false")
+	boot := "--bootstrap=" + n.addr
+	wantRun(t, exitOK, "put", "first", boot)
+	wantRun(t, exitOK, "put", "second", boot)
+	after := len(strings.Split(n.out.String(), "\n")) // a STATUS line printed after both puts
+	if _, m := n.out.await(t, after, regexp.MustCompile(`^STATUS .* items=(\d+) `), 5*time.Second); m[1] != "1" {
+		t.Errorf("items=%s after two puts with --max-items 1", m[1])
+	}
+
+	r := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "0", "--metrics-addr", "127.0.0.1:0",
+		"--source-rate", "1", "--source-burst", "1")
+	_, m := r.out.await(t, 0, metricsRE, time.Second)
+	wantRun(t, exitOK, "ping", r.addr, "--timeout", "5s")
+	wantRun(t, exitFailed, "ping", r.addr, "--timeout", "200ms") // both attempts within the second: dropped
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rl := regexp.MustCompile(`(?m)^wdht_krpc_packets_rate_limited_total\{node="mainline"\} (\d+)$`).FindSubmatch(b)
+	if rl == nil || string(rl[1]) == "0" {
+		t.Errorf("rate-limited packets: %q; want some", rl)
 	}
 }
