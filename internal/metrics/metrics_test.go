@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 
 	"github.com/wdht/wdht/bridge"
 	"github.com/wdht/wdht/dht"
@@ -13,6 +14,8 @@ import (
 	"github.com/wdht/wdht/transport/udp"
 	"github.com/wdht/wdht/transport/webrtc"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func fakeSources() Sources {
 	node := func(v uint64) func() dht.Stats {
