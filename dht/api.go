@@ -91,20 +91,21 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 }
 
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
-// once, on the calling goroutine: first those announced to this node itself, then those
-// of the answers as they arrive. fn may be nil. When fn returns false the lookup stops
-// early.
-func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort) bool) (*LookupResult, error) {
+// once, on the calling goroutine, with the node that returned it (from): first the peers
+// announced to this node itself (from is this node: its ID and Addr), then those of the
+// answers as they arrive. fn may be nil. When fn returns false the lookup stops early.
+func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort, from NodeInfo) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
 }
 
-func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort) bool) (*LookupResult, []*candidate, error) {
+func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort, NodeInfo) bool) (*LookupResult, []*candidate, error) {
 	seen := make(map[netip.AddrPort]struct{})
 	// Peers announced to this node come first, as from any other node.
+	self := NodeInfo{ID: n.ID(), Addr: n.Addr()}
 	for _, p := range n.peers.Peers(infohash, n.cfg.MaxValues) {
 		seen[p] = struct{}{}
-		if fn != nil && !fn(p) {
+		if fn != nil && !fn(p, self) {
 			return &LookupResult{Target: infohash}, nil, nil
 		}
 	}
@@ -126,7 +127,7 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 					continue
 				}
 				seen[p] = struct{}{}
-				if fn != nil && !fn(p) {
+				if fn != nil && !fn(p, c.NodeInfo) {
 					return true
 				}
 			}
@@ -154,7 +155,7 @@ func (n *Node) Announce(ctx context.Context, infohash ID, port int) (*AnnounceRe
 		return nil, fmt.Errorf("dht: Announce: port %d out of range", port)
 	}
 	out := &AnnounceResult{}
-	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort) bool {
+	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort, _ NodeInfo) bool {
 		out.Peers = append(out.Peers, p)
 		return true
 	})

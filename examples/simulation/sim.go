@@ -334,7 +334,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			defer cancel()
 			start := time.Now()
 			o := &outcomes[i]
-			o.res, o.err = j.looker.node.GetPeers(lctx, j.ih, func(p netip.AddrPort) bool {
+			o.res, o.err = j.looker.node.GetPeers(lctx, j.ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 				if p == want && !o.found {
 					o.found, o.timeToPeer = true, time.Since(start)
 				}
