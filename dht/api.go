@@ -46,6 +46,7 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 	if err != nil {
 		return res, fmt.Errorf("dht: bootstrap: %w", err)
 	}
+	n.setReady()
 	return res, nil
 }
 
@@ -241,6 +242,7 @@ type Stats struct {
 	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
 	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
 	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
+	EventsDropped                  uint64     // events dropped because the hooks' queue was full
 	KRPC                           krpc.Stats
 }
 
@@ -260,5 +262,8 @@ func (n *Node) Stats() Stats {
 	s.SecureID = VerifyID(s.ID, s.ExternalIP)
 	s.Infohashes, s.Peers = n.peers.Len()
 	s.Items, s.ItemBytes = n.items.Len()
+	if n.events != nil {
+		s.EventsDropped = n.events.dropped.Load()
+	}
 	return s
 }

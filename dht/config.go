@@ -50,6 +50,13 @@ type Config struct {
 	// Bootstrap lists addresses to bootstrap from when Bootstrap is called without any,
 	// and to fall back on when the routing table empties.
 	Bootstrap []netip.AddrPort
+	// BootstrapHosts lists nodes to bootstrap from as "host:port", where host may be a
+	// name (MainlineRouters, say). Names are resolved each time the node bootstraps, to
+	// addresses of both families (or dialled, on a transport that dials), never at New.
+	BootstrapHosts []string
+	// Events are hooks called when something happens to the node; see Events for how
+	// they never block it.
+	Events Events
 	// Peers stores announced peers. Default: a new PeerStore with default settings. Several
 	// nodes may share one.
 	Peers *PeerStore
@@ -95,6 +102,14 @@ func (c *Config) Validate() error {
 		if !a.IsValid() || a.Port() == 0 {
 			return fmt.Errorf("dht: Config.Bootstrap[%d] %q is not a valid address with a port", i, a)
 		}
+	}
+	for i, hp := range c.BootstrapHosts {
+		if _, _, err := splitHostPort(hp); err != nil {
+			return fmt.Errorf("dht: Config.BootstrapHosts[%d] %q: %w", i, hp, err)
+		}
+	}
+	if c.Events.Queue < 0 {
+		return fmt.Errorf("dht: Config.Events.Queue %d is negative", c.Events.Queue)
 	}
 	return c.KRPC.Validate()
 }

@@ -82,6 +82,8 @@ func (n *Node) handleAnnounce(_ context.Context, q *krpc.Query) (*krpc.Response,
 		}
 		port = uint16(*a.Port)
 	}
-	n.peers.Add(a.InfoHash, netip.AddrPortFrom(q.From.Addr(), port))
+	peer := netip.AddrPortFrom(q.From.Addr(), port)
+	n.peers.Add(a.InfoHash, peer)
+	n.peerAnnounced(a.InfoHash, peer, NodeInfo{ID: a.ID, Addr: q.From})
 	return &krpc.Response{Return: n.newReturn()}, nil
 }

@@ -58,6 +58,11 @@ type Node struct {
 	externalIP     netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
+
+	events  *events       // nil without hooks
+	joining atomic.Bool   // a Join loop runs
+	ready   chan struct{} // closed once a bootstrap succeeded
+	once    sync.Once     // closes ready
 }
 
 // New starts a node on t. cfg may be nil. The node answers queries at once; call Bootstrap
@@ -74,7 +79,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		return nil, err
 	}
 	c = c.withDefaults()
-	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{})}
+	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{}), ready: make(chan struct{})}
+	n.events = newEvents(c.Events)
 	id := c.ID
 	if id == (ID{}) && c.State != nil {
 		id = c.State.ID
@@ -103,9 +109,13 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 			if k, ok := t.(transport.Keeper); ok {
 				n.tables[fam].keep = func(addr netip.AddrPort, in bool) { k.Keep(addr, in) }
 			}
+			if n.events != nil {
+				n.tables[fam].notify = n.nodeChanged
+			}
 		}
 	}
 	n.bootstrap = c.Bootstrap
+	n.bootstrapNames = append(n.bootstrapNames, c.BootstrapHosts...)
 	if c.State != nil {
 		for _, sn := range c.State.Nodes {
 			if tb := n.tableFor(sn.Addr); tb != nil && usableAddr(sn.Addr) && sn.ID != (ID{}) {
@@ -121,6 +131,9 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if n.events != nil {
+		n.spawn(func() { n.events.run(n.ctx.Done()) })
+	}
 	h := nodeHandler{n: n, mux: krpc.Mux{
 		krpc.MethodPing:         krpc.HandlerFunc(n.handlePing),
 		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
@@ -162,6 +175,7 @@ type nodeHandler struct {
 
 func (h nodeHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
 	h.n.sawQuery(q)
+	h.n.queryReceived(q.Method, NodeInfo{ID: q.Args.ID, Addr: q.From})
 	return h.mux.ServeKRPC(ctx, q)
 }
 

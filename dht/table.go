@@ -54,12 +54,17 @@ type table struct {
 	// keep, when set, is told when a node enters (true) or leaves (false) the table, so
 	// that a connection-based transport keeps the connections of the nodes in it.
 	keep func(addr netip.AddrPort, in bool)
+	// notify, when set, is told the same with the node's ID (the node's event hooks).
+	notify func(n NodeInfo, in bool)
 }
 
 // changed reports a node entering or leaving the table.
-func (t *table) changed(addr netip.AddrPort, in bool) {
+func (t *table) changed(n NodeInfo, in bool) {
 	if t.keep != nil {
-		t.keep(addr, in)
+		t.keep(n.Addr, in)
+	}
+	if t.notify != nil {
+		t.notify(n, in)
 	}
 }
 
@@ -154,25 +159,25 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
-		t.changed(e.Addr, true)
+		t.changed(e.NodeInfo, true)
 		return true, nil
 	}
 	for j := range b.nodes {
 		if b.nodes[j].failures >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
-			t.changed(b.nodes[j].Addr, false)
+			t.changed(b.nodes[j].NodeInfo, false)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.Addr, true)
+			t.changed(e.NodeInfo, true)
 			return true, nil
 		}
 	}
 	if e.secure { // BEP 42: a secure node takes the place of an insecure one
 		if j := b.insecure(); j >= 0 {
-			t.changed(b.nodes[j].Addr, false)
+			t.changed(b.nodes[j].NodeInfo, false)
 			b.addReplacement(b.nodes[j], t.k)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.Addr, true)
+			t.changed(e.NodeInfo, true)
 			return true, nil
 		}
 	}
@@ -244,7 +249,7 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 		e := newEntry(n)
 		e.lastQuery = now
 		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
-		t.changed(e.Addr, true)
+		t.changed(e.NodeInfo, true)
 		return true
 	}
 	for j := range b.nodes {
@@ -278,11 +283,11 @@ func (t *table) failed(id ID) bool {
 // evict removes node i of bucket bi, promoting the newest replacement.
 func (t *table) evict(bi, i int) {
 	b := &t.buckets[bi]
-	t.changed(b.nodes[i].Addr, false)
+	t.changed(b.nodes[i].NodeInfo, false)
 	if n := len(b.repl); n > 0 {
 		b.nodes[i] = b.repl[n-1]
 		b.repl = b.repl[:n-1]
-		t.changed(b.nodes[i].Addr, true)
+		t.changed(b.nodes[i].NodeInfo, true)
 		return
 	}
 	b.nodes = slices.Delete(b.nodes, i, i+1)
@@ -328,7 +333,7 @@ func (t *table) insert(n NodeInfo) bool {
 		return false
 	}
 	t.buckets[bi].nodes = append(t.buckets[bi].nodes, newEntry(n))
-	t.changed(n.Addr, true)
+	t.changed(n, true)
 	return true
 }
 
@@ -336,7 +341,7 @@ func (t *table) insert(n NodeInfo) bool {
 // know of each; the nodes that answered most recently get the room first.
 func (t *table) rebased(self ID, now time.Time) *table {
 	nt := newTable(self, t.k, t.maxFailures, now)
-	nt.enforce, nt.keep = t.enforce, t.keep
+	nt.enforce, nt.keep, nt.notify = t.enforce, t.keep, t.notify
 	var all []entry
 	for bi := range t.buckets {
 		all = append(all, t.buckets[bi].nodes...)
@@ -357,7 +362,7 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			nt.buckets[bi].addReplacement(e, nt.k)
 		}
 		if t.contains(e.ID) {
-			nt.changed(e.Addr, false) // it was in the table, and is not any more
+			nt.changed(e.NodeInfo, false) // it was in the table, and is not any more
 		}
 	}
 	return nt

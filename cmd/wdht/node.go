@@ -35,12 +35,7 @@ const (
 
 // defaultRouters are the mainline DHT's well-known bootstrap routers, which
 // "--bootstrap default" stands for. Nothing uses them unless asked.
-var defaultRouters = []string{
-	"router.bittorrent.com:6881",
-	"dht.transmissionbt.com:6881",
-	"router.utorrent.com:6881",
-	"dht.libtorrent.org:25401",
-}
+var defaultRouters = dht.MainlineRouters()
 
 // nodeCommand is "wdht node".
 func nodeCommand() *command {
