@@ -122,6 +122,11 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 				tb.insert(sn)
 			}
 		}
+		for _, it := range c.State.Items[:min(len(c.State.Items), MaxStateItems)] {
+			if it != nil && it.Verify() == nil {
+				n.items.Put(it.clone(), nil) // an older version than one stored is refused: fine
+			}
+		}
 		for _, hp := range c.State.Bootstrap {
 			if ap, err := netip.ParseAddrPort(hp); err == nil {
 				n.bootstrap = append(n.bootstrap, transport.Unmap(ap))
