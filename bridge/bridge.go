@@ -9,6 +9,27 @@
 // write to both. A get query that reaches one node for an item neither holds is answered
 // from a lookup on the other network, within a time, concurrency and rate bound: a
 // browser reads BEP 44 items that exist only on the mainline DHT.
+//
+// # Which peers each network is served
+//
+// Every peer in the shared store is tagged with the network it was announced on
+// (dht.PeerOrigin: "mainline" or "web") and whether the announce used implied_port. Each
+// node answers get_peers only with peers its network can use:
+//
+//   - a peer announced over WebRTC with implied_port goes only to the WebTorrent
+//     network: its address is that of a WebRTC data channel (an ephemeral port of a
+//     browser's connection), which no mainline client can connect to;
+//   - a peer announced over WebRTC with an explicit port goes to both: the announcer
+//     named a port, as a hybrid client listening for BitTorrent connections does;
+//   - a peer announced on the mainline DHT goes to the mainline network only. On the
+//     WebTorrent wire a get_peers value is not handed over as an address: the responder
+//     relays the querier's WebRTC offer to it (peer_connection) and only the peers that
+//     answer reach the querier, so a mainline peer, which has no WebRTC connection,
+//     could never reach a WebRTC querier and would take one of its few offers (two with
+//     the JS's K=2) from a WebRTC peer that could.
+//
+// Peers stored without an origin (dht.PeerStore.Add) go to both. The bridge's own
+// GetPeers, for Go programs, returns peers of every origin.
 package bridge
 
 import (
@@ -38,11 +59,11 @@ const (
 
 // Config configures a Bridge. The zero value is ready to use.
 type Config struct {
-	// Mainline configures the UDP node (K defaults to 8). Its Peers and Items are
-	// ignored: the bridge shares its own stores.
+	// Mainline configures the UDP node (K defaults to 8). Its Peers, Items, Network and
+	// ServePeer are ignored: the bridge shares its own stores and sets the rule.
 	Mainline dht.Config
-	// Web configures the WebRTC node (K defaults to 2, like the JS). Its Peers and Items
-	// are ignored likewise.
+	// Web configures the WebRTC node (K defaults to 2, like the JS). Its Peers, Items,
+	// Network and ServePeer are ignored likewise.
 	Web dht.Config
 	// Signals configures the WebTorrent extension of the WebRTC node.
 	Signals signals.Config
@@ -79,6 +100,21 @@ func (c *Config) Validate() error {
 	}
 	return c.Signals.Validate()
 }
+
+// The networks the bridge tags stored peers with (dht.PeerOrigin.Network).
+const (
+	NetworkMainline = "mainline"
+	NetworkWeb      = "web"
+)
+
+// ServeMainline is the rule by which the bridge's mainline node picks the stored peers
+// it returns: all but those announced over WebRTC with implied_port (see the package
+// documentation).
+func ServeMainline(o dht.PeerOrigin) bool { return !(o.Network == NetworkWeb && o.ImpliedPort) }
+
+// ServeWeb is the rule of the bridge's WebTorrent node: all but the peers announced on
+// the mainline DHT (see the package documentation).
+func ServeWeb(o dht.PeerOrigin) bool { return o.Network != NetworkMainline }
 
 // Bridge is a mainline node and a WebTorrent node sharing their stores.
 type Bridge struct {
@@ -140,6 +176,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	mc := c.Mainline
 	mc.Peers, mc.Items = b.peers, b.items
+	mc.Network, mc.ServePeer = NetworkMainline, ServeMainline
 	if mc.Logger == nil {
 		mc.Logger = c.Logger.Named("mainline")
 	}
@@ -150,6 +187,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	wc := c.Web
 	wc.Peers, wc.Items = b.peers, b.items
+	wc.Network, wc.ServePeer = NetworkWeb, ServeWeb
 	if wc.Logger == nil {
 		wc.Logger = c.Logger.Named("web")
 	}

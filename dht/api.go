@@ -104,7 +104,7 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 	seen := make(map[netip.AddrPort]struct{})
 	// Peers announced to this node come first, as from any other node.
 	self := NodeInfo{ID: n.ID(), Addr: n.Addr()}
-	for _, p := range n.peers.Peers(infohash, n.cfg.MaxValues) {
+	for _, p := range n.peers.PeersFor(infohash, n.cfg.MaxValues, n.cfg.ServePeer) {
 		seen[p] = struct{}{}
 		if fn != nil && !fn(p, self) {
 			return &LookupResult{Target: infohash}, nil, nil

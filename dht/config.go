@@ -57,6 +57,13 @@ type Config struct {
 	// Events are hooks called when something happens to the node; see Events for how
 	// they never block it.
 	Events Events
+	// Network names the node's network in the origin of every peer announced to it
+	// (PeerOrigin.Network), for a PeerStore shared with a node on another network.
+	Network string
+	// ServePeer, when set, decides which stored peers the node returns (in get_peers
+	// answers and first in its own GetPeers) by how they were announced. Default: all.
+	// It runs on the read loop and must not block.
+	ServePeer func(PeerOrigin) bool
 	// Peers stores announced peers. Default: a new PeerStore with default settings. Several
 	// nodes may share one.
 	Peers *PeerStore
