@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -159,7 +160,9 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 		return nil, err
 	}
 	if c.FallbackRate >= 0 {
-		toWeb.other, toMainline.other = b.Web, b.Mainline
+		// Both nodes already answer queries: the links are published atomically.
+		toWeb.other.Store(b.Web)
+		toMainline.other.Store(b.Mainline)
 	}
 	return b, nil
 }
@@ -321,7 +324,7 @@ func (b *Bridge) Put(ctx context.Context, it *dht.Item, opts *dht.PutOptions) (m
 // fallback is the krpc.Extension that answers a get for an item missing from the shared
 // store with a lookup on the other node's network.
 type fallback struct {
-	other   *dht.Node
+	other   atomic.Pointer[dht.Node] // set by New once both nodes exist
 	items   *dht.ItemStore
 	timeout time.Duration
 	limit   *ratelimit.Bucket
@@ -372,7 +375,8 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	if it, ok := f.items.Get(target); ok && (seq == nil || it.Seq > *seq) {
 		return nil
 	}
-	if f.other == nil || !f.limit.Allow() {
+	other := f.other.Load()
+	if other == nil || !f.limit.Allow() {
 		return nil
 	}
 	select {
@@ -383,7 +387,7 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	res, err := f.other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
+	res, err := other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
 	if err != nil {
 		if f.log.IsDebug() {
 			f.log.Debug("fallback get found nothing", "target", target, "error", err)

@@ -34,7 +34,9 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		}
 	}
 	if len(addrs) == 0 {
-		addrs = append(n.bootstrap, n.resolveNames(ctx)...)
+		// A full slice expression: concurrent Bootstraps must not append into the
+		// spare capacity of the shared n.bootstrap.
+		addrs = append(n.bootstrap[:len(n.bootstrap):len(n.bootstrap)], n.resolveNames(ctx)...)
 	}
 	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{

@@ -154,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c := &dht.Config{ID: id, K: cfg.K, Alpha: cfg.Alpha}
 		c.KRPC.SourceRate = -1 // a simulation has no abusers; the limits would only distort it
 		c.KRPC.QueryRate = -1
+		c.KRPC.InboundRate = -1
 		n, err := dht.New(tr, c)
 		if err != nil {
 			tr.Close()
