@@ -107,11 +107,16 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		}
 		cands = slices.Insert(cands, i, c)
 		byID[ni.ID], byAddr[ni.Addr] = c, c
-		if len(cands) > limit { // drop the farthest node not yet queried
+		if len(cands) > limit {
+			// Drop the farthest node not in flight. One not yet queried is forgotten
+			// (it may come back); one that answered or failed stays in byID and
+			// byAddr, so that it is never asked again (MaxLookupQueries bounds them).
 			for j := len(cands) - 1; j >= 0; j-- {
-				if d := cands[j]; d.state == candNew {
-					delete(byID, d.ID)
-					delete(byAddr, d.Addr)
+				if d := cands[j]; d.state != candInFlight {
+					if d.state == candNew {
+						delete(byID, d.ID)
+						delete(byAddr, d.Addr)
+					}
 					cands = slices.Delete(cands, j, j+1)
 					break
 				}
