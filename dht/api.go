@@ -92,10 +92,15 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 	return res, err
 }
 
+// maxLookupPeers bounds the distinct peers one get_peers lookup delivers (and remembers
+// to deliver each once): responders cannot grow its memory without bound.
+const maxLookupPeers = 4096
+
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
 // once, on the calling goroutine, with the node that returned it (from): first the peers
 // announced to this node itself (from is this node: its ID and Addr), then those of the
-// answers as they arrive. fn may be nil. When fn returns false the lookup stops early.
+// answers as they arrive, up to 4,096 distinct peers (later ones are dropped). fn may be
+// nil. When fn returns false the lookup stops early.
 func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort, from NodeInfo) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
@@ -125,7 +130,7 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 					continue
 				}
 				p := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port))
-				if _, dup := seen[p]; dup {
+				if _, dup := seen[p]; dup || len(seen) >= maxLookupPeers {
 					continue
 				}
 				seen[p] = struct{}{}
