@@ -104,6 +104,9 @@ Flags:
         gather only loopback ICE candidates, for nodes on one machine
         (default: when --signal-addr and every --web-bootstrap is on loopback;
         --loopback=false turns it off)
+  --ice-server URL, --ice-username USER, --ice-credential PASSWORD,
+  --ice-transport-policy all|relay
+        STUN and TURN servers for the WebRTC connections; see below
   --bootstrap HOST:PORT,...
         mainline nodes to join through; comma-separated, may be repeated; host
         names are resolved at each attempt; the word "default" stands for the
@@ -189,7 +192,9 @@ state file starts a fresh node.
 
 Flags of a side that does not run (--signal-addr without webrtc in
 --transports, --addr without udp) are a usage error.
-`,
+
+ICE flags:
+` + iceFlagsHelp,
 		flags:   func() *flag.FlagSet { fs, _ := nodeFlagSet(); return fs },
 		run:     runNode,
 		logFlag: true,
@@ -216,6 +221,7 @@ type nodeFlags struct {
 
 	// Parsed from the flags above.
 	laddr, saddr netip.AddrPort
+	ice          iceFlags
 }
 
 // nodeFlagSet returns node's flag set.
@@ -242,14 +248,15 @@ func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
 	fs.StringVar(&f.logLevel, "log-level", "", "")
 	f.ops.define(fs)
+	f.ice.register(fs)
 	return fs, f
 }
 
 // Flags that only one side of the node takes.
 var (
 	udpOnlyFlags    = []string{"addr", "bootstrap", "k", "udp-read-buffer", "udp-write-buffer", "enforce-secure-ids"}
-	webrtcOnlyFlags = []string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k",
-		"max-conns", "max-pending", "max-pending-per-ip", "trusted-proxy", "proxy-header"}
+	webrtcOnlyFlags = append([]string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k",
+		"max-conns", "max-pending", "max-pending-per-ip", "trusted-proxy", "proxy-header"}, iceFlagNames...)
 )
 
 // parseNodeFlags parses and checks node's arguments, without using the network.
@@ -328,6 +335,9 @@ func (f *nodeFlags) checkWebRTC() error {
 	if err := checkNodeAddrs("--web-bootstrap", f.webBootstrap.addrs); err != nil {
 		return err
 	}
+	if _, _, err := f.ice.config(f.webLoopback()); err != nil {
+		return err
+	}
 	switch {
 	case f.tlsCert != "" && f.tlsKey == "":
 		return badUsage("--tls-cert needs --tls-key, the certificate's private key")
@@ -348,6 +358,13 @@ func (f *nodeFlags) checkWebRTC() error {
 		return badInput("--tls-cert %q, --tls-key %q: %v", f.tlsCert, f.tlsKey, strings.TrimPrefix(err.Error(), "tls: "))
 	}
 	return nil
+}
+
+// webLoopback reports whether the WebRTC side gathers loopback candidates only: --loopback,
+// by default when the signalling server and every --web-bootstrap are on loopback.
+func (f *nodeFlags) webLoopback() bool {
+	return f.loopback.value(f.saddr.Addr().IsLoopback() &&
+		(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
 }
 
 // readFlagFile reads the file a flag names.
@@ -488,9 +505,7 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	}
 	var sig *signalling
 	if f.transports.webrtc {
-		loopback := f.loopback.value(f.saddr.Addr().IsLoopback() &&
-			(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
-		if sig, err = listenSignalling(e, f.saddr, f.advertise, loopback, f.tlsCert, f.tlsKey, f.ops.tuneWebRTC); err != nil {
+		if sig, err = listenSignalling(e, f.saddr, f.advertise, f.webLoopback(), f.tlsCert, f.tlsKey, &f.ice, f.ops.tuneWebRTC); err != nil {
 			return err
 		}
 		sig.trusted, sig.proxyHeader = f.ops.trustedProxies.prefixes, f.ops.header()

@@ -178,8 +178,9 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 	cert, err := t.certificate()
 	if err == nil {
 		p.pc, err = t.api.NewPeerConnection(pwebrtc.Configuration{
-			ICEServers:   t.iceSrv,
-			Certificates: []pwebrtc.Certificate{cert},
+			ICEServers:         t.iceSrv,
+			Certificates:       []pwebrtc.Certificate{cert},
+			ICETransportPolicy: t.icePolicy(), // ice.go
 		})
 	}
 	if err != nil {
@@ -250,6 +251,7 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 		return errClosed
 	}
 	p.sdp = pc.LocalDescription().SDP
+	p.t.candidateNote(p.sdp) // ice.go
 	return nil
 }
 

@@ -65,6 +65,7 @@ type Transport struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // readers and callbacks that Close waits for
 
+	noted   atomic.Bool // candidateNote ran
 	mdns    mdnsQuerier
 	resolve func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
 	stats   counters
@@ -144,6 +145,10 @@ func (t *Transport) settings() pwebrtc.SettingEngine {
 	}
 	se.SetNetworkTypes(types)
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetHostAcceptanceMinWait(hostAcceptanceWait) // ice.go
+	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
+	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if t.cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
 	}
