@@ -44,6 +44,15 @@ func main() {
 	if !quiet {
 		cfg.Progress = os.Stderr
 	}
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "simulation:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		cfg.HeapProfile = f
+	}
 
 	// testing.Main registers the testing flags and parses the command line unless it is
 	// parsed already: mark it parsed, so that our flags are not taken for its own.
@@ -84,8 +93,8 @@ func main() {
 		[]testing.InternalTest{{Name: "simulation", F: simulation}}, nil, nil)
 }
 
-// cpuProfile is the file -cpuprofile names.
-var cpuProfile string
+// cpuProfile and memProfile are the files -cpuprofile and -memprofile name.
+var cpuProfile, memProfile string
 
 func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err error) {
 	fs := flag.NewFlagSet("simulation", flag.ContinueOnError)
@@ -109,6 +118,7 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the network's loss and jitter and of every random choice of the run")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&memProfile, "memprofile", "", "write a heap profile, taken after the run with every node still up, to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
 	}

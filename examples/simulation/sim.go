@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +35,10 @@ type Config struct {
 	Seed   uint64
 
 	Progress io.Writer // receives progress lines; nil for none
+
+	// HeapProfile, when set, receives a heap profile (runtime/pprof) taken at the end of
+	// the run, after a garbage collection, while every node is still up.
+	HeapProfile io.Writer
 }
 
 func (c *Config) validate() error {
@@ -369,6 +375,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Net = s.net.Stats()
 	res.SimTime = time.Since(s.start)
 	res.Heap = heapInUse()
+	if cfg.HeapProfile != nil {
+		runtime.GC() // the profile's in-use figures are those of the last collection
+		if err := pprof.Lookup("heap").WriteTo(cfg.HeapProfile, 0); err != nil {
+			return nil, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	s.progress("done; closing the nodes")
 	closeAll()
 	return res, nil
