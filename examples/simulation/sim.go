@@ -463,5 +463,8 @@ func (s *sim) progress(format string, args ...any) {
 	if now := wallNow(); !now.IsZero() && !s.wall.IsZero() {
 		wall = fmt.Sprintf("%.1fs", now.Sub(s.wall).Seconds())
 	}
-	fmt.Fprintf(s.cfg.Progress, "[wall %7s | simulated %8v] %s\n", wall, time.Since(s.start).Round(time.Millisecond), fmt.Sprintf(format, args...))
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mem := fmt.Sprintf("heap %4d MiB, stacks %3d MiB, RSS %4d MiB", m.HeapInuse>>20, m.StackInuse>>20, currentRSS()>>20)
+	fmt.Fprintf(s.cfg.Progress, "[wall %7s | simulated %8v | %s] %s\n", wall, time.Since(s.start).Round(time.Millisecond), mem, fmt.Sprintf(format, args...))
 }
