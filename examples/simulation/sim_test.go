@@ -57,7 +57,7 @@ func TestSimulation(t *testing.T) {
 	if min := cfg.Settle + cfg.Window; res.SimTime < min {
 		t.Errorf("simulated time %v, want at least %v", res.SimTime, min)
 	}
-	for _, want := range []string{"success", "rounds", "latency (whole lookup)", "simulated"} {
+	for _, want := range []string{"success", "rounds", "latency (whole lookup)", "simulated", "KiB per node"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}
