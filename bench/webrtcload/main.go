@@ -81,6 +81,7 @@ type config struct {
 	maxConns, maxPending     int
 	interval, duration, idle time.Duration
 	netns                    bool
+	nodeProfile              string
 }
 
 // result is what a run measured.
@@ -115,6 +116,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.interval, "interval", time.Second, "each peer sends a find_node this often in the query phase")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of the query phase")
 	fs.DurationVar(&c.idle, "idle", 5*time.Second, "the node is left idle this long with every connection open")
+	fs.StringVar(&c.nodeProfile, "node-memprofile", "", "the node writes a heap profile to this file each time it reports its figures (the last: after the queries)")
 	fs.BoolVar(&c.netns, "netns", true, "run in a new network namespace with only lo (needs root and unshare)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -181,11 +183,15 @@ func startNode(ctx context.Context, cfg config) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := interop.StartCommand(ctx, "webrtcload node", []string{exe,
+	argv := []string{exe,
 		"-max-conns", strconv.Itoa(cfg.maxConns),
 		"-max-pending", strconv.Itoa(cfg.maxPending),
 		"-max-pending-per-ip", strconv.Itoa(cfg.maxPending),
-	}, interop.Options{Stdin: true, Env: []string{nodeEnv + "=1"}, ReadyTimeout: time.Minute})
+	}
+	if cfg.nodeProfile != "" {
+		argv = append(argv, "-memprofile", cfg.nodeProfile)
+	}
+	p, err := interop.StartCommand(ctx, "webrtcload node", argv, interop.Options{Stdin: true, Env: []string{nodeEnv + "=1"}, ReadyTimeout: time.Minute})
 	if err != nil {
 		return nil, err
 	}

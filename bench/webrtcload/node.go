@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,8 +36,12 @@ func runNode(args []string) error {
 	maxConns := fs.Int("max-conns", 0, "webrtc.Config.MaxConns")
 	maxPending := fs.Int("max-pending", 0, "webrtc.Config.MaxPending")
 	maxPendingPerIP := fs.Int("max-pending-per-ip", 0, "webrtc.Config.MaxPendingPerIP")
+	memProfile := fs.String("memprofile", "", "write a heap profile here at every stats command")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 4096 // fine enough to see what one connection holds
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,6 +91,11 @@ func runNode(args []string) error {
 		}
 		seq, _ := strconv.Atoi(f[1])
 		st := sample(context.Background())
+		if *memProfile != "" {
+			if err := writeHeapProfile(*memProfile); err != nil {
+				fmt.Printf("ERROR %v\n", err)
+			}
+		}
 		ts := tr.Stats()
 		ks := n.Server().Stats()
 		fmt.Printf("NODESTATS seq=%d rss=%d heap=%d goroutines=%d cpu_ns=%d conns=%d opened=%d failed=%d queries=%d\n",
@@ -133,6 +143,18 @@ func currentRSS() int64 {
 		}
 	}
 	return 0
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 var errNoStats = errors.New("the node printed no NODESTATS line")
