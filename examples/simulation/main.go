@@ -122,7 +122,7 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.IntVar(&cfg.Alpha, "alpha", 3, "lookup parallelism (alpha)")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Minute, "maintenance time between the bootstrap and the run")
 	fs.DurationVar(&cfg.Window, "window", 2*time.Minute, "the run: lookups, departures and arrivals are spread over it")
-	fs.IntVar(&cfg.Batch, "batch", 1024, "the largest number of nodes that bootstrap at once")
+	fs.IntVar(&cfg.Batch, "batch", 0, "the largest number of nodes that bootstrap at once (0: 1024, or n/50 when larger)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the network's loss and jitter and of every random choice of the run")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
