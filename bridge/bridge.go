@@ -39,6 +39,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -124,6 +125,8 @@ type Bridge struct {
 	peers *dht.PeerStore
 	items *dht.ItemStore
 	log   hclog.Logger
+
+	toWeb, toMainline *fallback // for Stats
 }
 
 // New starts the two nodes: the mainline one on mainline (a UDP transport) and the
@@ -170,6 +173,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	// Each node's get falls back on the other node; the pointers are set once both exist.
 	var toWeb, toMainline fallback
+	b.toWeb, b.toMainline = &toWeb, &toMainline
 	for _, f := range []*fallback{&toWeb, &toMainline} {
 		f.items, f.timeout, f.limit, f.slots, f.log = b.items, c.FallbackTimeout, limit, slots, b.log
 	}
@@ -197,7 +201,9 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 		return nil, err
 	}
 	if c.FallbackRate >= 0 {
-		toWeb.other, toMainline.other = b.Web, b.Mainline
+		// Both nodes already answer queries: the links are published atomically.
+		toWeb.other.Store(b.Web)
+		toMainline.other.Store(b.Mainline)
 	}
 	return b, nil
 }
@@ -359,12 +365,13 @@ func (b *Bridge) Put(ctx context.Context, it *dht.Item, opts *dht.PutOptions) (m
 // fallback is the krpc.Extension that answers a get for an item missing from the shared
 // store with a lookup on the other node's network.
 type fallback struct {
-	other   *dht.Node
+	other   atomic.Pointer[dht.Node] // set by New once both nodes exist
 	items   *dht.ItemStore
 	timeout time.Duration
 	limit   *ratelimit.Bucket
 	slots   chan struct{}
 	log     hclog.Logger
+	counts  fallbackCounters
 }
 
 func (f *fallback) WrapCaller(next krpc.Caller) krpc.Caller { return next }
@@ -410,24 +417,32 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	if it, ok := f.items.Get(target); ok && (seq == nil || it.Seq > *seq) {
 		return nil
 	}
-	if f.other == nil || !f.limit.Allow() {
+	other := f.other.Load()
+	if other == nil {
+		return nil
+	}
+	if !f.limit.Allow() {
+		f.counts.skipped.Add(1)
 		return nil
 	}
 	select {
 	case f.slots <- struct{}{}:
 		defer func() { <-f.slots }()
 	default:
+		f.counts.skipped.Add(1)
 		return nil // busy: answer from what we have
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	res, err := f.other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
+	res, err := other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
 	if err != nil {
+		f.counts.notFound.Add(1)
 		if f.log.IsDebug() {
 			f.log.Debug("fallback get found nothing", "target", target, "error", err)
 		}
 		return nil
 	}
+	f.counts.found.Add(1)
 	if res.Item.Target() == target && res.Item.Verify() == nil {
 		if err := f.items.Put(res.Item, nil); err != nil && f.log.IsDebug() {
 			f.log.Debug("fallback item not stored", "target", target, "error", err)

@@ -34,7 +34,9 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		}
 	}
 	if len(addrs) == 0 {
-		addrs = append(n.bootstrap, n.resolveNames(ctx)...)
+		// A full slice expression: concurrent Bootstraps must not append into the
+		// spare capacity of the shared n.bootstrap.
+		addrs = append(n.bootstrap[:len(n.bootstrap):len(n.bootstrap)], n.resolveNames(ctx)...)
 	}
 	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{
@@ -91,10 +93,15 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 	return res, err
 }
 
+// maxLookupPeers bounds the distinct peers one get_peers lookup delivers (and remembers
+// to deliver each once): responders cannot grow its memory without bound.
+const maxLookupPeers = 4096
+
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
 // once, on the calling goroutine, with the node that returned it (from): first the peers
 // announced to this node itself (from is this node: its ID and Addr), then those of the
-// answers as they arrive. fn may be nil. When fn returns false the lookup stops early.
+// answers as they arrive, up to 4,096 distinct peers (later ones are dropped). fn may be
+// nil. When fn returns false the lookup stops early.
 func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort, from NodeInfo) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
@@ -124,7 +131,7 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 					continue
 				}
 				p := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port))
-				if _, dup := seen[p]; dup {
+				if _, dup := seen[p]; dup || len(seen) >= maxLookupPeers {
 					continue
 				}
 				seen[p] = struct{}{}
@@ -235,31 +242,44 @@ func (n *Node) Items() *ItemStore { return n.items }
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
-	Nodes, GoodNodes, Replacements int        // routing table
-	Buckets                        int        // routing table buckets
-	Infohashes, Peers              int        // peer store
-	Items, ItemBytes               int        // BEP 44 item store
-	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
-	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
-	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
-	EventsDropped                  uint64     // events dropped because the hooks' queue was full
-	KRPC                           krpc.Stats
+	Nodes, GoodNodes, Replacements int    // routing table
+	Buckets                        int    // routing table buckets
+	Infohashes, Peers              int    // peer store
+	Items, ItemBytes               int    // BEP 44 item store
+	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
+	// LookupDurations counts the lookups that ended by duration, in the buckets of
+	// LookupBuckets (the last entry: longer than all), and LookupTime is their total
+	// duration.
+	LookupDurations [len(LookupBuckets) + 1]uint64
+	LookupTime      time.Duration
+	// NodesV4 and NodesV6 are Nodes by address family (the routing table of each).
+	NodesV4, NodesV6 int
+	ExternalIP       netip.Addr // our address as other nodes see it (BEP 42), once enough agree
+	SecureID         bool       // our ID is the one BEP 42 ties to ExternalIP
+	EventsDropped    uint64     // events dropped because the hooks' queue was full
+	KRPC             krpc.Stats
 }
 
 // Stats returns the node's current counters.
 func (n *Node) Stats() Stats {
 	s := Stats{ID: n.ID(), KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
 	n.mu.Lock()
-	for _, tb := range n.tables {
+	for fam, tb := range n.tables {
 		if tb != nil {
 			nodes, good, repl := tb.counts(time.Now())
 			s.Nodes, s.GoodNodes, s.Replacements = s.Nodes+nodes, s.GoodNodes+good, s.Replacements+repl
 			s.Buckets += len(tb.buckets)
+			if fam == 0 {
+				s.NodesV4 = nodes
+			} else {
+				s.NodesV6 = nodes
+			}
 		}
 	}
 	s.ExternalIP = n.externalIP
 	n.mu.Unlock()
 	s.SecureID = VerifyID(s.ID, s.ExternalIP)
+	n.lookupTimes.snapshot(&s)
 	s.Infohashes, s.Peers = n.peers.Len()
 	s.Items, s.ItemBytes = n.items.Len()
 	if n.events != nil {
