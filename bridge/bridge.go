@@ -9,6 +9,27 @@
 // write to both. A get query that reaches one node for an item neither holds is answered
 // from a lookup on the other network, within a time, concurrency and rate bound: a
 // browser reads BEP 44 items that exist only on the mainline DHT.
+//
+// # Which peers each network is served
+//
+// Every peer in the shared store is tagged with the network it was announced on
+// (dht.PeerOrigin: "mainline" or "web") and whether the announce used implied_port. Each
+// node answers get_peers only with peers its network can use:
+//
+//   - a peer announced over WebRTC with implied_port goes only to the WebTorrent
+//     network: its address is that of a WebRTC data channel (an ephemeral port of a
+//     browser's connection), which no mainline client can connect to;
+//   - a peer announced over WebRTC with an explicit port goes to both: the announcer
+//     named a port, as a hybrid client listening for BitTorrent connections does;
+//   - a peer announced on the mainline DHT goes to the mainline network only. On the
+//     WebTorrent wire a get_peers value is not handed over as an address: the responder
+//     relays the querier's WebRTC offer to it (peer_connection) and only the peers that
+//     answer reach the querier, so a mainline peer, which has no WebRTC connection,
+//     could never reach a WebRTC querier and would take one of its few offers (two with
+//     the JS's K=2) from a WebRTC peer that could.
+//
+// Peers stored without an origin (dht.PeerStore.Add) go to both. The bridge's own
+// GetPeers, for Go programs, returns peers of every origin.
 package bridge
 
 import (
@@ -16,7 +37,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,11 +60,11 @@ const (
 
 // Config configures a Bridge. The zero value is ready to use.
 type Config struct {
-	// Mainline configures the UDP node (K defaults to 8). Its Peers and Items are
-	// ignored: the bridge shares its own stores.
+	// Mainline configures the UDP node (K defaults to 8). Its Peers, Items, Network and
+	// ServePeer are ignored: the bridge shares its own stores and sets the rule.
 	Mainline dht.Config
-	// Web configures the WebRTC node (K defaults to 2, like the JS). Its Peers and Items
-	// are ignored likewise.
+	// Web configures the WebRTC node (K defaults to 2, like the JS). Its Peers, Items,
+	// Network and ServePeer are ignored likewise.
 	Web dht.Config
 	// Signals configures the WebTorrent extension of the WebRTC node.
 	Signals signals.Config
@@ -78,6 +101,21 @@ func (c *Config) Validate() error {
 	}
 	return c.Signals.Validate()
 }
+
+// The networks the bridge tags stored peers with (dht.PeerOrigin.Network).
+const (
+	NetworkMainline = "mainline"
+	NetworkWeb      = "web"
+)
+
+// ServeMainline is the rule by which the bridge's mainline node picks the stored peers
+// it returns: all but those announced over WebRTC with implied_port (see the package
+// documentation).
+func ServeMainline(o dht.PeerOrigin) bool { return !(o.Network == NetworkWeb && o.ImpliedPort) }
+
+// ServeWeb is the rule of the bridge's WebTorrent node: all but the peers announced on
+// the mainline DHT (see the package documentation).
+func ServeWeb(o dht.PeerOrigin) bool { return o.Network != NetworkMainline }
 
 // Bridge is a mainline node and a WebTorrent node sharing their stores.
 type Bridge struct {
@@ -142,6 +180,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	mc := c.Mainline
 	mc.Peers, mc.Items = b.peers, b.items
+	mc.Network, mc.ServePeer = NetworkMainline, ServeMainline
 	if mc.Logger == nil {
 		mc.Logger = c.Logger.Named("mainline")
 	}
@@ -152,6 +191,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	wc := c.Web
 	wc.Peers, wc.Items = b.peers, b.items
+	wc.Network, wc.ServePeer = NetworkWeb, ServeWeb
 	if wc.Logger == nil {
 		wc.Logger = c.Logger.Named("web")
 	}
@@ -161,7 +201,9 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 		return nil, err
 	}
 	if c.FallbackRate >= 0 {
-		toWeb.other, toMainline.other = b.Web, b.Mainline
+		// Both nodes already answer queries: the links are published atomically.
+		toWeb.other.Store(b.Web)
+		toMainline.other.Store(b.Mainline)
 	}
 	return b, nil
 }
@@ -192,48 +234,77 @@ func (b *Bridge) Bootstrap(ctx context.Context, mainline, web []netip.AddrPort) 
 	return nil
 }
 
-// GetPeers looks infohash up on both networks at once; fn sees each peer once, on the
-// calling goroutine, in the order they arrive. It fails only when both lookups fail.
-func (b *Bridge) GetPeers(ctx context.Context, infohash dht.ID, fn func(netip.AddrPort) bool) error {
+// GetPeers looks infohash up on both networks at once, with the shape of
+// dht.Node.GetPeers: fn sees each peer once, on the calling goroutine, in the order they
+// arrive, with the node that returned it (from; its address is one of the network the
+// peer was found on: b.Mainline's or b.Web's). The result merges both lookups: their
+// counts added, Rounds the larger, Closest both networks' closest nodes nearest first.
+// It fails only when both lookups fail.
+func (b *Bridge) GetPeers(ctx context.Context, infohash dht.ID, fn func(peer netip.AddrPort, from dht.NodeInfo) bool) (*dht.LookupResult, error) {
+	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	found := make(chan netip.AddrPort)
-	errs := make(chan error, 2)
+	type found struct {
+		peer netip.AddrPort
+		from dht.NodeInfo
+	}
+	type done struct {
+		res *dht.LookupResult
+		err error
+	}
+	foundc := make(chan found)
+	donec := make(chan done, 2)
 	for _, n := range []*dht.Node{b.Mainline, b.Web} {
 		go func() {
-			_, err := n.GetPeers(ctx, infohash, func(p netip.AddrPort) bool {
+			res, err := n.GetPeers(ctx, infohash, func(p netip.AddrPort, from dht.NodeInfo) bool {
 				select {
-				case found <- p:
+				case foundc <- found{p, from}:
 					return true
 				case <-ctx.Done():
 					return false
 				}
 			})
-			errs <- err
+			donec <- done{res, err}
 		}()
 	}
 	seen := make(map[netip.AddrPort]bool)
+	out := &dht.LookupResult{Target: infohash}
 	var failed []error
-	for done := 0; done < 2; {
+	for finished := 0; finished < 2; {
 		select {
-		case p := <-found:
-			if !seen[p] {
-				seen[p] = true
-				if fn != nil && !fn(p) {
+		case f := <-foundc:
+			if !seen[f.peer] {
+				seen[f.peer] = true
+				if fn != nil && !fn(f.peer, f.from) {
 					cancel()
 				}
 			}
-		case err := <-errs:
-			done++
-			if err != nil {
-				failed = append(failed, err)
+		case d := <-donec:
+			finished++
+			if d.err != nil {
+				failed = append(failed, d.err)
+			}
+			if r := d.res; r != nil {
+				out.Queries += r.Queries
+				out.Responses += r.Responses
+				out.Rounds = max(out.Rounds, r.Rounds)
+				out.Closest = append(out.Closest, r.Closest...)
 			}
 		}
 	}
+	slices.SortStableFunc(out.Closest, func(a, c dht.NodeInfo) int {
+		for i := range infohash {
+			if x, y := a.ID[i]^infohash[i], c.ID[i]^infohash[i]; x != y {
+				return int(x) - int(y)
+			}
+		}
+		return 0
+	})
+	out.Duration = time.Since(start)
 	if len(failed) == 2 && ctx.Err() == nil {
-		return fmt.Errorf("bridge: get_peers: %w", errors.Join(failed...))
+		return out, fmt.Errorf("bridge: get_peers: %w", errors.Join(failed...))
 	}
-	return nil
+	return out, nil
 }
 
 // Announce announces infohash on both networks: on the mainline one with port (0 for
@@ -294,7 +365,7 @@ func (b *Bridge) Put(ctx context.Context, it *dht.Item, opts *dht.PutOptions) (m
 // fallback is the krpc.Extension that answers a get for an item missing from the shared
 // store with a lookup on the other node's network.
 type fallback struct {
-	other   *dht.Node
+	other   atomic.Pointer[dht.Node] // set by New once both nodes exist
 	items   *dht.ItemStore
 	timeout time.Duration
 	limit   *ratelimit.Bucket
@@ -346,7 +417,8 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	if it, ok := f.items.Get(target); ok && (seq == nil || it.Seq > *seq) {
 		return nil
 	}
-	if f.other == nil {
+	other := f.other.Load()
+	if other == nil {
 		return nil
 	}
 	if !f.limit.Allow() {
@@ -362,7 +434,7 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	res, err := f.other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
+	res, err := other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
 	if err != nil {
 		f.counts.notFound.Add(1)
 		if f.log.IsDebug() {

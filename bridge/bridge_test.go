@@ -155,7 +155,7 @@ func TestBridgeAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		var peers []netip.AddrPort
-		if err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { peers = append(peers, p); return true }); err != nil {
+		if _, err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(peers) != 2 {
@@ -168,7 +168,7 @@ func TestBridgeAPI(t *testing.T) {
 		}
 		for _, n := range []*dht.Node{w.mainline[3], w.webNodes[3]} {
 			found := false
-			n.GetPeers(t.Context(), ih2, func(netip.AddrPort) bool { found = true; return false })
+			n.GetPeers(t.Context(), ih2, func(netip.AddrPort, dht.NodeInfo) bool { found = true; return false })
 			if !found {
 				t.Errorf("node on %v did not find the bridge's announce", n.Addr())
 			}
@@ -258,6 +258,64 @@ func TestFallbackBounds(t *testing.T) {
 		}
 		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Fatalf("the get waited %v for a fallback bounded at 100ms", d)
+		}
+	})
+}
+
+// TestServesOnlyUsablePeers: the rule of the package doc, on the memory networks. A
+// WebRTC peer's implied-port announce (a data channel's address) never reaches a
+// mainline get_peers; its explicit-port announce does; a mainline peer is not offered
+// to WebRTC queriers; the bridge's own GetPeers returns all.
+func TestServesOnlyUsablePeers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := newWorld(t, nil, 3, 2)
+		implied, explicit, mainline := dht.RandomID(), dht.RandomID(), dht.RandomID()
+		webPeer := w.webNodes[0]
+		if _, err := webPeer.Announce(t.Context(), implied, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := webPeer.Announce(t.Context(), explicit, 4242); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.mainline[0].Announce(t.Context(), mainline, 5555); err != nil {
+			t.Fatal(err)
+		}
+		find := func(n *dht.Node, ih dht.ID) []netip.AddrPort {
+			var out []netip.AddrPort
+			if _, err := n.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { out = append(out, p); return true }); err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		// The bridge stored all three (the WebRTC one as a connection address).
+		for _, ih := range []dht.ID{implied, explicit, mainline} {
+			if len(w.bridge.Peers().Peers(ih, 10)) != 1 {
+				t.Fatalf("the bridge did not store the peer of %v", ih)
+			}
+		}
+		asker := w.mainline[2]
+		if got := find(asker, implied); len(got) != 0 {
+			t.Errorf("a mainline get_peers returned a WebRTC connection address: %v", got)
+		}
+		if got, want := find(asker, explicit), netip.AddrPortFrom(webPeer.Addr().Addr(), 4242); len(got) != 1 || got[0] != want {
+			t.Errorf("a mainline get_peers for a WebRTC explicit-port announce got %v, want [%v]", got, want)
+		}
+		mainlinePeer := netip.AddrPortFrom(w.mainline[0].Addr().Addr(), 5555)
+		if got := find(w.webNodes[1], mainline); len(got) != 0 {
+			t.Errorf("a WebRTC get_peers for a mainline peer got %v, want none", got)
+		}
+		if got := w.bridge.Web.Peers().PeersFor(mainline, 10, ServeWeb); len(got) != 0 {
+			t.Errorf("the bridge's web node would offer the mainline peer %v to WebRTC queriers", got)
+		}
+		var all []netip.AddrPort
+		if _, err := w.bridge.GetPeers(t.Context(), mainline, func(p netip.AddrPort, _ dht.NodeInfo) bool { all = append(all, p); return true }); err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 || all[0] != mainlinePeer {
+			t.Errorf("Bridge.GetPeers of the mainline peer got %v, want [%v]", all, mainlinePeer)
+		}
+		if got := find(w.webNodes[1], implied); len(got) != 1 || got[0] != webPeer.Addr() {
+			t.Errorf("a WebRTC get_peers for a WebRTC implied-port peer got %v, want [%v]", got, webPeer.Addr())
 		}
 	})
 }

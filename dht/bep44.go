@@ -71,6 +71,7 @@ func (n *Node) handlePut(_ context.Context, q *krpc.Query) (*krpc.Response, erro
 	if err := n.items.Put(it, cas); err != nil {
 		return nil, err
 	}
+	n.itemStored(it, NodeInfo{ID: a.ID, Addr: q.From})
 	return &krpc.Response{Return: n.newReturn()}, nil
 }
 

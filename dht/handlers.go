@@ -58,7 +58,7 @@ func (n *Node) handleGetPeers(_ context.Context, q *krpc.Query) (*krpc.Response,
 	r := n.newReturn()
 	tok := n.tok.create(q.From.Addr(), ih, time.Now())
 	r.Token = &tok
-	for _, p := range n.peers.Peers(ih, n.cfg.MaxValues) {
+	for _, p := range n.peers.PeersFor(ih, n.cfg.MaxValues, n.cfg.ServePeer) {
 		var na akrpc.NodeAddr
 		na.FromAddrPort(p)
 		r.Values = append(r.Values, na)
@@ -82,6 +82,8 @@ func (n *Node) handleAnnounce(_ context.Context, q *krpc.Query) (*krpc.Response,
 		}
 		port = uint16(*a.Port)
 	}
-	n.peers.Add(a.InfoHash, netip.AddrPortFrom(q.From.Addr(), port))
+	peer := netip.AddrPortFrom(q.From.Addr(), port)
+	n.peers.AddFrom(a.InfoHash, peer, PeerOrigin{Network: n.cfg.Network, ImpliedPort: a.ImpliedPort})
+	n.peerAnnounced(a.InfoHash, peer, NodeInfo{ID: a.ID, Addr: q.From})
 	return &krpc.Response{Return: n.newReturn()}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -191,4 +192,24 @@ func (h *expiryHeap) Pop() any {
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	return si
+}
+
+// All returns copies of up to max of the stored items that have not expired, those
+// stored or refreshed most recently first (for Node.State).
+func (s *ItemStore) All(max int) []*Item {
+	now := time.Now()
+	s.mu.Lock()
+	all := make([]*storedItem, 0, len(s.items))
+	for _, si := range s.items {
+		if !now.After(si.expires) {
+			all = append(all, si)
+		}
+	}
+	slices.SortFunc(all, func(a, b *storedItem) int { return b.expires.Compare(a.expires) })
+	out := make([]*Item, 0, min(max, len(all)))
+	for _, si := range all[:min(max, len(all))] {
+		out = append(out, si.item.clone())
+	}
+	s.mu.Unlock()
+	return out
 }

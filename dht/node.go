@@ -59,6 +59,14 @@ type Node struct {
 
 	lookups, lookupQueries atomic.Uint64
 	lookupTimes            lookupTimes
+
+	rtt    rttEstimate // round-trip time of every answered query (guarded by mu)
+	failed failedAddrs // addresses whose queries timed out lately (guarded by mu)
+
+	events  *events       // nil without hooks
+	joining atomic.Bool   // a Join loop runs
+	ready   chan struct{} // closed once a bootstrap succeeded
+	once    sync.Once     // closes ready
 }
 
 // New starts a node on t. cfg may be nil. The node answers queries at once; call Bootstrap
@@ -75,7 +83,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		return nil, err
 	}
 	c = c.withDefaults()
-	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{})}
+	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{}), ready: make(chan struct{})}
+	n.events = newEvents(c.Events)
 	id := c.ID
 	if id == (ID{}) && c.State != nil {
 		id = c.State.ID
@@ -104,13 +113,22 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 			if k, ok := t.(transport.Keeper); ok {
 				n.tables[fam].keep = func(addr netip.AddrPort, in bool) { k.Keep(addr, in) }
 			}
+			if n.events != nil {
+				n.tables[fam].notify = n.nodeChanged
+			}
 		}
 	}
 	n.bootstrap = c.Bootstrap
+	n.bootstrapNames = append(n.bootstrapNames, c.BootstrapHosts...)
 	if c.State != nil {
 		for _, sn := range c.State.Nodes {
 			if tb := n.tableFor(sn.Addr); tb != nil && usableAddr(sn.Addr) && sn.ID != (ID{}) {
 				tb.insert(sn)
+			}
+		}
+		for _, it := range c.State.Items[:min(len(c.State.Items), MaxStateItems)] {
+			if it != nil && it.Verify() == nil {
+				n.items.Put(it.clone(), nil) // an older version than one stored is refused: fine
 			}
 		}
 		for _, hp := range c.State.Bootstrap {
@@ -122,6 +140,9 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if n.events != nil {
+		n.spawn(func() { n.events.run(n.ctx.Done()) })
+	}
 	h := nodeHandler{n: n, mux: krpc.Mux{
 		krpc.MethodPing:         krpc.HandlerFunc(n.handlePing),
 		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
@@ -163,6 +184,7 @@ type nodeHandler struct {
 
 func (h nodeHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
 	h.n.sawQuery(q)
+	h.n.queryReceived(q.Method, NodeInfo{ID: q.Args.ID, Addr: q.From})
 	return h.mux.ServeKRPC(ctx, q)
 }
 
@@ -243,6 +265,7 @@ func (n *Node) jitter(d time.Duration) time.Duration {
 // believe is at addr (nil when unknown, as for bootstrap addresses).
 func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method string, args *krpc.Args) (*krpc.Response, error) {
 	args.ID = n.ID()
+	sent := time.Now()
 	resp, err := n.srv.Call(ctx, addr, &krpc.Query{Method: method, Args: args})
 	if err != nil {
 		if r, ok := n.t.(transport.Resolver); ok {
@@ -264,6 +287,9 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 			if tb := n.tableFor(addr); tb != nil {
 				tb.failed(*id)
 			}
+			if errors.Is(err, krpc.ErrTimeout) {
+				n.failed.add(addr, time.Now())
+			}
 			n.mu.Unlock()
 		}
 		return nil, err
@@ -274,7 +300,11 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 	}
 	// resp.From is where the answer came from: the peer behind an alias (a WebRTC
 	// bootstrap address), which is the address the node is reached at.
-	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id)
+	rtt := time.Since(sent)
+	if rtt >= n.queryTimeout() {
+		rtt = 0 // answered after a retry: which attempt it answers is unknown (Karn)
+	}
+	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id, rtt)
 	if resp.IP.IsValid() {
 		n.noteExternalIP(resp.IP.Addr(), resp.From.Addr())
 	}
@@ -295,12 +325,25 @@ func (n *Node) queryDialing(ctx context.Context, addr netip.AddrPort, id *ID, me
 	return n.query(ctx, addr, id, method, args)
 }
 
-// sawResponse adds or refreshes a node that answered us.
-func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
+// queryTimeout is how long one attempt of a query waits (KRPC.Timeout).
+func (n *Node) queryTimeout() time.Duration {
+	if t := n.cfg.KRPC.Timeout; t > 0 {
+		return t
+	}
+	return krpc.DefaultTimeout
+}
+
+// sawResponse adds or refreshes a node that answered us, rtt after our query (0: not
+// measured).
+func (n *Node) sawResponse(ni NodeInfo, expected *ID, rtt time.Duration) {
 	if ni.ID == n.ID() {
 		return
 	}
 	n.mu.Lock()
+	n.failed.clear(ni.Addr)
+	if rtt > 0 {
+		n.rtt.add(rtt)
+	}
 	tb := n.tableFor(ni.Addr)
 	if tb == nil {
 		n.mu.Unlock()
@@ -310,6 +353,9 @@ func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
 		tb.failed(*expected) // whoever was there is gone
 	}
 	_, ping := tb.responded(ni, time.Now())
+	if rtt > 0 {
+		tb.sampleRTT(ni.ID, rtt)
+	}
 	n.mu.Unlock()
 	if ping != nil {
 		n.pingLiveness(*ping)
@@ -440,11 +486,21 @@ func (n *Node) maintain() {
 	for _, ni := range stale {
 		n.pingLiveness(ni)
 	}
+	// Maintenance lookups end within MaxLookupDuration, like every lookup; the deadline
+	// also bounds resolving and dialling saved bootstrap nodes.
 	if bootstrap {
-		n.spawn(func() { n.Bootstrap(n.ctx) })
+		n.spawn(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+			defer cancel()
+			n.Bootstrap(ctx)
+		})
 	}
 	for _, target := range refresh {
-		n.spawn(func() { n.FindNode(n.ctx, target) })
+		n.spawn(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+			defer cancel()
+			n.FindNode(ctx, target)
+		})
 	}
 	swept := n.peers.Sweep() + n.items.Sweep()
 	if swept > 0 && n.log.IsDebug() {

@@ -40,8 +40,24 @@ type PeerStore struct {
 	perIH, maxAll int
 
 	mu     sync.Mutex
-	swarms map[ID]map[netip.AddrPort]time.Time // infohash -> peer -> expiry
+	swarms map[ID]map[netip.AddrPort]storedPeer // infohash -> peer
 	total  int
+}
+
+type storedPeer struct {
+	expires time.Time
+	origin  PeerOrigin
+}
+
+// PeerOrigin says how a stored peer was announced, so that a node shared by several
+// networks (the bridge) serves each network only the peers it can use.
+type PeerOrigin struct {
+	// Network is the Config.Network of the node the peer was announced to ("" for a
+	// peer added with Add).
+	Network string
+	// ImpliedPort is set when the announce asked for implied_port: the peer's port is
+	// the one the announce came from.
+	ImpliedPort bool
 }
 
 // NewPeerStore returns an empty store. cfg may be nil.
@@ -62,22 +78,26 @@ func NewPeerStore(cfg *PeerStoreConfig) (*PeerStore, error) {
 	if c.MaxPeers == 0 {
 		c.MaxPeers = 100_000
 	}
-	return &PeerStore{ttl: c.TTL, perIH: c.MaxPerInfohash, maxAll: c.MaxPeers, swarms: make(map[ID]map[netip.AddrPort]time.Time)}, nil
+	return &PeerStore{ttl: c.TTL, perIH: c.MaxPerInfohash, maxAll: c.MaxPeers, swarms: make(map[ID]map[netip.AddrPort]storedPeer)}, nil
 }
 
-// Add records (or refreshes) peer for infohash.
-func (s *PeerStore) Add(infohash ID, peer netip.AddrPort) {
+// Add records (or refreshes) peer for infohash, with no origin.
+func (s *PeerStore) Add(infohash ID, peer netip.AddrPort) { s.AddFrom(infohash, peer, PeerOrigin{}) }
+
+// AddFrom records (or refreshes) peer for infohash, announced as origin says; a refresh
+// takes the newer origin.
+func (s *PeerStore) AddFrom(infohash ID, peer netip.AddrPort, origin PeerOrigin) {
 	now := time.Now()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sw := s.swarms[infohash]
 	if _, ok := sw[peer]; ok {
-		sw[peer] = now.Add(s.ttl)
+		sw[peer] = storedPeer{now.Add(s.ttl), origin}
 		return
 	}
 	if sw == nil {
-		sw = make(map[netip.AddrPort]time.Time, 1)
+		sw = make(map[netip.AddrPort]storedPeer, 1)
 		s.swarms[infohash] = sw
 	}
 	if len(sw) >= s.perIH {
@@ -91,16 +111,16 @@ func (s *PeerStore) Add(infohash ID, peer netip.AddrPort) {
 		}
 	}
 	s.swarms[infohash] = sw // eviction may have removed an emptied swarm
-	sw[peer] = now.Add(s.ttl)
+	sw[peer] = storedPeer{now.Add(s.ttl), origin}
 	s.total++
 }
 
-func (s *PeerStore) evictOldest(ih ID, sw map[netip.AddrPort]time.Time) {
+func (s *PeerStore) evictOldest(ih ID, sw map[netip.AddrPort]storedPeer) {
 	var oldest netip.AddrPort
 	var exp time.Time
 	for p, e := range sw {
-		if !oldest.IsValid() || e.Before(exp) {
-			oldest, exp = p, e
+		if !oldest.IsValid() || e.expires.Before(exp) {
+			oldest, exp = p, e.expires
 		}
 	}
 	delete(sw, oldest)
@@ -112,18 +132,23 @@ func (s *PeerStore) evictOldest(ih ID, sw map[netip.AddrPort]time.Time) {
 
 // Peers returns up to max unexpired peers of infohash, a random selection when there are more.
 func (s *PeerStore) Peers(infohash ID, max int) []netip.AddrPort {
+	return s.PeersFor(infohash, max, nil)
+}
+
+// PeersFor is Peers of only the peers whose origin keep accepts (all when keep is nil).
+func (s *PeerStore) PeersFor(infohash ID, max int, keep func(PeerOrigin) bool) []netip.AddrPort {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sw := s.swarms[infohash]
 	var out []netip.AddrPort
-	for p, exp := range sw {
-		if now.After(exp) {
+	for p, e := range sw {
+		if now.After(e.expires) {
 			delete(sw, p)
 			s.total--
 			continue
 		}
-		if len(out) < max {
+		if len(out) < max && (keep == nil || keep(e.origin)) {
 			out = append(out, p)
 		}
 	}
@@ -140,8 +165,8 @@ func (s *PeerStore) Sweep() int {
 	defer s.mu.Unlock()
 	n := 0
 	for ih, sw := range s.swarms {
-		for p, exp := range sw {
-			if now.After(exp) {
+		for p, e := range sw {
+			if now.After(e.expires) {
 				delete(sw, p)
 				n++
 			}

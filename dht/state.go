@@ -1,12 +1,16 @@
 package dht
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
+
+	"github.com/wdht/wdht/krpc"
 )
 
 // State is what a node saves to start again where it stopped: its ID and the nodes of its
@@ -17,11 +21,32 @@ import (
 //
 // A node entry without "id" is a node to bootstrap from ("host" may then be a name); it
 // is the form bittorrent-dht's toJSON writes, and the one a WebRTC node saves.
+//
+// The BEP 44 items the node stores are saved too, as bittorrent-dht's toJSON saves its
+// "values": an object from target (40 hex) to {"v","k","sig","seq","salt"}, every byte
+// string in hex ("v" the bencoded value; a "v" that is not bencode, as the JS writes a
+// string value, is taken as that string). At most MaxStateItems items are kept. A state
+// without "values" (as written before items were saved) loads with none.
 type State struct {
 	ID    ID
 	Nodes []NodeInfo
 	// Bootstrap lists nodes to bootstrap from as "host:port" (a name is allowed).
 	Bootstrap []string
+	// Items are BEP 44 items to store again, at most MaxStateItems (Node.State saves the
+	// most recently stored; a node given more restores the first MaxStateItems). Each
+	// is checked (target and signature) when loaded.
+	Items []*Item
+}
+
+// MaxStateItems bounds the BEP 44 items a State carries: at most about 1 MB of values.
+const MaxStateItems = 1000
+
+type stateItemJSON struct {
+	V    string `json:"v"`
+	K    string `json:"k,omitempty"`
+	Sig  string `json:"sig,omitempty"`
+	Seq  *int64 `json:"seq,omitempty"`
+	Salt string `json:"salt,omitempty"`
 }
 
 type stateNodeJSON struct {
@@ -31,8 +56,9 @@ type stateNodeJSON struct {
 }
 
 type stateJSON struct {
-	ID    string          `json:"id"`
-	Nodes []stateNodeJSON `json:"nodes"`
+	ID     string                   `json:"id"`
+	Nodes  []stateNodeJSON          `json:"nodes"`
+	Values map[string]stateItemJSON `json:"values,omitempty"`
 }
 
 // MarshalJSON implements json.Marshaler.
@@ -52,7 +78,53 @@ func (s State) MarshalJSON() ([]byte, error) {
 		}
 		out.Nodes = append(out.Nodes, stateNodeJSON{Host: host, Port: port})
 	}
+	for _, it := range s.Items[:min(len(s.Items), MaxStateItems)] {
+		if out.Values == nil {
+			out.Values = make(map[string]stateItemJSON)
+		}
+		e := stateItemJSON{V: hex.EncodeToString(it.V)}
+		if it.Mutable {
+			seq := it.Seq
+			e.K, e.Sig, e.Seq, e.Salt = hex.EncodeToString(it.K[:]), hex.EncodeToString(it.Sig[:]), &seq, hex.EncodeToString(it.Salt)
+		}
+		out.Values[it.Target().String()] = e
+	}
 	return json.Marshal(out)
+}
+
+// parseStateItem turns a saved value back into an item, checked against its key.
+func parseStateItem(key string, e stateItemJSON) (*Item, error) {
+	target, err := ParseID(key)
+	if err != nil {
+		return nil, err
+	}
+	v, err := hex.DecodeString(e.V)
+	if err != nil || len(v) == 0 {
+		return nil, fmt.Errorf("v: want the value in hex")
+	}
+	it := &Item{}
+	if e.K != "" || e.Sig != "" || e.Seq != nil {
+		k, err1 := hex.DecodeString(e.K)
+		sig, err2 := hex.DecodeString(e.Sig)
+		salt, err3 := hex.DecodeString(e.Salt)
+		if err1 != nil || err2 != nil || err3 != nil || len(k) != len(it.K) || len(sig) != len(it.Sig) || e.Seq == nil {
+			return nil, fmt.Errorf("a mutable item needs k (32 bytes), sig (64 bytes) and seq, in hex; salt in hex")
+		}
+		it.Mutable, it.Seq, it.Salt = true, *e.Seq, salt
+		copy(it.K[:], k)
+		copy(it.Sig[:], sig)
+	}
+	// v is the bencoded value; the JS saves a string value's bytes alone.
+	for _, cand := range [][]byte{v, []byte(strconv.Itoa(len(v)) + ":" + string(v))} {
+		if end, err := krpc.CheckValue(cand); err != nil || end != len(cand) {
+			continue
+		}
+		it.V = cand
+		if it.Target() == target && it.Verify() == nil {
+			return it, nil
+		}
+	}
+	return nil, fmt.Errorf("the item does not check: not its target, or a bad signature")
 }
 
 // UnmarshalJSON implements json.Unmarshaler.
@@ -90,6 +162,14 @@ func (s *State) UnmarshalJSON(b []byte) error {
 		}
 		st.Nodes = append(st.Nodes, ni)
 	}
+	keys := slices.Sorted(maps.Keys(in.Values))
+	for _, key := range keys[:min(len(keys), MaxStateItems)] {
+		it, err := parseStateItem(key, in.Values[key])
+		if err != nil {
+			return fmt.Errorf("dht: state: values[%s]: %w", key, err)
+		}
+		st.Items = append(st.Items, it)
+	}
 	*s = st
 	return nil
 }
@@ -107,11 +187,12 @@ func (n *Node) State() State {
 		}
 		servers = append(servers, n.bootstrapNames...)
 		slices.Sort(servers)
-		return State{ID: n.ID(), Bootstrap: slices.Compact(servers)}
+		return State{ID: n.ID(), Bootstrap: slices.Compact(servers), Items: n.items.All(MaxStateItems)}
 	}
+	items := n.items.All(MaxStateItems)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return State{ID: n.ID(), Nodes: n.allNodes(true)}
+	return State{ID: n.ID(), Nodes: n.allNodes(true), Items: items}
 }
 
 // splitHostPort splits "host:port" with a port from 1 to 65535.

@@ -11,13 +11,17 @@ import (
 const questionableAfter = 15 * time.Minute
 
 // entry is a node in the routing table or in a replacement cache.
+//
+// Its fields are ordered, failures is an int32 and rtt two int32s, so that an entry is
+// 96 bytes: a simulation holds some 150 of them per node (table and replacement caches).
+// (It kept the time of the node's last query to us too, which nothing read.)
 type entry struct {
 	NodeInfo
-	secure       bool      // its ID matches its IP under BEP 42
 	lastResponse time.Time // last answer to one of our queries; zero: never
-	lastQuery    time.Time // last query it sent us
-	failures     int       // consecutive queries it left unanswered
+	failures     int32     // consecutive queries it left unanswered
+	secure       bool      // its ID matches its IP under BEP 42
 	pinging      bool      // a liveness ping is in flight
+	rtt          rttEstimate
 }
 
 func (e *entry) good(now time.Time) bool {
@@ -54,12 +58,17 @@ type table struct {
 	// keep, when set, is told when a node enters (true) or leaves (false) the table, so
 	// that a connection-based transport keeps the connections of the nodes in it.
 	keep func(addr netip.AddrPort, in bool)
+	// notify, when set, is told the same with the node's ID (the node's event hooks).
+	notify func(n NodeInfo, in bool)
 }
 
 // changed reports a node entering or leaving the table.
-func (t *table) changed(addr netip.AddrPort, in bool) {
+func (t *table) changed(n NodeInfo, in bool) {
 	if t.keep != nil {
-		t.keep(addr, in)
+		t.keep(n.Addr, in)
+	}
+	if t.notify != nil {
+		t.notify(n, in)
 	}
 }
 
@@ -154,25 +163,25 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
-		t.changed(e.Addr, true)
+		t.changed(e.NodeInfo, true)
 		return true, nil
 	}
 	for j := range b.nodes {
-		if b.nodes[j].failures >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
-			t.changed(b.nodes[j].Addr, false)
+		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
+			t.changed(b.nodes[j].NodeInfo, false)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.Addr, true)
+			t.changed(e.NodeInfo, true)
 			return true, nil
 		}
 	}
 	if e.secure { // BEP 42: a secure node takes the place of an insecure one
 		if j := b.insecure(); j >= 0 {
-			t.changed(b.nodes[j].Addr, false)
+			t.changed(b.nodes[j].NodeInfo, false)
 			b.addReplacement(b.nodes[j], t.k)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.Addr, true)
+			t.changed(e.NodeInfo, true)
 			return true, nil
 		}
 	}
@@ -237,14 +246,12 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	bi, i := t.locate(&n.ID)
 	b := &t.buckets[bi]
 	if i >= 0 {
-		b.nodes[i].lastQuery = now
 		return b.nodes[i].lastResponse.IsZero() && !b.nodes[i].pinging
 	}
 	if bi, ok := t.room(&n.ID); ok {
 		e := newEntry(n)
-		e.lastQuery = now
 		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
-		t.changed(e.Addr, true)
+		t.changed(e.NodeInfo, true)
 		return true
 	}
 	for j := range b.nodes {
@@ -255,8 +262,11 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	return false
 }
 
-// failed records that a query to id went unanswered. After maxFailures in a row the node is
-// evicted and the newest replacement takes its place. It reports whether id was evicted.
+// failed records that a query to id went unanswered (until its KRPC timeout: a slow answer
+// is not a failure). The node is evicted, and the newest replacement takes its place,
+// after maxFailures in a row; or at its first failure when it never answered us or when
+// a replacement is waiting (one that answered recently is better than one that just
+// failed: stale entries are what makes lookups slow). It reports whether id was evicted.
 func (t *table) failed(id ID) bool {
 	bi, i := t.locate(&id)
 	if i < 0 {
@@ -268,7 +278,7 @@ func (t *table) failed(id ID) bool {
 	e := &b.nodes[i]
 	e.failures++
 	e.pinging = false
-	if e.failures < t.maxFailures && !e.lastResponse.IsZero() {
+	if int(e.failures) < t.maxFailures && !e.lastResponse.IsZero() && len(b.repl) == 0 {
 		return false
 	}
 	t.evict(bi, i)
@@ -278,11 +288,11 @@ func (t *table) failed(id ID) bool {
 // evict removes node i of bucket bi, promoting the newest replacement.
 func (t *table) evict(bi, i int) {
 	b := &t.buckets[bi]
-	t.changed(b.nodes[i].Addr, false)
+	t.changed(b.nodes[i].NodeInfo, false)
 	if n := len(b.repl); n > 0 {
 		b.nodes[i] = b.repl[n-1]
 		b.repl = b.repl[:n-1]
-		t.changed(b.nodes[i].Addr, true)
+		t.changed(b.nodes[i].NodeInfo, true)
 		return
 	}
 	b.nodes = slices.Delete(b.nodes, i, i+1)
@@ -328,7 +338,7 @@ func (t *table) insert(n NodeInfo) bool {
 		return false
 	}
 	t.buckets[bi].nodes = append(t.buckets[bi].nodes, newEntry(n))
-	t.changed(n.Addr, true)
+	t.changed(n, true)
 	return true
 }
 
@@ -336,7 +346,7 @@ func (t *table) insert(n NodeInfo) bool {
 // know of each; the nodes that answered most recently get the room first.
 func (t *table) rebased(self ID, now time.Time) *table {
 	nt := newTable(self, t.k, t.maxFailures, now)
-	nt.enforce, nt.keep = t.enforce, t.keep
+	nt.enforce, nt.keep, nt.notify = t.enforce, t.keep, t.notify
 	var all []entry
 	for bi := range t.buckets {
 		all = append(all, t.buckets[bi].nodes...)
@@ -357,10 +367,26 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			nt.buckets[bi].addReplacement(e, nt.k)
 		}
 		if t.contains(e.ID) {
-			nt.changed(e.Addr, false) // it was in the table, and is not any more
+			nt.changed(e.NodeInfo, false) // it was in the table, and is not any more
 		}
 	}
 	return nt
+}
+
+// sampleRTT records a round-trip time measured to id.
+func (t *table) sampleRTT(id ID, r time.Duration) {
+	if bi, i := t.locate(&id); i >= 0 {
+		t.buckets[bi].nodes[i].rtt.add(r)
+	}
+}
+
+// rttOf returns the round-trip estimate of id; the zero estimate when id is not in the
+// table or was never measured.
+func (t *table) rttOf(id ID) rttEstimate {
+	if bi, i := t.locate(&id); i >= 0 {
+		return t.buckets[bi].nodes[i].rtt
+	}
+	return rttEstimate{}
 }
 
 // pingDone clears the in-flight mark set by stalest or questionable.

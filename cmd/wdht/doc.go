@@ -84,8 +84,8 @@
 //	--k           the UDP node's bucket size (default 8)
 //	--web-k       the WebRTC node's bucket size (default 2, as webtorrent-dht)
 //	--status      interval of STATUS lines; 0 turns them off (default 10s)
-//	--limits      false turns off the per-source inbound rate limit and the outbound
-//	              query budget (for benchmarks)
+//	--limits      false turns off the per-source and global inbound rate limits and
+//	              the outbound query budget (for benchmarks)
 //	--max-seconds stop after N seconds, as on SIGTERM
 //	--log-level   trace, debug, info, warn, error or off (default: WDHT_LOG, else warn)
 //
@@ -337,4 +337,29 @@
 // num is how many infohashes the node stores, interval how long it keeps answering
 // with this sample. The nodes that gave no sample (no answer, or no support for
 // sample_infohashes) are listed on stderr; sample exits 1 when none gave one.
+//
+// # STUN and TURN (WebRTC behind NAT)
+//
+// Node and every client command running over WebRTC take the ICE flags:
+//
+//	--ice-server  a STUN or TURN server, repeatable or comma-separated:
+//	              stun:HOST[:PORT], turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp],
+//	              turns:USER:PASSWORD@HOST[:PORT] (ports 3478 and 5349 by default;
+//	              percent-encode : and @ in USER and PASSWORD)
+//	--ice-username, --ice-credential
+//	              the credentials of the TURN servers whose URL carries none
+//	--ice-transport-policy
+//	              all (the default) or relay: only TURN-relayed connections, so that
+//	              peers never see this host's addresses (needs a turn: server)
+//
+// The default is no server at all: a node offers its own addresses only and contacts no
+// third party (webtorrent-dht, through simple-peer, uses public STUN servers by
+// default). That suits nodes with public addresses and a LAN; a node behind a NAT needs
+// a STUN server to be reached from outside, and a TURN server when its NAT and its
+// peer's both map each destination to a new port (symmetric NATs). A node that gathers
+// only private host candidates and has no STUN server logs so once, at warn level. A
+// node or client on loopback (--loopback, the default when its signalling servers are
+// on loopback) refuses a server off loopback (exit 2), so that nothing run on one
+// machine contacts a public server. A bad URL, a TURN server without credentials, or
+// relay without a TURN server is a usage error.
 package main

@@ -78,6 +78,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "help", "-h", "-help", "--help":
 		return runHelp(args, stdout, stderr)
+	case "--version", "-version":
+		if len(args) != 0 {
+			fmt.Fprintf(stderr, "wdht: %s takes no arguments\n", name)
+			return exitUsage
+		}
+		fmt.Fprintf(stdout, "wdht %s\n", version())
+		return exitOK
 	}
 	cmd := findCommand(name)
 	if cmd == nil {
@@ -114,6 +121,10 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage())
 		return exitOK
 	case 1:
+		if args[0] == "help" {
+			fmt.Fprint(stdout, usage())
+			return exitOK
+		}
 		if c := findCommand(args[0]); c != nil {
 			fmt.Fprint(stdout, c.help)
 			return exitOK

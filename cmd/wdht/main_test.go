@@ -187,3 +187,19 @@ func (n *nodeProc) stop(t *testing.T) int {
 		return -1
 	}
 }
+
+// TestVersionFlagAndHelpHelp: "wdht --version" prints what "wdht version" does, and
+// "wdht help help" prints the usage.
+func TestVersionFlagAndHelpHelp(t *testing.T) {
+	var out, errb strings.Builder
+	if code := run(t.Context(), []string{"--version"}, &out, &errb); code != exitOK || out.String() != "wdht "+version()+"\n" {
+		t.Errorf("wdht --version: %d, %q, %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"help", "help"}, &out, &errb); code != exitOK || out.String() != usage() {
+		t.Errorf("wdht help help: %d, %q", code, out.String())
+	}
+	if code := run(t.Context(), []string{"--version", "x"}, &out, &errb); code != exitUsage {
+		t.Errorf("wdht --version x: %d, want %d", code, exitUsage)
+	}
+}

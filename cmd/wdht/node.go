@@ -35,12 +35,7 @@ const (
 
 // defaultRouters are the mainline DHT's well-known bootstrap routers, which
 // "--bootstrap default" stands for. Nothing uses them unless asked.
-var defaultRouters = []string{
-	"router.bittorrent.com:6881",
-	"dht.transmissionbt.com:6881",
-	"router.utorrent.com:6881",
-	"dht.libtorrent.org:25401",
-}
+var defaultRouters = dht.MainlineRouters()
 
 // nodeCommand is "wdht node".
 func nodeCommand() *command {
@@ -104,6 +99,9 @@ Flags:
         gather only loopback ICE candidates, for nodes on one machine
         (default: when --signal-addr and every --web-bootstrap is on loopback;
         --loopback=false turns it off)
+  --ice-server URL, --ice-username USER, --ice-credential PASSWORD,
+  --ice-transport-policy all|relay
+        STUN and TURN servers for the WebRTC connections; see below
   --bootstrap HOST:PORT,...
         mainline nodes to join through; comma-separated, may be repeated; host
         names are resolved at each attempt; the word "default" stands for the
@@ -125,8 +123,8 @@ Flags:
   --status DURATION
         how often to print a STATUS line; 0 turns it off (default 10s)
   --limits=false
-        turn off the per-source inbound rate limit and the outbound query
-        budget (for benchmarks)
+        turn off the per-source and global inbound rate limits and the
+        outbound query budget (for benchmarks)
   --max-seconds N
         stop after N seconds, as on SIGTERM (default: run until signalled)
   --log-level LEVEL
@@ -189,7 +187,9 @@ state file starts a fresh node.
 
 Flags of a side that does not run (--signal-addr without webrtc in
 --transports, --addr without udp) are a usage error.
-`,
+
+ICE flags:
+` + iceFlagsHelp,
 		flags:   func() *flag.FlagSet { fs, _ := nodeFlagSet(); return fs },
 		run:     runNode,
 		logFlag: true,
@@ -216,6 +216,7 @@ type nodeFlags struct {
 
 	// Parsed from the flags above.
 	laddr, saddr netip.AddrPort
+	ice          iceFlags
 }
 
 // nodeFlagSet returns node's flag set.
@@ -242,14 +243,15 @@ func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
 	fs.StringVar(&f.logLevel, "log-level", "", "")
 	f.ops.define(fs)
+	f.ice.register(fs)
 	return fs, f
 }
 
 // Flags that only one side of the node takes.
 var (
 	udpOnlyFlags    = []string{"addr", "bootstrap", "k", "udp-read-buffer", "udp-write-buffer", "enforce-secure-ids"}
-	webrtcOnlyFlags = []string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k",
-		"max-conns", "max-pending", "max-pending-per-ip", "trusted-proxy", "proxy-header"}
+	webrtcOnlyFlags = append([]string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k",
+		"max-conns", "max-pending", "max-pending-per-ip", "trusted-proxy", "proxy-header"}, iceFlagNames...)
 )
 
 // parseNodeFlags parses and checks node's arguments, without using the network.
@@ -328,6 +330,9 @@ func (f *nodeFlags) checkWebRTC() error {
 	if err := checkNodeAddrs("--web-bootstrap", f.webBootstrap.addrs); err != nil {
 		return err
 	}
+	if _, _, err := f.ice.config(f.webLoopback()); err != nil {
+		return err
+	}
 	switch {
 	case f.tlsCert != "" && f.tlsKey == "":
 		return badUsage("--tls-cert needs --tls-key, the certificate's private key")
@@ -348,6 +353,13 @@ func (f *nodeFlags) checkWebRTC() error {
 		return badInput("--tls-cert %q, --tls-key %q: %v", f.tlsCert, f.tlsKey, strings.TrimPrefix(err.Error(), "tls: "))
 	}
 	return nil
+}
+
+// webLoopback reports whether the WebRTC side gathers loopback candidates only: --loopback,
+// by default when the signalling server and every --web-bootstrap are on loopback.
+func (f *nodeFlags) webLoopback() bool {
+	return f.loopback.value(f.saddr.Addr().IsLoopback() &&
+		(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
 }
 
 // readFlagFile reads the file a flag names.
@@ -462,6 +474,7 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	if !f.limits {
 		mcfg.KRPC.SourceRate, mcfg.KRPC.QueryRate = -1, -1
 		wcfg.KRPC.SourceRate, wcfg.KRPC.QueryRate = -1, -1
+		mcfg.KRPC.InboundRate, wcfg.KRPC.InboundRate = -1, -1
 	}
 
 	// Closed in reverse order: the signalling server, the nodes, the transports.
@@ -487,9 +500,7 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	}
 	var sig *signalling
 	if f.transports.webrtc {
-		loopback := f.loopback.value(f.saddr.Addr().IsLoopback() &&
-			(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
-		if sig, err = listenSignalling(e, f.saddr, f.advertise, loopback, f.tlsCert, f.tlsKey, f.ops.tuneWebRTC); err != nil {
+		if sig, err = listenSignalling(e, f.saddr, f.advertise, f.webLoopback(), f.tlsCert, f.tlsKey, &f.ice, f.ops.tuneWebRTC); err != nil {
 			return err
 		}
 		sig.trusted, sig.proxyHeader = f.ops.trustedProxies.prefixes, f.ops.header()

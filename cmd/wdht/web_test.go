@@ -340,16 +340,17 @@ func TestWebEndToEnd(t *testing.T) {
 
 	t.Run("peers", func(t *testing.T) {
 		ih := strings.Repeat("ab", 20)
-		// Announced over WebRTC: the node records the connection's address, and a lookup
-		// over UDP finds it in the shared peer store.
+		// Announced over WebRTC with implied_port: the node records the connection's
+		// address, which a mainline client cannot use, so a lookup over UDP does not get
+		// it (the bridge's rule, see package bridge).
 		var ann announceJSON
 		r := wantRun(t, exitOK, append([]string{"announce", "--json", ih}, web...)...)
 		if err := json.Unmarshal([]byte(r.stdout), &ann); err != nil || ann.Stored != 1 || !ann.ImpliedPort || ann.Port != 0 {
 			t.Fatalf("announce over WebRTC: %q (%v)", r.stdout, err)
 		}
 		r = wantRun(t, exitOK, "lookup", ih, udp)
-		if !regexp.MustCompile(`^peer 127\.0\.0\.1:\d+\n$`).MatchString(r.stdout) || !strings.HasPrefix(r.stderr, "found 1 peers from 1 nodes") {
-			t.Errorf("lookup over UDP of a WebRTC announce: stdout %q, stderr %q", r.stdout, r.stderr)
+		if r.stdout != "" || !strings.HasPrefix(r.stderr, "found 0 peers from 1 nodes") {
+			t.Errorf("lookup over UDP of a WebRTC implied-port announce: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
 		// Announced over UDP: the peer is in the shared store, but a WebRTC lookup only
 		// reports peers it can connect to over WebRTC (the node relays an offer to each
@@ -412,10 +413,11 @@ func TestWebLookupRelays(t *testing.T) {
 	if !regexp.MustCompile(`^peer 127\.0\.0\.1:\d+\n$`).MatchString(r.stdout) || !strings.HasPrefix(r.stderr, "found 1 peers from ") {
 		t.Errorf("lookup over WebRTC of a WebRTC peer: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
-	// Over UDP, the same peer store gives the address the bridge sees the peer at.
+	// Over UDP the same peer store holds it, but as a WebRTC connection's address
+	// (implied_port) it is not served to mainline clients (package bridge's rule).
 	r = wantRun(t, exitOK, "lookup", "--bootstrap", n.addr, ih.String())
-	if !regexp.MustCompile(`^peer 127\.0\.0\.1:\d+\n$`).MatchString(r.stdout) {
-		t.Errorf("lookup over UDP of a WebRTC peer: stdout %q, stderr %q", r.stdout, r.stderr)
+	if r.stdout != "" {
+		t.Errorf("lookup over UDP of a WebRTC implied-port peer: stdout %q, stderr %q", r.stdout, r.stderr)
 	}
 }
 
