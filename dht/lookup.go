@@ -49,6 +49,7 @@ type candidate struct {
 	depth    int
 	token    string    // from get_peers (or get) responses
 	deadline time.Time // soft deadline, while in flight
+	giveUp   time.Time // sent + MaxQueryDeadline: how long a stalled query may still be awaited
 	stalled  bool      // in flight past its soft deadline
 }
 
@@ -177,8 +178,34 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return nil
 	}
 
+	// awaited reports whether c is a stalled query still worth waiting for: it is not
+	// past its giveUp time.
+	awaited := func(c *candidate, now time.Time) bool {
+		return c.state == candInFlight && c.stalled && now.Before(c.giveUp)
+	}
+	// awaiting returns the earliest giveUp of the stalled queries the lookup waits for,
+	// or the zero time. It waits only while fewer than width nodes answered: on a network
+	// smaller than the width a slow node (a loaded host, a long path) cannot be replaced
+	// by another, and a put or announce that left it out would store on fewer nodes than
+	// exist; a dead one then costs at most MaxQueryDeadline, not a KRPC timeout.
+	awaiting := func(live int) time.Time {
+		if live >= width {
+			return time.Time{}
+		}
+		now := time.Now()
+		var earliest time.Time
+		for _, cs := range [][]*candidate{cands, seeds} {
+			for _, c := range cs {
+				if awaited(c, now) && (earliest.IsZero() || c.giveUp.Before(earliest)) {
+					earliest = c.giveUp
+				}
+			}
+		}
+		return earliest
+	}
+
 	// converged reports whether the width closest counted candidates have all answered
-	// (and no seed is left to ask or waited on).
+	// (and no seed is left to ask or waited on, and no stalled query is awaited).
 	converged := func() bool {
 		live := 0
 		for _, c := range cands {
@@ -197,7 +224,19 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 				return false
 			}
 		}
-		return live > 0
+		return live > 0 && awaiting(live).IsZero()
+	}
+	// answered counts the responded candidates, up to width.
+	answered := func() int {
+		live := 0
+		for _, c := range cands {
+			if c.state == candResponded {
+				if live++; live == width {
+					break
+				}
+			}
+		}
+		return live
 	}
 
 	done := make(chan struct{}) // closed when the lookup returns: late results are dropped
@@ -227,7 +266,9 @@ loop:
 				break
 			}
 			c.state = candInFlight
-			c.deadline = time.Now().Add(n.softDeadline(c.NodeInfo))
+			sent := time.Now()
+			c.deadline = sent.Add(n.softDeadline(c.NodeInfo))
+			c.giveUp = sent.Add(max(n.cfg.MaxQueryDeadline, c.deadline.Sub(sent)))
 			res.Queries++
 			var idp *ID
 			if c.ID != (ID{}) {
@@ -257,20 +298,25 @@ loop:
 		if stopped || outstanding == 0 || ctx.Err() != nil {
 			break
 		}
+		var wait time.Time // when only stalled queries are left: until when they are awaited
 		if len(active) == 0 && res.Responses > 0 && !res.Capped {
 			// Only stalled queries are left and nothing else to ask: the closest
 			// nodes that answered are known (converged would say so, but for a
-			// stalled seed, which never blocks an end once some node answered).
-			break
+			// stalled seed, which never blocks an end once some node answered),
+			// unless too few answered and a stalled one is still awaited.
+			if wait = awaiting(answered()); wait.IsZero() {
+				break
+			}
 		}
 		if res.Capped && len(active) == 0 {
 			break
 		}
-		// Arm the soft timer for the earliest deadline of the active queries.
-		if len(active) > 0 {
-			earliest := active[0].deadline
-			for _, c := range active[1:] {
-				if c.deadline.Before(earliest) {
+		// Arm the soft timer for the earliest deadline of the active queries, or for
+		// the end of the wait for stalled ones.
+		if len(active) > 0 || !wait.IsZero() {
+			earliest := wait
+			for _, c := range active {
+				if earliest.IsZero() || c.deadline.Before(earliest) {
 					earliest = c.deadline
 				}
 			}
