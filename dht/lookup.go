@@ -43,13 +43,17 @@ const (
 	candFailed
 )
 
+// stalledWaitFactor is how many soft deadlines a lookup with too few answers waits for a
+// stalled query (within MaxQueryDeadline).
+const stalledWaitFactor = 8
+
 type candidate struct {
 	NodeInfo
 	state    candState
 	depth    int
 	token    string    // from get_peers (or get) responses
 	deadline time.Time // soft deadline, while in flight
-	giveUp   time.Time // sent + MaxQueryDeadline: how long a stalled query may still be awaited
+	giveUp   time.Time // until when a stalled query may still be awaited (see awaiting)
 	stalled  bool      // in flight past its soft deadline
 }
 
@@ -187,7 +191,9 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	// or the zero time. It waits only while fewer than width nodes answered: on a network
 	// smaller than the width a slow node (a loaded host, a long path) cannot be replaced
 	// by another, and a put or announce that left it out would store on fewer nodes than
-	// exist; a dead one then costs at most MaxQueryDeadline, not a KRPC timeout.
+	// exist. A query is awaited up to stalledWaitFactor soft deadlines after it was sent
+	// (at most MaxQueryDeadline), or longer where the measured round trips are longer than
+	// MaxQueryDeadline: a dead node then costs 400 ms on loopback, not a KRPC timeout.
 	awaiting := func(live int) time.Time {
 		if live >= width {
 			return time.Time{}
@@ -267,8 +273,9 @@ loop:
 			}
 			c.state = candInFlight
 			sent := time.Now()
-			c.deadline = sent.Add(n.softDeadline(c.NodeInfo))
-			c.giveUp = sent.Add(max(n.cfg.MaxQueryDeadline, c.deadline.Sub(sent)))
+			soft, measured := n.softDeadline(c.NodeInfo)
+			c.deadline = sent.Add(soft)
+			c.giveUp = sent.Add(max(min(stalledWaitFactor*soft, n.cfg.MaxQueryDeadline), measured))
 			res.Queries++
 			var idp *ID
 			if c.ID != (ID{}) {
@@ -427,8 +434,11 @@ loop:
 
 // softDeadline returns how long a lookup waits for ni's answer before it asks another
 // node: from ni's own round-trip estimate when the routing table has one, else from the
-// node-wide one, within [MinQueryDeadline, MaxQueryDeadline].
-func (n *Node) softDeadline(ni NodeInfo) time.Duration {
+// node-wide one, within [MinQueryDeadline, MaxQueryDeadline]. measured is the same
+// deadline not capped by MaxQueryDeadline (but at least the soft one): how long a live
+// node's answer may take where round trips are long (WebRTC queries that open
+// connections, a loaded host).
+func (n *Node) softDeadline(ni NodeInfo) (soft, measured time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var e rttEstimate
@@ -438,7 +448,8 @@ func (n *Node) softDeadline(ni NodeInfo) time.Duration {
 	if !e.known() {
 		e = n.rtt
 	}
-	return e.deadline(n.cfg.MinQueryDeadline, n.cfg.MaxQueryDeadline)
+	soft = e.deadline(n.cfg.MinQueryDeadline, n.cfg.MaxQueryDeadline)
+	return soft, max(soft, e.deadline(n.cfg.MinQueryDeadline, maxRTTSample*time.Microsecond))
 }
 
 // dropFailed removes from ns, in place, the nodes whose queries timed out lately.

@@ -10,7 +10,11 @@ import (
 
 // NewNode starts a DHT node on t (a WebRTC transport, or a linked memory transport) with
 // the extension negotiating its connections through sig, and the JS WebTorrent DHT's
-// defaults: K=2 unless cfg sets K. cfg and ecfg may be nil; neither is changed. The
+// defaults: K=2 unless cfg sets K. Unless cfg sets it, MaxQueryDeadline is
+// DefaultMaxQueryDeadline, not the DHT's 1 s: a signalled query's answer arrives only
+// once the connections it opens are up (RelayTimeout, then ICE and DTLS), so its round
+// trip is that of a connection set-up, and a lookup that gave up on such queries after
+// 1 s would end with only the first round's answers on a loaded host. cfg and ecfg may be nil; neither is changed. The
 // extension closes with the node. On a WebRTC transport the node also, through the
 // transport's optional interfaces, keeps the connections of the nodes in its table,
 // forgets a node whose connection closes, dials its bootstrap nodes, and saves its
@@ -25,6 +29,12 @@ func NewNode(t transport.Transport, sig Signaler, cfg *dht.Config, ecfg *Config)
 	}
 	if c.K == 0 {
 		c.K = DefaultK
+	}
+	if c.MaxQueryDeadline == 0 {
+		c.MaxQueryDeadline = DefaultMaxQueryDeadline
+		if c.MinQueryDeadline > c.MaxQueryDeadline {
+			c.MaxQueryDeadline = c.MinQueryDeadline
+		}
 	}
 	var ec Config
 	if ecfg != nil {

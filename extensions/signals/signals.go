@@ -56,6 +56,9 @@ const (
 	DefaultRelayTimeout   = 1500 * time.Millisecond
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultPeerSignals    = 100
+	// DefaultMaxQueryDeadline is the dht.Config.MaxQueryDeadline NewNode sets when the
+	// caller's is zero (see NewNode).
+	DefaultMaxQueryDeadline = 5 * time.Second
 )
 
 // Config configures the extension. The zero value is ready to use.
