@@ -19,7 +19,7 @@ func TestRunLoad(t *testing.T) {
 	}
 	defer tr.Close()
 	cfg := &dht.Config{}
-	cfg.KRPC.SourceRate = -1
+	cfg.KRPC.SourceRate, cfg.KRPC.InboundRate = -1, -1 // the load is one source, and above the global limit
 	n, err := dht.New(tr, cfg)
 	if err != nil {
 		t.Fatal(err)
