@@ -15,8 +15,8 @@ func TestForgetKeepsOtherConnection(t *testing.T) {
 	}
 	id := idOf(0x42)
 	a1, a2 := netip.MustParseAddrPort("127.0.0.1:1001"), netip.MustParseAddrPort("127.0.0.1:1002")
-	e.learn(id, a1)
-	e.learn(id, a2)
+	e.learn(id, a1, true)
+	e.learn(id, a2, true)
 	e.forget(a2)
 	if addr, ok := e.connected(id); !ok || addr != a1 {
 		t.Fatalf("after the second connection closed: connected = %v %v, want %v", addr, ok, a1)
@@ -27,9 +27,9 @@ func TestForgetKeepsOtherConnection(t *testing.T) {
 	}
 	// An address taken over by another node: the old node's other connection stays.
 	other := idOf(0x43)
-	e.learn(id, a1)
-	e.learn(id, a2)
-	e.learn(other, a2)
+	e.learn(id, a1, true)
+	e.learn(id, a2, true)
+	e.learn(other, a2, true)
 	if addr, ok := e.connected(id); !ok || addr != a1 {
 		t.Fatalf("after %v went to another node: connected = %v %v, want %v", a2, addr, ok, a1)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/internal/ratelimit"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport"
 )
@@ -56,6 +58,13 @@ const (
 	DefaultRelayTimeout   = 1500 * time.Millisecond
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultPeerSignals    = 100
+	DefaultMaxRelays      = 8
+	DefaultRelayRate      = 100
+	DefaultRelayBurst     = 200
+	DefaultSourceRelays   = 10
+	DefaultSourceBurst    = 20
+	// maxRelaySources bounds the sources the per-source relay limit remembers.
+	maxRelaySources = 4096
 	// DefaultMaxQueryDeadline is the dht.Config.MaxQueryDeadline NewNode sets when the
 	// caller's is zero (see NewNode).
 	DefaultMaxQueryDeadline = 5 * time.Second
@@ -92,6 +101,22 @@ type Config struct {
 	PeerSignals int
 	// Logger receives the extension's logs. Default: none.
 	Logger hclog.Logger
+	// MaxRelays caps the offers of one incoming query that are relayed with
+	// peer_connection; the others get no answer. The JS sends max(2, floor(log2 K))
+	// offers. Default 8.
+	MaxRelays int
+	// RelayRate is the node's budget of relays a second, with bursts of up to
+	// RelayBurst; an offer beyond it is not relayed. Relays spend this budget, not the
+	// KRPC outbound budget (krpc.Config.QueryRate): queries carrying offers cannot
+	// starve the node's own lookups. A negative RelayRate turns it off. Defaults 100/s
+	// and 200.
+	RelayRate  float64
+	RelayBurst int
+	// SourceRelayRate is how many offers a second one source (a querier's IPv4 address,
+	// or its IPv6 /64) may have relayed, with bursts of up to SourceRelayBurst. A
+	// negative SourceRelayRate turns it off. Defaults 10/s and 20.
+	SourceRelayRate  float64
+	SourceRelayBurst int
 }
 
 // Validate reports the first invalid field.
@@ -105,6 +130,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("signals: Config.RelayTimeout %v is negative", c.RelayTimeout)
 	case c.ConnectTimeout < 0:
 		return fmt.Errorf("signals: Config.ConnectTimeout %v is negative", c.ConnectTimeout)
+	case c.MaxRelays < 0:
+		return fmt.Errorf("signals: Config.MaxRelays %d is negative", c.MaxRelays)
+	case c.RelayBurst < 0:
+		return fmt.Errorf("signals: Config.RelayBurst %d is negative", c.RelayBurst)
+	case c.SourceRelayBurst < 0:
+		return fmt.Errorf("signals: Config.SourceRelayBurst %d is negative", c.SourceRelayBurst)
 	}
 	return nil
 }
@@ -122,11 +153,17 @@ type Extension struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // answers waiting to connect
 
-	mu     sync.Mutex
-	closed bool
-	byID   map[dht.ID]netip.AddrPort // open connections whose node ID we know
-	byAddr map[netip.AddrPort]dht.ID
-	ours   map[netip.AddrPort]struct{} // connections whose node answered with our "v"
+	relays    *ratelimit.Bucket    // the node's relay budget
+	srcRelays *ratelimit.PerSource // each source's
+	relayed   atomic.Uint64        // offers relayed
+	refused   atomic.Uint64        // offers not relayed: beyond a cap, or not the querier's
+
+	mu      sync.Mutex
+	closed  bool
+	byID    map[dht.ID]netip.AddrPort // open connections whose node ID we know
+	byAddr  map[netip.AddrPort]dht.ID
+	hearsay map[netip.AddrPort]struct{} // connections whose ID came from a relayed signal only
+	ours    map[netip.AddrPort]struct{} // connections whose node answered with our "v"
 }
 
 var _ krpc.Extension = (*Extension)(nil)
@@ -160,12 +197,29 @@ func New(sig Signaler, cfg *Config) (*Extension, error) {
 	if c.PeerSignals == 0 {
 		c.PeerSignals = DefaultPeerSignals
 	}
+	if c.MaxRelays == 0 {
+		c.MaxRelays = DefaultMaxRelays
+	}
+	if c.RelayRate == 0 {
+		c.RelayRate = DefaultRelayRate
+	}
+	if c.RelayBurst == 0 {
+		c.RelayBurst = DefaultRelayBurst
+	}
+	if c.SourceRelayRate == 0 {
+		c.SourceRelayRate = DefaultSourceRelays
+	}
+	if c.SourceRelayBurst == 0 {
+		c.SourceRelayBurst = DefaultSourceBurst
+	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()
 	}
 	e := &Extension{sig: sig, cfg: c, log: c.Logger.Named("signals"),
 		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID),
-		ours: make(map[netip.AddrPort]struct{})}
+		hearsay: make(map[netip.AddrPort]struct{}), ours: make(map[netip.AddrPort]struct{}),
+		relays:    ratelimit.NewBucket(c.RelayRate, c.RelayBurst),
+		srcRelays: ratelimit.NewPerSource(c.SourceRelayRate, c.SourceRelayBurst, maxRelaySources)}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if cn, ok := sig.(transport.ClosedNotifier); ok {
 		cn.NotifyClosed(e.forget)
@@ -209,20 +263,44 @@ func (e *Extension) self() dht.ID {
 	return e.node.ID()
 }
 
-// learn records that the node id is at addr (an open connection).
-func (e *Extension) learn(id dht.ID, addr netip.AddrPort) {
+// learn records that the node id is at addr (an open connection), as the node there said
+// itself in a query or a response (self), or as a relayed signal said (hearsay: an
+// offer's or an answer's id, which a relaying node chose).
+//
+// A claim never takes an ID from another open connection whose node said it itself:
+// else any node could, with one query carrying a victim's ID, have our lookups use its
+// connection in the victim's place. A node's own word displaces hearsay, and hearsay
+// never changes the ID of a connection that has one.
+func (e *Extension) learn(id dht.ID, addr netip.AddrPort, self bool) {
 	if id == (dht.ID{}) || !addr.IsValid() {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if old, ok := e.byAddr[addr]; ok && old != id {
+	if cur, ok := e.byID[id]; ok && cur != addr {
+		if _, weak := e.hearsay[cur]; !self || !weak {
+			return
+		}
+		delete(e.byAddr, cur) // what was said of cur was wrong
+		delete(e.hearsay, cur)
+		delete(e.byID, id)
+	}
+	old, had := e.byAddr[addr]
+	switch {
+	case had && old != id && !self:
+		return
+	case had && old != id:
 		delete(e.ours, addr)
 		e.byAddr[addr] = id
 		e.unmap(old, addr)
 	}
 	e.byID[id] = addr
 	e.byAddr[addr] = id
+	if self {
+		delete(e.hearsay, addr)
+	} else if !had {
+		e.hearsay[addr] = struct{}{}
+	}
 }
 
 // unmap makes id no longer reached at addr: it is reached at another of its connections,
@@ -244,7 +322,7 @@ func (e *Extension) unmap(id dht.ID, addr netip.AddrPort) {
 // learnResponse is learn for the node that sent resp, and notes whether it is one of ours
 // (its "v" is krpc.Version's "WD"), which never needs get_peers padding.
 func (e *Extension) learnResponse(resp *krpc.Response) {
-	e.learn(resp.Return.ID, resp.From)
+	e.learn(resp.Return.ID, resp.From, true)
 	if resp.Return.ID == (dht.ID{}) || !resp.From.IsValid() {
 		return
 	}
@@ -262,6 +340,7 @@ func (e *Extension) forget(addr netip.AddrPort) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.ours, addr)
+	delete(e.hearsay, addr)
 	if id, ok := e.byAddr[addr]; ok {
 		delete(e.byAddr, addr)
 		e.unmap(id, addr)
@@ -436,7 +515,7 @@ func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer,
 				o.Close()
 				return
 			}
-			e.learn(id, addr)
+			e.learn(id, addr, false) // the answer's id: the responder relayed it
 			results[i] = result{id, addr}
 		}()
 	}
@@ -480,7 +559,7 @@ func indexOf(nodes []akrpc.NodeInfo, id dht.ID, want int) int {
 // "signals", one to one. It also learns the node ID behind every connection.
 func (e *Extension) WrapHandler(next krpc.Handler) krpc.Handler {
 	return krpc.HandlerFunc(func(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
-		e.learn(q.Args.ID, q.From)
+		e.learn(q.Args.ID, q.From, true)
 		raw, ok := q.Args.Extra["signals"]
 		if !signalled(q.Method) || !ok {
 			return next.ServeKRPC(ctx, q)
@@ -533,16 +612,22 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 			}
 		}
 	}
-	targets = targets[:min(len(targets), len(offers))]
+	if len(offers) > e.cfg.MaxRelays {
+		e.refused.Add(uint64(len(offers) - e.cfg.MaxRelays))
+	}
+	targets = targets[:min(len(targets), len(offers), e.cfg.MaxRelays)]
 	answers := make([]bencode.Bytes, len(targets))
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.RelayTimeout)
+	// Relays spend the extension's budgets, not the node's outbound query budget.
+	ctx, cancel := context.WithTimeout(krpc.WithOwnBudget(ctx), e.cfg.RelayTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
 	own := e.self()
 	for i, t := range targets {
-		if decodeSignal(offers[i]) == nil {
+		if !relayable(decodeSignal(offers[i]), querier, own) || !e.srcRelays.Allow(from.Addr()) || !e.relays.Allow() {
+			e.refused.Add(1)
 			continue
 		}
+		e.relayed.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -597,11 +682,29 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 	r.Extra["signals"] = encodeList(sigs)
 }
 
+// relayable reports whether a signal of a query from querier may be relayed: an offer
+// must be the querier's own (its id is the querier's ID, which the target binds to the
+// connection it opens); a shortcut {id} must name the querier or us (the entries a
+// querier pads get_peers with); anything else is not relayed.
+func relayable(s *signal, querier, own dht.ID) bool {
+	if s == nil {
+		return false
+	}
+	id, _ := s.id()
+	switch s.Type {
+	case "offer":
+		return id == querier && s.SDP != ""
+	case "":
+		return id == querier || id == own
+	}
+	return false
+}
+
 // handlePeerConnection answers an offer relayed to us: the shortcut {id} when the offer
 // is our own or we are already connected to its originator, else an answer, after which
 // the connection opens in the background. Failure is KRPC error 201.
 func (e *Extension) handlePeerConnection(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
-	e.learn(q.Args.ID, q.From)
+	e.learn(q.Args.ID, q.From, true)
 	own := e.self()
 	s := decodeSignal(q.Args.Extra["signal"])
 	if s == nil {
@@ -632,7 +735,7 @@ func (e *Extension) handlePeerConnection(ctx context.Context, q *krpc.Query) (*k
 		ctx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
 		defer cancel()
 		if addr, err := a.Wait(ctx); err == nil {
-			e.learn(origin, addr)
+			e.learn(origin, addr, false) // the offer's id: the relaying node vouches for it
 		}
 	})
 	return reply(encodeFull("answer", a.SDP(), own, e.cfg.Extensions)), nil
