@@ -128,7 +128,7 @@ func TestLookupUsesLateAnswer(t *testing.T) {
 		peer := netip.MustParseAddrPort("192.0.2.7:6881")
 		s.Peers().Add(ih, peer)
 		var got []netip.AddrPort
-		res, err := a.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool {
+		res, err := a.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool {
 			got = append(got, p)
 			return true
 		})

@@ -118,7 +118,7 @@ func TestSimulation200(t *testing.T) {
 				ok := false
 				start := time.Now()
 				var toPeer time.Duration
-				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort) bool {
+				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort, dht.NodeInfo) bool {
 					if !ok {
 						toPeer = time.Since(start)
 					}
