@@ -23,6 +23,31 @@
 // secret that rotates every TokenPeriod, accepted for two rotations. Announced peers
 // expire after 30 minutes and are capped per infohash and in total.
 //
+// # Lookups
+//
+// A lookup keeps Alpha queries in flight to the closest candidates not yet asked and
+// learns closer ones from every answer. It never waits on a slow node while another could
+// be asked: each query gets a soft deadline, srtt + max(4 × rttvar, srtt/2) of the
+// round-trip estimate (RFC 6298 smoothing of the answers' round-trip times, Karn's rule:
+// answers after a retry are not measured) of that node when the routing table has one,
+// else of the node-wide estimate, bounded by Config.MinQueryDeadline and MaxQueryDeadline
+// (50 ms and 1 s; the upper bound before any measurement). Past it the query stalls: it
+// no longer counts against Alpha nor among the closest candidates, and the lookup asks
+// the next one; a stalled query may still answer until its KRPC timeout, and its answer
+// is then used like any other. The lookup ends as soon as the max(K, 4) closest
+// candidates that neither failed nor stalled have all answered (stalled queries aside),
+// or when only stalled queries remain after some node answered; with no answer at all it
+// waits for them. Queries still in flight when it returns run on to their timeout in the
+// background, so that the routing table learns whether their nodes are alive: a slow node
+// is never counted as failed, a dead one is. An address whose query timed out is left
+// out of lookups for 10 minutes (at most 256 such addresses are remembered), and a node
+// that fails is evicted at once when its bucket's replacement cache holds a node to take
+// its place (after Config.MaxFailures failures otherwise). Every lookup, maintenance
+// lookups included, ends after Config.MaxLookupQueries queries (200) or
+// MaxLookupDuration (30 s), with what it found (LookupResult.Capped); a get_peers
+// lookup delivers at most 4,096 distinct peers. Announce and Put send to the K closest
+// nodes that answered the lookup they just ran, with the tokens those answers carried.
+//
 // Nodes that query us enter the table unconfirmed and are handed to others only once
 // they answer; questionable nodes are pinged and evicted after repeated timeouts; a thin
 // table is refreshed with lookups. State and Config.State save and restore the node ID
