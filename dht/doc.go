@@ -25,28 +25,32 @@
 //
 // # Lookups
 //
-// A lookup (FindNode, GetPeers, Get, and those behind Announce, Put and Bootstrap) keeps
-// a candidate list of the nodes it knows, nearest to the target first, seeded from the
-// routing table (or the bootstrap nodes), and keeps Alpha queries in flight to the
-// nearest ones not yet asked among the width nearest that still count, where width is K
-// but at least 4. Every answer adds the nodes it carries. Each query has a soft
-// deadline: the node's smoothed round-trip time plus the larger of 4 × its deviation
-// and half of it (as TCP's retransmission timer; the network-wide estimate when the node
-// has none), within [Config.MinQueryDeadline, Config.MaxQueryDeadline]. A query past it
-// is stalled: it no longer counts against Alpha nor among the nearest, so the lookup
-// asks the next candidate, but its answer is still used if it comes before the KRPC
-// timeout. The lookup ends as soon as the width nearest nodes that count have all
-// answered, without waiting for stalled queries or for queries to farther nodes; while
-// fewer than width nodes have answered (a network smaller than K), it does wait for a
-// stalled query, up to 8 soft deadlines after sending it (at most MaxQueryDeadline, or
-// the uncapped deadline where measured round trips are longer).
-// Config.MaxLookupQueries and Config.MaxLookupDuration cap every lookup, so that nodes
-// handing out ever-closer fake nodes cannot keep one going. Queries still in flight when
-// the lookup ends run on to their timeout in the background, so the routing table learns
-// who is alive: a node that times out is skipped by later lookups for 10 minutes, and
-// leaves the routing table at once when its bucket's replacement cache has a node to
-// take its place. Announce and Put send their writes to the K nearest nodes that
-// answered the lookup they just ran, with the tokens those answers carried.
+// A lookup keeps Alpha queries in flight to the closest candidates not yet asked and
+// learns closer ones from every answer. It never waits on a slow node while another could
+// be asked: each query gets a soft deadline, srtt + max(4 × rttvar, srtt/2) of the
+// round-trip estimate (RFC 6298 smoothing of the answers' round-trip times, Karn's rule:
+// answers after a retry are not measured) of that node when the routing table has one,
+// else of the node-wide estimate, bounded by Config.MinQueryDeadline and MaxQueryDeadline
+// (50 ms and 1 s; the upper bound before any measurement). Past it the query stalls: it
+// no longer counts against Alpha nor among the closest candidates, and the lookup asks
+// the next one; a stalled query may still answer until its KRPC timeout, and its answer
+// is then used like any other. The lookup ends as soon as the max(K, 4) closest
+// candidates that neither failed nor stalled have all answered (stalled queries aside),
+// or when only stalled queries remain after some node answered; with no answer at all it
+// waits for them. While fewer than max(K, 4) nodes have answered (a network smaller than
+// that, or a loaded host) it waits for a stalled query up to 8 soft deadlines after
+// sending it (at most MaxQueryDeadline, or the uncapped deadline where measured round
+// trips are longer): a node there cannot be replaced by another, and a put that left it
+// out would store on fewer nodes than exist. Queries still in flight when it returns run on to their timeout in the
+// background, so that the routing table learns whether their nodes are alive: a slow node
+// is never counted as failed, a dead one is. An address whose query timed out is left
+// out of lookups for 10 minutes (at most 256 such addresses are remembered), and a node
+// that fails is evicted at once when its bucket's replacement cache holds a node to take
+// its place (after Config.MaxFailures failures otherwise). Every lookup, maintenance
+// lookups included, ends after Config.MaxLookupQueries queries (200) or
+// MaxLookupDuration (30 s), with what it found (LookupResult.Capped); a get_peers
+// lookup delivers at most 4,096 distinct peers. Announce and Put send to the K closest
+// nodes that answered the lookup they just ran, with the tokens those answers carried.
 //
 // Nodes that query us enter the table unconfirmed and are handed to others only once
 // they answer; questionable nodes are pinged and evicted after repeated timeouts; a thin

@@ -86,12 +86,15 @@ func announce(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID,
 	prog.stop()
 	if err != nil {
 		if res == nil || res.Lookup == nil || res.Lookup.Responses == 0 {
-			if errors.Is(err, dht.ErrNoNodes) {
-				return errors.New("no node answered the get_peers lookup")
+			if errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded) {
+				return c.noAnswer("get_peers lookup")
 			}
 			return opError(err, f.timeout)
 		}
 		return fmt.Errorf("%v stored on no node (%d answered the lookup): %v", ih, res.Lookup.Responses, opError(err, f.timeout))
+	}
+	if res.Lookup != nil {
+		res.Lookup.Duration = c.elapsed() // the JSON reports the real time the command took
 	}
 	printAnnounce(e, f.json, ih, port, int(c.node.Addr().Port()), res)
 	return nil

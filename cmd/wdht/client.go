@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wdht/wdht/dht"
@@ -118,6 +119,21 @@ type client struct {
 	web       *webrtc.Transport
 	bootstrap []netip.AddrPort // over UDP
 	servers   []string         // over WebRTC: the signalling servers to dial
+	start     time.Time        // when the client started: summaries report the time since
+	tried     string           // the bootstrap nodes, for "no bootstrap node answered"
+}
+
+// elapsed is the real time since the client started, which summaries report.
+func (c *client) elapsed() time.Duration { return time.Since(c.start) }
+
+// noAnswer is the error of a client's operation whose lookup no node answered: over UDP
+// the client did not join first (its lookup starts from the bootstrap nodes), so no
+// bootstrap node answered; what says which lookup otherwise.
+func (c *client) noAnswer(what string) error {
+	if c.web == nil {
+		return fmt.Errorf("no bootstrap node answered (tried %s)", c.tried)
+	}
+	return fmt.Errorf("no node answered the %s", what)
 }
 
 // startClient starts a client node: over UDP, it resolves the bootstrap addresses and
@@ -126,6 +142,7 @@ type client struct {
 // is read-only (BEP 43): it asks, never answers, so that nodes do not put it in their
 // routing tables.
 func startClient(ctx context.Context, e *env, f *clientFlags, targets ...netip.AddrPort) (*client, error) {
+	start := time.Now()
 	if f.webrtc() {
 		return startWebClient(e, f, f.bootstrap.addrs)
 	}
@@ -151,7 +168,8 @@ func startClient(ctx context.Context, e *env, f *clientFlags, targets ...netip.A
 		tr.Close()
 		return nil, err
 	}
-	return &client{node: node, close: func() { node.Close(); tr.Close() }, bootstrap: boot}, nil
+	return &client{node: node, close: func() { node.Close(); tr.Close() }, bootstrap: boot, start: start,
+		tried: joinAddrs(boot)}, nil
 }
 
 // startWebClient starts a WebRTC-only client node that will dial servers; its ICE
@@ -171,35 +189,46 @@ func startWebClient(e *env, f *clientFlags, servers []string) (*client, error) {
 		tr.Close()
 		return nil, err
 	}
-	return &client{node: node, close: func() { node.Close(); tr.Close() }, web: tr, servers: f.bootstrap.addrs}, nil
+	return &client{node: node, close: func() { node.Close(); tr.Close() }, web: tr, servers: f.bootstrap.addrs, start: time.Now(),
+		tried: strings.Join(f.bootstrap.addrs, ", ")}, nil
 }
 
-// join bootstraps the client node: over WebRTC, through the signalling servers it dials.
+// join readies the client node for its lookup without a lookup of its own ID: over UDP
+// there is nothing to do, as the node's first lookup starts from the bootstrap nodes
+// (Config.Bootstrap seeds a lookup on an empty table); over WebRTC, it dials the
+// signalling servers and pings the nodes behind them, at once, which puts those that
+// answer in its routing table to start the lookup from.
 func (c *client) join(ctx context.Context, timeout time.Duration) error {
-	boot, tried := c.bootstrap, joinAddrs(c.bootstrap)
-	if c.web != nil {
-		var reasons []string
-		boot = nil
-		for _, d := range dialAll(ctx, c.web, c.servers) {
-			if d.err != nil {
-				reasons = append(reasons, fmt.Sprintf("%s: %s", d.name, dialReason(d.err, timeout)))
-				continue
-			}
-			boot = append(boot, d.peer)
-		}
-		if len(boot) == 0 {
-			return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(reasons, "; "))
-		}
-		tried = strings.Join(c.servers, ", ")
-	}
-	res, err := c.node.Bootstrap(ctx, boot...)
-	if err == nil {
+	if c.web == nil {
 		return nil
 	}
-	if (res == nil || res.Responses == 0) && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)) {
-		return fmt.Errorf("no bootstrap node answered (tried %s)", tried)
+	var reasons []string
+	var boot []netip.AddrPort
+	for _, d := range dialAll(ctx, c.web, c.servers) {
+		if d.err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", d.name, dialReason(d.err, timeout)))
+			continue
+		}
+		boot = append(boot, d.peer)
 	}
-	return fmt.Errorf("bootstrap: %w", opError(err, timeout))
+	if len(boot) == 0 {
+		return fmt.Errorf("no bootstrap node answered (tried %s)", strings.Join(reasons, "; "))
+	}
+	errs := make([]error, len(boot))
+	var wg sync.WaitGroup
+	for i, a := range boot {
+		wg.Go(func() { _, errs[i] = c.node.Ping(ctx, a) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err == nil {
+			return nil
+		}
+	}
+	if errors.Is(errs[0], context.DeadlineExceeded) || errors.Is(errs[0], krpc.ErrTimeout) {
+		return fmt.Errorf("no bootstrap node answered (tried %s)", c.tried)
+	}
+	return fmt.Errorf("bootstrap: %w", opError(errs[0], timeout))
 }
 
 // opError rewords the errors of an operation cut short by its context.

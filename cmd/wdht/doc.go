@@ -237,7 +237,7 @@
 //
 // It exits 1 when an ADDR did not answer.
 //
-// Lookup joins the DHT and runs a get_peers lookup. It prints each peer to stdout as it
+// Lookup runs a get_peers lookup. It prints each peer to stdout as it
 // arrives, then a summary to stderr:
 //
 //	peer 1.2.3.4:5678
@@ -249,8 +249,12 @@
 //	{"peer":"1.2.3.4:5678"}
 //	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,"rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
 //
-// Finding no peers is not an error; lookup exits 1 when no node answered or the
-// lookup ran out of time. Over WebRTC the nodes relay an offer to each peer they return
+// The time in the summary (duration_ms in JSON, and in the JSON of announce, put and
+// get) is the real time the command took from the client's start, lookup included.
+// A client does not look up its own ID first: over UDP its lookup starts from the
+// --bootstrap nodes; over WebRTC it pings the nodes behind the signalling servers it
+// dialled and starts from those. Finding no peers is not an error; lookup exits 1 when
+// no node answered or the lookup ran out of time. Over WebRTC the nodes relay an offer to each peer they return
 // and the client connects to those that answer, as the WebTorrent DHT does: the peers
 // printed are the client's connections to them, and a peer that cannot be reached over
 // WebRTC (one announced over UDP to a bridge) is not found.
@@ -324,8 +328,8 @@
 // # Sampling infohashes (BEP 51)
 //
 // Sample sends sample_infohashes to each ADDR (or the --bootstrap nodes when there is
-// none; over WebRTC, to the nodes behind these signalling servers), one after another,
-// without joining the DHT; --target (40 hex, default random) is the ID whose closest
+// none; over WebRTC, to the nodes behind these signalling servers), all at once, each
+// within --timeout, without joining the DHT; --target (40 hex, default random) is the ID whose closest
 // nodes the answers name. For each answer it prints a line and the sample's infohashes,
 // one per line, or one JSON object:
 //

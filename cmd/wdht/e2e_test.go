@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -238,4 +239,24 @@ func readState(t *testing.T, path string) *stateFile {
 		t.Fatalf("state file %s: %+v, %v; want both nodes' state\n%s", path, sf, err, b)
 	}
 	return sf
+}
+
+// TestPingDeadAndLive pings an address where nothing ever answers (a socket that reads
+// nothing) and a live node at once: the pings run concurrently, each within --timeout,
+// so the dead address cannot use up the live node's time.
+func TestPingDeadAndLive(t *testing.T) {
+	n := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "0")
+	hole, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hole.Close()
+	dead := hole.LocalAddr().String()
+	r := runWDHT(t, "ping", dead, n.addr, "--timeout", "1s")
+	if !strings.Contains(r.stdout, "pong from "+n.addr+" id="+n.id) {
+		t.Errorf("the live node did not answer: stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	if want := "no answer from " + dead + " (timed out after 1s)"; r.code != exitFailed || !strings.Contains(r.stderr, want) || strings.Contains(r.stderr, n.addr) {
+		t.Errorf("exit %d, stderr %q; want exit %d and only the dead address named: %q", r.code, r.stderr, exitFailed, want)
+	}
 }

@@ -165,10 +165,13 @@ func get(ctx context.Context, e *env, f *clientFlags, c *client, target dht.ID, 
 				hint = "; an item put with --salt is found only with the same --salt"
 			}
 			return fmt.Errorf("item %v not found%s (%d nodes answered%s)", target, newer, responses, hint)
-		case responses == 0 && errors.Is(err, dht.ErrNoNodes):
-			return errors.New("no node answered the get lookup")
+		case responses == 0 && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)):
+			return c.noAnswer("get lookup")
 		}
 		return opError(err, f.timeout)
+	}
+	if res.Lookup != nil {
+		res.Lookup.Duration = c.elapsed() // the JSON reports the real time the command took
 	}
 	printItem(e, f.json, res)
 	return nil

@@ -22,7 +22,7 @@ func lookupCommand() *command {
 		short: "find the peers of an infohash",
 		help: `Usage: wdht lookup [flags] INFOHASH
 
-Lookup joins the DHT through the --bootstrap nodes and runs a get_peers lookup
+Lookup starts from the --bootstrap nodes and runs a get_peers lookup
 for INFOHASH (40 hex characters, or a magnet URI with xt=urn:btih: and 40 hex
 or 32 base32 characters). It prints each peer to stdout as it arrives:
 
@@ -38,6 +38,11 @@ arrives, then a summary (the line with "infohash"):
 	{"peer":"1.2.3.4:5678"}
 	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,
 	 "rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
+
+The time in the summary (duration_ms in JSON) is the real time the command
+took, from the client's start. The lookup starts straight from the
+--bootstrap nodes (over WebRTC, from the nodes behind the signalling servers),
+without a lookup of the client's own ID first.
 
 Finding no peers is not an error. Exit status 1 when no node answered or the
 lookup ran out of --timeout (the summary then describes what was found).
@@ -143,13 +148,14 @@ func lookup(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID) e
 	})
 	prog.stop()
 	if res != nil && (err == nil || res.Responses > 0) {
+		res.Duration = c.elapsed() // the summary reports the real time the command took
 		printLookupSummary(e, f.json, ih, peers, res)
 	}
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, dht.ErrNoNodes):
-		return errors.New("no node answered the lookup")
+	case (res == nil || res.Responses == 0) && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)):
+		return c.noAnswer("lookup")
 	}
 	return opError(err, f.timeout)
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -35,7 +38,8 @@ it took:
 	pong from 127.0.0.1:16881 id=<40 hex> rtt=0.42ms peer=127.0.0.1:50123 connect=11.20ms
 	{"addr":"127.0.0.1:16881","id":"<40 hex>","rtt_ms":0.42,"peer":"127.0.0.1:50123","connect_ms":11.2}
 
-The pings run one after another, within --timeout in all. Exit status 1 when an
+The pings run at the same time, each within --timeout, so that a dead ADDR
+delays no other; lines come in the order the answers do. Exit status 1 when an
 ADDR did not answer.
 
 Flags:
@@ -73,8 +77,10 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.close()
 
+	pe := *e
+	pe.stdout = &syncWriter{w: e.stdout} // the pings print concurrently
 	failed := c.queryEach(ctx, names, targets, f.timeout, func(t target) error {
-		return c.ping(ctx, e, t, f.json)
+		return c.ping(ctx, &pe, t, f.json)
 	})
 	switch {
 	case len(failed) == 0:
@@ -174,34 +180,58 @@ type target struct {
 	connect time.Duration
 }
 
-// queryEach runs query on each node in turn, one after another. Over UDP, it tries each
-// address of a node until one succeeds; over WebRTC, it dials the node's signalling
-// server first. It returns the nodes that did not succeed, and why.
+// queryEach runs query on every node at the same time, each within ctx, so that a node
+// that does not answer delays no other. Over UDP, it tries each address of a node in
+// turn until one succeeds; over WebRTC, it dials the node's signalling server first.
+// query must be safe for concurrent use. It returns the nodes that did not succeed, and
+// why, in the order of names.
 func (c *client) queryEach(ctx context.Context, names []string, targets [][]netip.AddrPort, timeout time.Duration,
 	query func(target) error) failures {
-	var failed failures
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
 	for i, name := range names {
-		var err error
-		if c.web != nil {
-			start := time.Now()
-			var peer netip.AddrPort
-			if peer, err = c.web.Dial(ctx, name); err != nil {
-				failed = append(failed, failure{name, dialReason(err, timeout)})
-				continue
-			}
-			err = query(target{name: name, addr: peer, connect: time.Since(start)})
-		} else {
-			for _, a := range targets[i] {
-				if err = query(target{name: a.String(), addr: a}); err == nil {
-					break
+		wg.Go(func() {
+			var err error
+			if c.web != nil {
+				start := time.Now()
+				var peer netip.AddrPort
+				if peer, err = c.web.Dial(ctx, name); err != nil {
+					errs[i] = errors.New(dialReason(err, timeout))
+					return
+				}
+				err = query(target{name: name, addr: peer, connect: time.Since(start)})
+			} else {
+				for _, a := range targets[i] {
+					if err = query(target{name: a.String(), addr: a}); err == nil {
+						break
+					}
 				}
 			}
-		}
+			if err != nil {
+				errs[i] = opError(err, timeout)
+			}
+		})
+	}
+	wg.Wait()
+	var failed failures
+	for i, err := range errs {
 		if err != nil {
-			failed = append(failed, failure{name, opError(err, timeout).Error()})
+			failed = append(failed, failure{names[i], err.Error()})
 		}
 	}
 	return failed
+}
+
+// syncWriter serialises the writes of concurrent queries.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // ping pings one node and prints the answer.

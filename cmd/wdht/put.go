@@ -216,10 +216,13 @@ func put(ctx context.Context, e *env, f *clientFlags, c *client, req *putRequest
 	res, err := c.node.Put(ctx, it, &dht.PutOptions{CAS: req.cas})
 	prog.stop()
 	if err != nil && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0) {
-		if errors.Is(err, dht.ErrNoNodes) {
-			return errors.New("no node answered the get lookup")
+		if errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded) {
+			return c.noAnswer("get lookup")
 		}
 		return opError(err, f.timeout)
+	}
+	if res != nil && res.Lookup != nil {
+		res.Lookup.Duration = c.elapsed() // the JSON reports the real time the command took
 	}
 	if err == nil || f.json {
 		printPut(e, f.json, it, res, f.timeout)
@@ -250,7 +253,10 @@ func (req *putRequest) item(ctx context.Context, f *clientFlags, c *client) (*dh
 		seq = res.Item.Seq + 1
 	case errors.Is(err, dht.ErrNotFound):
 		seq = 1
-	case errors.Is(err, dht.ErrNoNodes) && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0):
+	case (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)) && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0):
+		if c.web == nil {
+			return nil, c.noAnswer("")
+		}
 		return nil, errors.New("no node answered the get lookup for the current version")
 	default:
 		return nil, fmt.Errorf("getting the current version: %v", opError(err, f.timeout))

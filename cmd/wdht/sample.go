@@ -37,7 +37,7 @@ keep answering with this sample. With --json, one object per answer:
 	 "nodes":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
 
 where nodes are the nodes the answer names closest to --target, to crawl on
-with. The queries run one after another, within --timeout in all. The nodes
+with. The queries run at the same time, each within --timeout. The nodes
 that gave no sample (no answer, or no support for sample_infohashes) are
 listed on stderr; exit status 1 when none gave one.
 
@@ -91,8 +91,10 @@ func runSample(ctx context.Context, e *env, args []string) error {
 	}
 	defer c.close()
 
+	se := *e
+	se.stdout = &syncWriter{w: e.stdout} // the samples print concurrently
 	failed := c.queryEach(ctx, names, targets, f.timeout, func(t target) error {
-		return c.sample(ctx, e, t, sampleTarget, f.json)
+		return c.sample(ctx, &se, t, sampleTarget, f.json)
 	})
 	switch {
 	case len(failed) == 0:

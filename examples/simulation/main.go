@@ -28,6 +28,8 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -128,11 +130,45 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.IntVar(&gcPercent, "gcpercent", 25, "garbage collection target percentage (as GOGC); the nodes' tables are long-lived, so 100 would double the peak memory")
 	fs.StringVar(&memProfile, "memprofile", "", "write a heap profile, taken after the run with every node still up, to this file")
+	scenario := fs.String("scenario", "", "a preset of the flags above (flags given too override it): "+scenarioNames())
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *scenario != "" {
+		preset, ok := scenarios[*scenario]
+		if !ok {
+			return cfg, false, fmt.Errorf("-scenario %q: want one of %s", *scenario, scenarioNames())
+		}
+		set := make(map[string]bool)
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, kv := range preset {
+			if !set[kv[0]] {
+				if err := fs.Set(kv[0], kv[1]); err != nil {
+					panic(err) // the presets are ours
+				}
+			}
+		}
+	}
 	return cfg, quiet, cfg.validate()
+}
+
+// scenarios are the -scenario presets: flag names and values.
+var scenarios = map[string][][2]string{
+	// The figure of the lookup-latency issue: 10,000 nodes, 25 ms one-way, no jitter, 2 %
+	// loss and 20 % churn.
+	"churn": {{"n", "10000"}, {"delay", "25ms"}, {"jitter", "0"}, {"loss", "0.02"}, {"churn", "0.2"}, {"k", "8"}, {"alpha", "3"}},
+	// The same network with no loss and no churn: lookups then take rounds × RTT.
+	"calm": {{"n", "10000"}, {"delay", "25ms"}, {"jitter", "0"}, {"loss", "0"}, {"churn", "0"}, {"k", "8"}, {"alpha", "3"}},
+}
+
+func scenarioNames() string {
+	names := make([]string, 0, len(scenarios))
+	for n := range scenarios {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

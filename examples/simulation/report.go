@@ -131,6 +131,7 @@ func (r *Result) Print(w io.Writer) {
 	itoa := func(v int) string { return fmt.Sprint(v) }
 	fmt.Fprintf(tw, "rounds\t%s\n", row(r.Rounds, itoa))
 	fmt.Fprintf(tw, "messages (queries + responses)\t%s\n", row(r.Messages, itoa))
+	fmt.Fprintf(tw, "queries past their soft deadline\t%s\n", row(r.Stalled, itoa))
 	fmt.Fprintf(tw, "latency (whole lookup)\t%s\n", row(r.Latency, dur))
 	fmt.Fprintf(tw, "time to the peer (lookups that found it)\t%s\n", row(r.TimeToPeer, dur))
 	tw.Flush()

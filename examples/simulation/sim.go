@@ -112,6 +112,7 @@ type Result struct {
 	LookupErrors int
 	Rounds       []int           // per lookup, sorted
 	Messages     []int           // queries + responses per lookup, sorted
+	Stalled      []int           // queries per lookup that passed their soft deadline, sorted
 	Latency      []time.Duration // duration of each lookup, to the end, sorted
 	TimeToPeer   []time.Duration // from a lookup's start to the announced peer, for those that found it, sorted
 
@@ -390,11 +391,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if o.res != nil {
 			res.Rounds = append(res.Rounds, o.res.Rounds)
 			res.Messages = append(res.Messages, o.res.Queries+o.res.Responses)
+			res.Stalled = append(res.Stalled, o.res.Stalled)
 			res.Latency = append(res.Latency, o.res.Duration)
 		}
 	}
 	slices.Sort(res.Rounds)
 	slices.Sort(res.Messages)
+	slices.Sort(res.Stalled)
 	slices.Sort(res.Latency)
 	slices.Sort(res.TimeToPeer)
 	res.Net = s.net.Stats()

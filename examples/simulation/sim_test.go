@@ -83,6 +83,26 @@ func TestFlags(t *testing.T) {
 			t.Errorf("parseFlags(%q) = nil error", args)
 		}
 	}
+	// A scenario presets flags; flags given too win.
+	cfg, _, err = parseFlags([]string{"-scenario", "churn", "-lookups", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Config{Nodes: 10_000, Lookups: 7, Churn: 0.2, Loss: 0.02, Delay: 25 * time.Millisecond,
+		Jitter: 0, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute, Batch: 0, Seed: 1}
+	if cfg != want {
+		t.Errorf("-scenario churn = %+v, want %+v", cfg, want)
+	}
+	cfg, _, err = parseFlags([]string{"-churn", "0.1", "-scenario", "calm"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Churn != 0.1 || cfg.Loss != 0 || cfg.Jitter != 0 || cfg.Delay != 25*time.Millisecond {
+		t.Errorf("-churn 0.1 -scenario calm = %+v", cfg)
+	}
+	if _, _, err := parseFlags([]string{"-scenario", "nope"}, io.Discard); err == nil || !strings.Contains(err.Error(), "calm, churn") {
+		t.Errorf("-scenario nope: %v, want an error naming the scenarios", err)
+	}
 	if _, _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v, want flag.ErrHelp", err)
 	}

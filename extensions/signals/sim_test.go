@@ -103,6 +103,7 @@ func TestSimulation200(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		found := 0
+		var latency, timeToPeer []time.Duration // simulated
 		for range infohashes {
 			announcer, looker := pick()
 			ih := dht.RandomID()
@@ -115,22 +116,40 @@ func TestSimulation200(t *testing.T) {
 					return
 				}
 				ok := false
-				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort, dht.NodeInfo) bool { ok = true; return true })
+				start := time.Now()
+				var toPeer time.Duration
+				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort, dht.NodeInfo) bool {
+					if !ok {
+						toPeer = time.Since(start)
+					}
+					ok = true
+					return true
+				})
 				if !ok && lr != nil {
 					t.Logf("not found: %v announced to %v (stored on %d); the lookup ended at %v (%d queries, %d responses)",
 						ih, ar.Lookup.Closest, ar.Stored, lr.Closest, lr.Queries, lr.Responses)
 				}
 				mu.Lock()
 				defer mu.Unlock()
+				if lr != nil {
+					latency = append(latency, lr.Duration)
+				}
 				if err != nil {
 					t.Errorf("get_peers: %v", err)
 				} else if ok {
 					found++
+					timeToPeer = append(timeToPeer, toPeer)
 				}
 			}()
 		}
 		wg.Wait()
 		t.Logf("get_peers found a peer for %d of %d announced infohashes", found, infohashes)
+		slices.Sort(latency)
+		slices.Sort(timeToPeer)
+		if len(latency) > 0 && len(timeToPeer) > 0 {
+			t.Logf("simulated lookup latency p50 %v max %v; time to the peer p50 %v max %v",
+				latency[len(latency)/2], latency[len(latency)-1], timeToPeer[len(timeToPeer)/2], timeToPeer[len(timeToPeer)-1])
+		}
 		if found != infohashes {
 			t.Errorf("only %d of %d lookups found a peer", found, infohashes)
 		}
