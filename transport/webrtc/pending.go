@@ -177,10 +177,7 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 	}
 	cert, err := t.certificate()
 	if err == nil {
-		p.pc, err = t.api.NewPeerConnection(pwebrtc.Configuration{
-			ICEServers:   t.iceSrv,
-			Certificates: []pwebrtc.Certificate{cert},
-		})
+		p.pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
 	}
 	if err != nil {
 		p.close(err)
@@ -250,6 +247,7 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 		return errClosed
 	}
 	p.sdp = pc.LocalDescription().SDP
+	p.t.candidateNote(p.sdp) // ice.go
 	return nil
 }
 
