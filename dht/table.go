@@ -12,9 +12,9 @@ const questionableAfter = 15 * time.Minute
 
 // entry is a node in the routing table or in a replacement cache.
 //
-// Its fields are ordered, and failures is an int32, so that an entry is 104 bytes, not
-// 144: a simulation holds some 150 of them per node (table and replacement caches). (It
-// kept the time of the node's last query to us too, which nothing read.)
+// Its fields are ordered, failures is an int32 and rtt two int32s, so that an entry is
+// 96 bytes: a simulation holds some 150 of them per node (table and replacement caches).
+// (It kept the time of the node's last query to us too, which nothing read.)
 type entry struct {
 	NodeInfo
 	lastResponse time.Time // last answer to one of our queries; zero: never
