@@ -151,7 +151,7 @@ Flags for running a public node (each also from the environment: see below):
         x-forwarded-for or forwarded (RFC 7239), the one header the trusted
         proxies set (default x-forwarded-for)
   --max-conns N
-        open WebRTC connections at most (default 512)
+        open WebRTC connections at most (default 1024)
   --max-pending N
         WebRTC offers and answers waiting to connect at most (default 64)
   --max-pending-per-ip N
