@@ -129,6 +129,9 @@ Flags:
         budget (for benchmarks)
   --max-seconds N
         stop after N seconds, as on SIGTERM (default: run until signalled)
+  --no-demo
+        do not serve the demo page (a wdht node in WebAssembly, see
+        'go generate ./cmd/wdht') on GET requests to the signalling port
   --log-level LEVEL
         trace, debug, info, warn, error or off (default: $WDHT_LOG, else warn)
 
@@ -157,6 +160,7 @@ type nodeFlags struct {
 	limits          bool
 	maxSeconds      float64
 	logLevel        string
+	noDemo          bool
 
 	// Parsed from the flags above.
 	laddr, saddr netip.AddrPort
@@ -185,6 +189,7 @@ func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.BoolVar(&f.limits, "limits", true, "")
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
 	fs.StringVar(&f.logLevel, "log-level", "", "")
+	fs.BoolVar(&f.noDemo, "no-demo", false, "")
 	return fs, f
 }
 
@@ -439,6 +444,9 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 		n = nodes{web: node, wtr: sig.tr}
 	}
 	if sig != nil {
+		if !f.noDemo {
+			sig.demo = demoHandler(demoFiles)
+		}
 		if err := sig.serve(); err != nil {
 			sig.closeServer()
 			return err

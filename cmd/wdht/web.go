@@ -30,6 +30,7 @@ type signalling struct {
 	certFile  string
 	keyFile   string
 	srv       *webrtc.Server
+	demo      http.Handler // GET requests that are not signalling; nil: 405
 	done      chan error
 }
 
@@ -65,7 +66,7 @@ func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback b
 
 // serve starts the signalling server.
 func (s *signalling) serve() error {
-	srv, err := webrtc.NewServer(s.tr, &webrtc.ServerConfig{CertFile: s.certFile, KeyFile: s.keyFile})
+	srv, err := webrtc.NewServer(s.tr, &webrtc.ServerConfig{CertFile: s.certFile, KeyFile: s.keyFile, Fallback: s.demo})
 	if err != nil {
 		return err
 	}
