@@ -6,8 +6,8 @@
 //
 // It opens N pages (each in its own browser context) on the URL, prints the LISTENING
 // line of internal/interop, then takes one JSON command a line on stdin, for page P
-// (default 0), and prints one line per command, "RESULT <cmd> p<P> <json>" (or
-// "RESULT <cmd> p<P> {"error":"..."}"):
+// (default 0) and with a number "seq" N, and prints one line per command,
+// "RESULT <cmd> p<P> #<N> <json>" (or "RESULT <cmd> p<P> #<N> {"error":"..."}"):
 //
 //   {"cmd":"join"}                       window.demo.join(): {"id":..., "ms": page load to joined}
 //   {"cmd":"announce","ih":HEX}          demo.announce
@@ -88,7 +88,7 @@ async function main () {
   rl.on('line', async (line) => {
     let c
     try { c = JSON.parse(line) } catch (e) { console.log('RESULT bad p0 ' + JSON.stringify({ error: e.message })); return }
-    const tag = 'RESULT ' + c.cmd + ' p' + (c.page || 0) + ' '
+    const tag = 'RESULT ' + c.cmd + ' p' + (c.page || 0) + ' #' + (c.seq || 0) + ' '
     try { console.log(tag + JSON.stringify(await run(c))) } catch (e) { console.log(tag + JSON.stringify({ error: String(e && e.message) })) }
   })
 }
