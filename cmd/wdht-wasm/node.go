@@ -147,7 +147,7 @@ func (nd *node) lookup(ctx context.Context, infohash string, onPeer func(string)
 		return nil, err
 	}
 	var peers []string
-	res, err := nd.n.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+	res, err := nd.n.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		s := p.String()
 		if !slices.Contains(peers, s) {
 			peers = append(peers, s)

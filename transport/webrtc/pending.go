@@ -247,6 +247,7 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 		return errClosed
 	}
 	p.sdp = pc.LocalDescription().SDP
+	p.t.candidateNote(p.sdp) // ice.go
 	return nil
 }
 

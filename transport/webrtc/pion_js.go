@@ -32,5 +32,5 @@ func (t *Transport) certificate() (dtlsCertificate, error) { return dtlsCertific
 
 // peerConnectionConfig returns the configuration of a new PeerConnection.
 func (t *Transport) peerConnectionConfig(dtlsCertificate) pwebrtc.Configuration {
-	return pwebrtc.Configuration{ICEServers: t.iceSrv}
+	return pwebrtc.Configuration{ICEServers: t.iceSrv, ICETransportPolicy: t.icePolicy()}
 }

@@ -24,8 +24,9 @@ type dtlsCertificate = pwebrtc.Certificate
 // peerConnectionConfig returns the configuration of a new PeerConnection.
 func (t *Transport) peerConnectionConfig(cert dtlsCertificate) pwebrtc.Configuration {
 	return pwebrtc.Configuration{
-		ICEServers:   t.iceSrv,
-		Certificates: []pwebrtc.Certificate{cert},
+		ICEServers:         t.iceSrv,
+		Certificates:       []pwebrtc.Certificate{cert},
+		ICETransportPolicy: t.icePolicy(), // ice.go
 	}
 }
 
@@ -43,6 +44,10 @@ func (t *Transport) settings() pwebrtc.SettingEngine {
 	}
 	se.SetNetworkTypes(types)
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	se.SetHostAcceptanceMinWait(hostAcceptanceWait) // ice.go
+	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
+	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if t.cfg.Loopback {
 		se.SetIncludeLoopbackCandidate(true)
 	}

@@ -61,6 +61,7 @@ type Transport struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // readers and callbacks that Close waits for
 
+	noted   atomic.Bool // candidateNote ran
 	mdns    mdnsQuerier
 	resolve func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
 	stats   counters
