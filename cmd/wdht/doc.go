@@ -87,6 +87,8 @@
 //	--limits      false turns off the per-source and global inbound rate limits and
 //	              the outbound query budget (for benchmarks)
 //	--max-seconds stop after N seconds, as on SIGTERM
+//	--no-demo     do not serve the demo page (the node in WebAssembly; built by
+//	              'go generate ./cmd/wdht') on GET requests to the signalling port
 //	--log-level   trace, debug, info, warn, error or off (default: WDHT_LOG, else warn)
 //
 // The flags of a side that does not run are a usage error (--signal-addr with

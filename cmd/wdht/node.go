@@ -127,6 +127,9 @@ Flags:
         outbound query budget (for benchmarks)
   --max-seconds N
         stop after N seconds, as on SIGTERM (default: run until signalled)
+  --no-demo
+        do not serve the demo page (a wdht node in WebAssembly, see
+        'go generate ./cmd/wdht') on GET requests to the signalling port
   --log-level LEVEL
         trace, debug, info, warn, error or off (default: $WDHT_LOG, else warn)
 
@@ -212,6 +215,7 @@ type nodeFlags struct {
 	limits          bool
 	maxSeconds      float64
 	logLevel        string
+	noDemo          bool
 	ops             opsFlags
 
 	// Parsed from the flags above.
@@ -242,6 +246,7 @@ func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.BoolVar(&f.limits, "limits", true, "")
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
 	fs.StringVar(&f.logLevel, "log-level", "", "")
+	fs.BoolVar(&f.noDemo, "no-demo", false, "")
 	f.ops.define(fs)
 	f.ice.register(fs)
 	return fs, f
@@ -537,6 +542,9 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 		n = nodes{web: node, wtr: sig.tr}
 	}
 	if sig != nil {
+		if !f.noDemo {
+			sig.demo = demoHandler(demoFiles)
+		}
 		if err := sig.serve(); err != nil {
 			sig.closeServer()
 			return err

@@ -31,6 +31,7 @@ type signalling struct {
 	certFile  string
 	keyFile   string
 	srv       *webrtc.Server
+	demo      http.Handler // GET requests that are not signalling; nil: 405
 	done      chan error
 	// trusted and proxyHeader are the server's TrustedProxies and ProxyHeader.
 	trusted     []netip.Prefix
@@ -80,7 +81,7 @@ func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback b
 // serve starts the signalling server.
 func (s *signalling) serve() error {
 	srv, err := webrtc.NewServer(s.tr, &webrtc.ServerConfig{CertFile: s.certFile, KeyFile: s.keyFile,
-		TrustedProxies: s.trusted, ProxyHeader: s.proxyHeader})
+		TrustedProxies: s.trusted, ProxyHeader: s.proxyHeader, Fallback: s.demo})
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,10 @@ type ServerConfig struct {
 	// or HeaderForwarded (RFC 7239, its for= parameters). Only one is read, so that a
 	// client cannot forge the other through a proxy that sets just one.
 	ProxyHeader string
+	// Fallback, when set, answers the requests that are not signalling (neither a
+	// WebSocket upgrade nor a POST or OPTIONS), such as a page served on the same port.
+	// Nil: they get 405 Method Not Allowed.
+	Fallback http.Handler
 }
 
 // Validate reports the first problems found in c. A nil ServerConfig is valid.
@@ -253,6 +257,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Access-Control-Allow-Headers", "Content-Type")
 		h.Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
+	case s.cfg.Fallback != nil:
+		s.cfg.Fallback.ServeHTTP(w, r)
 	default:
 		h.Set("Allow", "GET, POST, OPTIONS")
 		http.Error(w, "WebTorrent DHT signalling: POST an offer, or open a WebSocket", http.StatusMethodNotAllowed)
