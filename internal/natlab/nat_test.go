@@ -80,8 +80,12 @@ func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, wit
 	res := pairResult{a: a, b: b, turn: withTURN}
 	var na, nb *labNode
 	var wg sync.WaitGroup
-	wg.Go(func() { na = startNode(ctx, t, l.hosts[a.String()+"/a"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal}) })
-	wg.Go(func() { nb = startNode(ctx, t, l.hosts[b.String()+"/b"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal}) })
+	wg.Go(func() {
+		na = startNode(ctx, t, l.hosts[a.String()+"/a"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+	})
+	wg.Go(func() {
+		nb = startNode(ctx, t, l.hosts[b.String()+"/b"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+	})
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
@@ -214,4 +218,3 @@ func joinRows(rows []pairResult) string {
 	}
 	return b.String()
 }
-
