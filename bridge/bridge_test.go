@@ -119,6 +119,12 @@ func TestWebReadsMainlineItems(t *testing.T) {
 		if _, ok := w.bridge.Items().Get(salted.Target()); ok {
 			t.Error("the salted item, unchecked, was stored")
 		}
+		// Three gets reached the WebRTC node, each for an item it lacked: three fallbacks
+		// to the mainline network, each found (later gets of the cached ones are answered
+		// from the store).
+		if st := w.bridge.Stats(); st.ToMainline.Found < 3 || st.ToMainline.Skipped != 0 || st.ToWeb != (FallbackStats{}) {
+			t.Errorf("bridge stats %+v; want at least 3 fallbacks to mainline found, none to web", st)
+		}
 	})
 }
 
@@ -149,7 +155,7 @@ func TestBridgeAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		var peers []netip.AddrPort
-		if err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { peers = append(peers, p); return true }); err != nil {
+		if _, err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(peers) != 2 {
@@ -162,7 +168,7 @@ func TestBridgeAPI(t *testing.T) {
 		}
 		for _, n := range []*dht.Node{w.mainline[3], w.webNodes[3]} {
 			found := false
-			n.GetPeers(t.Context(), ih2, func(netip.AddrPort) bool { found = true; return false })
+			n.GetPeers(t.Context(), ih2, func(netip.AddrPort, dht.NodeInfo) bool { found = true; return false })
 			if !found {
 				t.Errorf("node on %v did not find the bridge's announce", n.Addr())
 			}

@@ -34,7 +34,9 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		}
 	}
 	if len(addrs) == 0 {
-		addrs = append(n.bootstrap, n.resolveNames(ctx)...)
+		// A full slice expression: concurrent Bootstraps must not append into the
+		// spare capacity of the shared n.bootstrap.
+		addrs = append(n.bootstrap[:len(n.bootstrap):len(n.bootstrap)], n.resolveNames(ctx)...)
 	}
 	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{
@@ -90,21 +92,27 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 	return res, err
 }
 
+// maxLookupPeers bounds the distinct peers one get_peers lookup delivers (and remembers
+// to deliver each once): responders cannot grow its memory without bound.
+const maxLookupPeers = 4096
+
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
-// once, on the calling goroutine: first those announced to this node itself, then those
-// of the answers as they arrive. fn may be nil. When fn returns false the lookup stops
-// early.
-func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort) bool) (*LookupResult, error) {
+// once, on the calling goroutine, with the node that returned it (from): first the peers
+// announced to this node itself (from is this node: its ID and Addr), then those of the
+// answers as they arrive, up to 4,096 distinct peers (later ones are dropped). fn may be
+// nil. When fn returns false the lookup stops early.
+func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort, from NodeInfo) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
 }
 
-func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort) bool) (*LookupResult, []*candidate, error) {
+func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort, NodeInfo) bool) (*LookupResult, []*candidate, error) {
 	seen := make(map[netip.AddrPort]struct{})
 	// Peers announced to this node come first, as from any other node.
+	self := NodeInfo{ID: n.ID(), Addr: n.Addr()}
 	for _, p := range n.peers.Peers(infohash, n.cfg.MaxValues) {
 		seen[p] = struct{}{}
-		if fn != nil && !fn(p) {
+		if fn != nil && !fn(p, self) {
 			return &LookupResult{Target: infohash}, nil, nil
 		}
 	}
@@ -122,11 +130,11 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 					continue
 				}
 				p := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port))
-				if _, dup := seen[p]; dup {
+				if _, dup := seen[p]; dup || len(seen) >= maxLookupPeers {
 					continue
 				}
 				seen[p] = struct{}{}
-				if fn != nil && !fn(p) {
+				if fn != nil && !fn(p, c.NodeInfo) {
 					return true
 				}
 			}
@@ -154,7 +162,7 @@ func (n *Node) Announce(ctx context.Context, infohash ID, port int) (*AnnounceRe
 		return nil, fmt.Errorf("dht: Announce: port %d out of range", port)
 	}
 	out := &AnnounceResult{}
-	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort) bool {
+	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort, _ NodeInfo) bool {
 		out.Peers = append(out.Peers, p)
 		return true
 	})
@@ -233,30 +241,43 @@ func (n *Node) Items() *ItemStore { return n.items }
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
-	Nodes, GoodNodes, Replacements int        // routing table
-	Buckets                        int        // routing table buckets
-	Infohashes, Peers              int        // peer store
-	Items, ItemBytes               int        // BEP 44 item store
-	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
-	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
-	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
-	KRPC                           krpc.Stats
+	Nodes, GoodNodes, Replacements int    // routing table
+	Buckets                        int    // routing table buckets
+	Infohashes, Peers              int    // peer store
+	Items, ItemBytes               int    // BEP 44 item store
+	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
+	// LookupDurations counts the lookups that ended by duration, in the buckets of
+	// LookupBuckets (the last entry: longer than all), and LookupTime is their total
+	// duration.
+	LookupDurations [len(LookupBuckets) + 1]uint64
+	LookupTime      time.Duration
+	// NodesV4 and NodesV6 are Nodes by address family (the routing table of each).
+	NodesV4, NodesV6 int
+	ExternalIP       netip.Addr // our address as other nodes see it (BEP 42), once enough agree
+	SecureID         bool       // our ID is the one BEP 42 ties to ExternalIP
+	KRPC             krpc.Stats
 }
 
 // Stats returns the node's current counters.
 func (n *Node) Stats() Stats {
 	s := Stats{ID: n.ID(), KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
 	n.mu.Lock()
-	for _, tb := range n.tables {
+	for fam, tb := range n.tables {
 		if tb != nil {
 			nodes, good, repl := tb.counts(time.Now())
 			s.Nodes, s.GoodNodes, s.Replacements = s.Nodes+nodes, s.GoodNodes+good, s.Replacements+repl
 			s.Buckets += len(tb.buckets)
+			if fam == 0 {
+				s.NodesV4 = nodes
+			} else {
+				s.NodesV6 = nodes
+			}
 		}
 	}
 	s.ExternalIP = n.externalIP
 	n.mu.Unlock()
 	s.SecureID = VerifyID(s.ID, s.ExternalIP)
+	n.lookupTimes.snapshot(&s)
 	s.Infohashes, s.Peers = n.peers.Len()
 	s.Items, s.ItemBytes = n.items.Len()
 	return s

@@ -29,6 +29,8 @@ const (
 	DefaultQueryRate      = 1000
 	DefaultQueryBurst     = 200
 	DefaultMaxOutstanding = 4096
+	DefaultInboundRate    = 10000
+	DefaultInboundBurst   = 2000
 )
 
 // Version is the client identifier sent in the "v" key of our messages when Config.Version
@@ -72,6 +74,13 @@ type Config struct {
 	// Logger receives the Server's logs; per-packet logs are at Debug and Trace.
 	// Default: no logging.
 	Logger hclog.Logger
+	// InboundRate is how many packets a second the Server takes from all sources
+	// together, with bursts of up to InboundBurst, after the per-source limit; excess
+	// packets are dropped before they are decoded. Responses to our own queries pass
+	// neither limit: a flood cannot make us drop the answers we wait for. A negative
+	// InboundRate turns the limit off. Defaults 10,000/s and 2,000.
+	InboundRate  float64
+	InboundBurst int
 }
 
 // Validate reports the first invalid field.
@@ -91,6 +100,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("krpc: Config.QueryBurst %d is negative", c.QueryBurst)
 	case c.MaxOutstanding < 0:
 		return fmt.Errorf("krpc: Config.MaxOutstanding %d is negative", c.MaxOutstanding)
+	case c.InboundBurst < 0:
+		return fmt.Errorf("krpc: Config.InboundBurst %d is negative", c.InboundBurst)
 	}
 	for i, e := range c.Extensions {
 		if e == nil {
@@ -121,6 +132,10 @@ func (c Config) withDefaults() Config {
 		c.QueryRate = DefaultQueryRate
 	}
 	def(&c.QueryBurst, DefaultQueryBurst)
+	if c.InboundRate == 0 {
+		c.InboundRate = DefaultInboundRate
+	}
+	def(&c.InboundBurst, DefaultInboundBurst)
 	switch c.Version {
 	case "":
 		c.Version = Version
@@ -147,6 +162,7 @@ var (
 type Stats struct {
 	PacketsIn      uint64 // packets received
 	RateLimited    uint64 // packets dropped by the per-source limit
+	Throttled      uint64 // packets dropped by the global inbound limit (Config.InboundRate)
 	Malformed      uint64 // packets that were not KRPC messages
 	QueriesIn      uint64 // queries handed to handlers
 	Overloaded     uint64 // queries dropped because MaxHandlers were busy
@@ -159,10 +175,17 @@ type Stats struct {
 	Timeouts       uint64 // attempts that went unanswered
 	SendErrors     uint64 // transport Send failures
 	OutstandingNow int    // queries waiting for a response now
+
+	// Methods counts the queries received and sent per method, by outcome: one entry
+	// per method counted apart, then MethodOther for the rest.
+	Methods []MethodStats
+	// ErrorCodesOut counts the KRPC errors sent (ErrorsOut) by code; codes other than
+	// those this package defines are counted under 0. Codes never sent are absent.
+	ErrorCodesOut map[int]uint64
 }
 
 type counters struct {
-	packetsIn, rateLimited, malformed, queriesIn, overloaded, repliesOut, errorsOut,
+	packetsIn, rateLimited, throttled, malformed, queriesIn, overloaded, repliesOut, errorsOut,
 	calls, queriesOut, responsesIn, unmatched, timeouts, sendErrors atomic.Uint64
 }
 
@@ -186,6 +209,7 @@ type Server struct {
 	inline InlineHandler // h, when some of its methods may run on the read loop
 
 	inLimit  *ratelimit.PerSource
+	inTotal  *ratelimit.Bucket // all sources together
 	outLimit *ratelimit.Bucket
 
 	ctx      context.Context
@@ -193,11 +217,13 @@ type Server struct {
 	wg       sync.WaitGroup
 	handlers atomic.Int32
 
-	mu   sync.Mutex
-	txns map[txnKey]*txn
-	rnd  *rand.ChaCha8
+	mu       sync.Mutex
+	txns     map[txnKey]*txn
+	awaiting map[netip.AddrPort]int // outstanding queries per address: their answers skip the inbound limits
+	rnd      *rand.ChaCha8
 
-	stats counters
+	stats   counters
+	methods methodStats
 }
 
 // NewServer starts a Server answering queries on t with h. cfg may be nil; it is copied.
@@ -226,8 +252,10 @@ func NewServer(t transport.Transport, h Handler, cfg *Config) (*Server, error) {
 		cfg:      c,
 		log:      c.Logger.Named("krpc"),
 		inLimit:  ratelimit.NewPerSource(c.SourceRate, c.SourceBurst, c.MaxSources),
+		inTotal:  ratelimit.NewBucket(c.InboundRate, c.InboundBurst),
 		outLimit: ratelimit.NewBucket(c.QueryRate, c.QueryBurst),
 		txns:     make(map[txnKey]*txn),
+		awaiting: make(map[netip.AddrPort]int),
 		rnd:      rand.NewChaCha8(seed),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -249,7 +277,10 @@ func (s *Server) Call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 }
 
 // call is the innermost Caller: it sends the query and waits for its response.
-func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Response, error) {
+func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *Response, err error) {
+	if q != nil && q.Method != "" {
+		defer func() { s.methods.callEnded(q.Method, err) }()
+	}
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
@@ -263,7 +294,7 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 	if r, ok := s.t.(transport.Resolver); ok {
 		to = r.Resolve(to) // replies come from where the messages really go
 	}
-	if !s.outLimit.Allow() {
+	if !ownBudget(ctx) && !s.outLimit.Allow() {
 		if err := s.waitBudget(ctx); err != nil {
 			return nil, err
 		}
@@ -359,6 +390,7 @@ func (s *Server) register(to netip.AddrPort, tx *txn) (txnKey, error) {
 		key := txnKey{t: string(t[:]), addr: to}
 		if _, used := s.txns[key]; !used {
 			s.txns[key] = tx
+			s.awaiting[to]++
 			return key, nil
 		}
 	}
@@ -367,10 +399,50 @@ func (s *Server) register(to netip.AddrPort, tx *txn) (txnKey, error) {
 func (s *Server) unregister(key txnKey, tx *txn) {
 	s.mu.Lock()
 	if s.txns[key] == tx {
-		delete(s.txns, key)
+		s.drop(key)
 	}
 	s.mu.Unlock()
 }
+
+// drop removes a transaction; s.mu must be held.
+func (s *Server) drop(key txnKey) {
+	delete(s.txns, key)
+	if s.awaiting[key.addr]--; s.awaiting[key.addr] <= 0 {
+		delete(s.awaiting, key.addr)
+	}
+}
+
+// expects reports whether we wait for an answer from addr.
+func (s *Server) expects(addr netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.awaiting[addr] > 0
+}
+
+// admit applies the inbound limits, per source then global, to a packet from addr.
+func (s *Server) admit(addr netip.Addr) bool {
+	if !s.inLimit.Allow(addr) {
+		s.stats.rateLimited.Add(1)
+		return false
+	}
+	if !s.inTotal.Allow() {
+		s.stats.throttled.Add(1)
+		return false
+	}
+	return true
+}
+
+type ownBudgetKey struct{}
+
+// WithOwnBudget returns a context whose Calls do not spend the Server's outbound budget
+// (Config.QueryRate): for queries that a budget of the caller's own already bounds, such
+// as the WebTorrent extension's relays, so that they and the node's own queries cannot
+// starve each other. They still count against MaxOutstanding.
+func WithOwnBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownBudgetKey{}, true)
+}
+
+func ownBudget(ctx context.Context) bool { return ctx.Value(ownBudgetKey{}) != nil }
 
 // Close stops the Server: pending Calls return ErrClosed, running handlers see their
 // context cancelled, and Close waits for the read loop and the handlers to finish. The
@@ -387,13 +459,15 @@ func (s *Server) Stats() Stats {
 	n := len(s.txns)
 	s.mu.Unlock()
 	c := &s.stats
-	return Stats{
-		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Malformed: c.malformed.Load(),
+	st := Stats{
+		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Throttled: c.throttled.Load(), Malformed: c.malformed.Load(),
 		QueriesIn: c.queriesIn.Load(), Overloaded: c.overloaded.Load(), RepliesOut: c.repliesOut.Load(),
 		ErrorsOut: c.errorsOut.Load(), Calls: c.calls.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
 		Unmatched: c.unmatched.Load(), Timeouts: c.timeouts.Load(), SendErrors: c.sendErrors.Load(),
 		OutstandingNow: n,
 	}
+	s.methods.snapshot(&st)
+	return st
 }
 
 // batchSize is how many packets the read loop takes from a Batcher transport at once.
@@ -471,8 +545,10 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 		s.stats.malformed.Add(1)
 		return
 	}
-	if !s.inLimit.Allow(p.From.Addr()) {
-		s.stats.rateLimited.Add(1)
+	// A packet from an address we await an answer from is decoded first, so that the
+	// answer is matched before any limit; anything else pays the limits before decoding.
+	expected := s.expects(p.From)
+	if !expected && !s.admit(p.From.Addr()) {
 		return
 	}
 	in := inboundPool.Get().(*inbound)
@@ -497,7 +573,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 		recycle = false // the response goes to the caller
 		s.deliver(m, p.From, err)
 	case TypeQuery:
-		if s.cfg.ReadOnly {
+		if s.cfg.ReadOnly || expected && !s.admit(p.From.Addr()) {
 			return
 		}
 		if err == nil {
@@ -515,6 +591,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 			if s.log.IsDebug() {
 				s.log.Debug("malformed query", "from", p.From, "method", m.Q, "error", err)
 			}
+			s.methods.method(m.Q).inErrors.Add(1)
 			s.reply(p.From, m.T, nil, ProtocolError(err.Error()), out)
 			return
 		}
@@ -529,7 +606,7 @@ func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
 	s.mu.Lock()
 	tx := s.txns[key]
 	if tx != nil {
-		delete(s.txns, key)
+		s.drop(key)
 	}
 	s.mu.Unlock()
 	if tx == nil {
@@ -559,6 +636,7 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
 		s.stats.overloaded.Add(1)
+		s.methods.method(m.Q).inDropped.Add(1)
 		return true
 	}
 	s.stats.queriesIn.Add(1)
@@ -574,7 +652,9 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 // answer runs the handler for q and sends its reply (into out when batching).
 func (s *Server) answer(q *Query, t string, out *outbox) {
 	resp, err := s.serve(q)
+	mc := s.methods.method(q.Method)
 	if errors.Is(err, ErrNoReply) {
+		mc.inDropped.Add(1)
 		return
 	}
 	if err != nil {
@@ -583,9 +663,11 @@ func (s *Server) answer(q *Query, t string, out *outbox) {
 			s.log.Warn("handler failed", "method", q.Method, "from", q.From, "error", err)
 			ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
 		}
+		mc.inErrors.Add(1)
 		s.reply(q.From, t, nil, ke, out)
 		return
 	}
+	mc.inResponses.Add(1)
 	s.reply(q.From, t, resp, nil, out)
 }
 
@@ -622,6 +704,7 @@ func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error,
 	if kerr != nil {
 		m.Y, m.E = TypeError, kerr
 		s.stats.errorsOut.Add(1)
+		s.methods.errorSent(kerr.Code)
 	} else {
 		m.Y, m.R = TypeResponse, resp.Return
 	}

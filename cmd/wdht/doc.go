@@ -84,8 +84,8 @@
 //	--k           the UDP node's bucket size (default 8)
 //	--web-k       the WebRTC node's bucket size (default 2, as webtorrent-dht)
 //	--status      interval of STATUS lines; 0 turns them off (default 10s)
-//	--limits      false turns off the per-source inbound rate limit and the outbound
-//	              query budget (for benchmarks)
+//	--limits      false turns off the per-source and global inbound rate limits and
+//	              the outbound query budget (for benchmarks)
 //	--max-seconds stop after N seconds, as on SIGTERM
 //	--log-level   trace, debug, info, warn, error or off (default: WDHT_LOG, else warn)
 //
@@ -126,6 +126,64 @@
 // earlier versions and of bittorrent-dht's toJSON. Both forms load into any node (the
 // single form is the mainline node's), and the state of a side that does not run is
 // kept as loaded.
+//
+// # Running a public node
+//
+// Flags for running a public node (each also from the environment: see below):
+//
+//	--metrics-addr HOST:PORT
+//	      serve /metrics (Prometheus), /healthz (200 while the process runs) and
+//	      /readyz (200 when every routing table holds a node and the signalling
+//	      server serves, else 503) over HTTP there; :PORT listens on loopback,
+//	      0.0.0.0:PORT on every interface; port 0 picks one, printed as
+//	      METRICS addr=<ip:port> before LISTENING (default: off)
+//	--pprof
+//	      also serve Go's profiles under /debug/pprof/ on --metrics-addr
+//	--log-format FORMAT
+//	      text or json (one JSON object per line, hclog's format) (default text)
+//	--trusted-proxy CIDR,...
+//	      reverse proxies (CIDR prefixes or IPs; comma-separated, may be
+//	      repeated) whose requests to the signalling server carry the client's
+//	      address in --proxy-header: for those, the per-IP caps and the logs use
+//	      the last address in the header that is not itself a trusted proxy; the
+//	      header is ignored from anyone else (default: none)
+//	--proxy-header NAME
+//	      x-forwarded-for or forwarded (RFC 7239), the one header the trusted
+//	      proxies set (default x-forwarded-for)
+//	--max-conns N
+//	      open WebRTC connections at most (default 512)
+//	--max-pending N
+//	      WebRTC offers and answers waiting to connect at most (default 64)
+//	--max-pending-per-ip N
+//	      the same, per signalling client IP (default 8)
+//	--max-peers N, --max-peers-per-infohash N, --peer-ttl DURATION
+//	      the peer store: peers kept in all (default 100000), per infohash
+//	      (default 200), and how long an announced peer is kept (default 30m)
+//	--max-items N, --max-item-bytes N, --item-ttl DURATION
+//	      the BEP 44 item store: items kept (default 10000), bytes of values and
+//	      salts (default 16777216), how long after its last put (default 2h)
+//	--source-rate N, --source-burst N
+//	      the per-source inbound rate limit: queries per second each source IP
+//	      (an IPv6 /64) may send, and the burst above it (defaults 100 and 200);
+//	      --limits=false turns it off
+//	--udp-read-buffer BYTES, --udp-write-buffer BYTES
+//	      the UDP socket's SO_RCVBUF and SO_SNDBUF (default 0: the system's; Linux
+//	      caps them at net.core.rmem_max and wmem_max)
+//	--enforce-secure-ids
+//	      the UDP node ignores nodes whose IDs do not match their IPs (BEP 42),
+//	      except on local networks (default false)
+//
+// Every flag can also be set from the environment variable WDHT_ and its name in
+// upper case with - as _ (--max-conns: WDHT_MAX_CONNS=1024, --pprof:
+// WDHT_PPROF=true); a flag on the command line wins over its variable.
+//
+// SIGHUP saves the state file (with --state) and loads the TLS certificate and
+// key again (with --tls-cert), then prints RELOADED state=<saved|error|off>
+// cert=<reloaded|error|off>; open WebSockets and data channels stay up, and
+// later TLS handshakes see the new certificate. The server also loads the files
+// again by itself when they change. A certificate that does not load leaves the
+// previous one in use. --state is checked for writability at start; an empty
+// state file starts a fresh node.
 //
 // # Querying the DHT
 //

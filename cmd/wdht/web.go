@@ -32,13 +32,16 @@ type signalling struct {
 	keyFile   string
 	srv       *webrtc.Server
 	done      chan error
+	// trusted and proxyHeader are the server's TrustedProxies and ProxyHeader.
+	trusted     []netip.Prefix
+	proxyHeader string
 }
 
 // listenSignalling opens the signalling server's TCP port and the WebRTC transport; serve
 // starts answering on the port. laddr's zero IP means every interface. With
 // advertise empty, a specific listen address is advertised (every interface: each
 // client is told the address it reached).
-func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback bool, certFile, keyFile string, ice *iceFlags) (*signalling, error) {
+func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback bool, certFile, keyFile string, ice *iceFlags, tune func(*webrtc.Config)) (*signalling, error) {
 	servers, relayOnly, err := ice.config(loopback)
 	if err != nil {
 		return nil, err
@@ -56,13 +59,17 @@ func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback b
 	if advertise == "" && laddr.Addr().IsValid() && !laddr.Addr().IsUnspecified() {
 		advertise = addr.String()
 	}
-	tr, err := webrtc.New(&webrtc.Config{
+	wc := &webrtc.Config{
 		Loopback:   loopback,
 		ICEServers: servers,
 		RelayOnly:  relayOnly,
 		Advertise:  advertise,
 		Logger:     e.log, // the transport names its logs "webrtc"
-	})
+	}
+	if tune != nil {
+		tune(wc)
+	}
+	tr, err := webrtc.New(wc)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -72,7 +79,8 @@ func listenSignalling(e *env, laddr netip.AddrPort, advertise string, loopback b
 
 // serve starts the signalling server.
 func (s *signalling) serve() error {
-	srv, err := webrtc.NewServer(s.tr, &webrtc.ServerConfig{CertFile: s.certFile, KeyFile: s.keyFile})
+	srv, err := webrtc.NewServer(s.tr, &webrtc.ServerConfig{CertFile: s.certFile, KeyFile: s.keyFile,
+		TrustedProxies: s.trusted, ProxyHeader: s.proxyHeader})
 	if err != nil {
 		return err
 	}

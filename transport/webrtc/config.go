@@ -22,8 +22,10 @@ const (
 	// for the peer's first message before they report the connection ready (see
 	// Config.ReadyDelay).
 	DefaultReadyDelay = 500 * time.Millisecond
-	// DefaultMaxConns caps the open connections.
-	DefaultMaxConns = 512
+	// DefaultMaxConns caps the open connections. An open connection costs the node about
+	// 190 KiB (64 KiB of it the read buffer) and 16 goroutines (bench/webrtcload), so the
+	// cap holds a node at about 200 MiB.
+	DefaultMaxConns = 1024
 	// DefaultMaxPending caps the offers and answers waiting to connect.
 	DefaultMaxPending = 64
 	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect that one remote
@@ -145,7 +147,7 @@ type Config struct {
 	ReadyDelay time.Duration
 
 	// MaxConns caps the open connections plus those being set up; beyond it new offers and
-	// answers fail with ErrTooManyConnections. Default 512.
+	// answers fail with ErrTooManyConnections. Default 1024.
 	MaxConns int
 	// MaxPending caps the offers and answers waiting to connect; beyond it new ones fail
 	// with ErrTooManyPending. Default 64.

@@ -181,11 +181,7 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 	}
 	cert, err := t.certificate()
 	if err == nil {
-		p.pc, err = t.api.NewPeerConnection(pwebrtc.Configuration{
-			ICEServers:         t.iceSrv,
-			Certificates:       []pwebrtc.Certificate{cert},
-			ICETransportPolicy: t.icePolicy(), // ice.go
-		})
+		p.pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
 	}
 	if err != nil {
 		p.close(err)

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -46,6 +47,15 @@ type ServerConfig struct {
 	// MaxClients caps the TCP connections Serve accepts at once; more wait in the
 	// listen queue. Default 1024.
 	MaxClients int
+	// TrustedProxies are the reverse proxies whose requests carry the real client's
+	// address in ProxyHeader: for a request from one of them, the client address (for
+	// the per-IP caps and the logs) is the last address in the header that is not
+	// itself a trusted proxy. The header of any other peer is ignored. Default none.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header trusted proxies set: HeaderXForwardedFor (the default)
+	// or HeaderForwarded (RFC 7239, its for= parameters). Only one is read, so that a
+	// client cannot forge the other through a proxy that sets just one.
+	ProxyHeader string
 }
 
 // Validate reports the first problems found in c. A nil ServerConfig is valid.
@@ -65,6 +75,14 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("webrtc: negative MaxClients %d", c.MaxClients))
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("webrtc: invalid TrustedProxies prefix %v", p))
+		}
+	}
+	if c.ProxyHeader != "" && c.ProxyHeader != HeaderXForwardedFor && c.ProxyHeader != HeaderForwarded {
+		errs = append(errs, fmt.Errorf("webrtc: ProxyHeader %q: want %q or %q", c.ProxyHeader, HeaderXForwardedFor, HeaderForwarded))
 	}
 	return errors.Join(errs...)
 }
@@ -97,6 +115,9 @@ type Server struct {
 	log hclog.Logger
 	tls *tls.Config // nil: plain
 
+	certs  *certReloader // nil: plain
+	counts serverCounters
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // ServeHTTP calls in progress
@@ -125,13 +146,18 @@ func NewServer(t *Transport, cfg *ServerConfig) (*Server, error) {
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
+	for i, p := range c.TrustedProxies {
+		c.TrustedProxies[i] = unmapPrefix(p)
+	}
 	s := &Server{t: t, cfg: c, log: t.log.Named("signal")}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		certs, err := newCertReloader(c.CertFile, c.KeyFile, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("webrtc: loading the TLS certificate: %w", err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+		s.certs = certs
+		s.tls = &tls.Config{GetCertificate: certs.get, NextProtos: []string{"http/1.1"}}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -211,6 +237,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.counts.count(requestKind(r), cmp.Or(sw.status, http.StatusOK)) }()
+	w, r = sw, s.withClient(r)
 
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
@@ -245,7 +274,9 @@ func (s *Server) handshakeCtx(r *http.Request) (context.Context, context.CancelF
 // client returns the remote IP of a request (for the per-IP cap) and the local address it
 // arrived on (announced when Config.Advertise is empty).
 func client(r *http.Request) (remote netip.Addr, host string, port int) {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	if a, ok := r.Context().Value(clientKey{}).(netip.Addr); ok {
+		remote = a // worked out by ServeHTTP from a trusted proxy's header
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		remote = ap.Addr().Unmap()
 	}
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
