@@ -177,7 +177,7 @@ func do(node *dht.Node, tr *webrtc.Transport, c command) reply {
 		var ih dht.ID
 		if ih, err = dht.ParseID(c.IH); err == nil {
 			var mu sync.Mutex
-			_, err = node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+			_, err = node.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 				mu.Lock()
 				defer mu.Unlock()
 				r.Found = append(r.Found, p.String())

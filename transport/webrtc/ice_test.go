@@ -113,7 +113,8 @@ func TestCandidateNote(t *testing.T) {
 }
 
 // TestPeerCandidates: Peers reports the selected pair's candidate types; on loopback
-// both are host candidates.
+// ours is a host candidate, the peer's a host one (or peer-reflexive when its check
+// arrived before its candidates were applied).
 func TestPeerCandidates(t *testing.T) {
 	ctx := t.Context()
 	a, err := New(&Config{Loopback: true})
@@ -144,8 +145,8 @@ func TestPeerCandidates(t *testing.T) {
 	}
 	for _, tr := range []*Transport{a, b} {
 		ps := tr.Peers()
-		if len(ps) != 1 || ps[0].Candidates != "host/host" {
-			t.Errorf("Peers() = %+v, want one peer with Candidates host/host", ps)
+		if len(ps) != 1 || ps[0].Candidates != "host/host" && ps[0].Candidates != "host/prflx" {
+			t.Errorf("Peers() = %+v, want one peer with Candidates host/host or host/prflx", ps)
 		}
 	}
 }
