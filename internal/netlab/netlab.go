@@ -21,7 +21,11 @@
 //     first host behind it (endpoint-independent filtering, a "full cone").
 //   - PortRestricted: masquerade alone: endpoint-independent mapping, and inbound
 //     packets pass only from an address and port the internal socket sent to
-//     (conntrack), the usual home router.
+//     (conntrack), the usual home router. An unsolicited inbound packet is dropped in
+//     the input hook, before conntrack confirms an entry for it: otherwise that entry
+//     would take the public port, and the internal socket's later packets to the same
+//     peer would get another one (Linux's NAT would turn symmetric for exactly the
+//     peers that try to punch a hole).
 //   - Symmetric: masquerade random: every new destination gets a random public port
 //     (address-and-port-dependent mapping), with the same filtering.
 //
@@ -37,6 +41,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -313,6 +318,10 @@ func (l *Lab) NAT(name string, cfg NATConfig) *NAT {
 		type filter hook forward priority filter; policy accept;
 		%s
 	}
+	chain input {
+		type filter hook input priority filter; policy accept;
+		iifname "wan" ct state new meta l4proto udp drop
+	}
 }
 `, masq, lossRule(cfg.LossPercent))
 	l.nft(ns, rules)
@@ -419,8 +428,15 @@ func (b *lockedBuffer) String() string {
 // environment.
 func (h *Host) Start(t testing.TB, env []string, name string, args ...string) *Proc {
 	t.Helper()
+	return h.StartStdin(t, nil, env, name, args...)
+}
+
+// StartStdin is Start with the process's standard input read from stdin.
+func (h *Host) StartStdin(t testing.TB, stdin io.Reader, env []string, name string, args ...string) *Proc {
+	t.Helper()
 	cmd := h.Command(context.Background(), name, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = stdin
 	p := &Proc{Cmd: cmd, name: h.Name + ":" + filepath.Base(name), out: &lockedBuffer{}, done: make(chan struct{}), Lines: make(chan string, 256)}
 	cmd.Stderr = p.out
 	stdout, err := cmd.StdoutPipe()

@@ -36,6 +36,7 @@ type conn struct {
 	kept     atomic.Bool
 	server   atomic.Pointer[string] // the signalling server the peer announced
 	ours     bool                   // we answered an offer of ours: the peer is ready at once
+	pair     string                 // the selected pair's candidate types, "local/remote" (ice.go)
 
 	wmu sync.Mutex // makes the buffered-amount check and the write one step
 }

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -183,4 +184,66 @@ func privateIP(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
 		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
+}
+
+// pairTypes returns the candidate types of pc's selected pair, "local/remote".
+func pairTypes(pc *pwebrtc.PeerConnection) string {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return ""
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
+		return ""
+	}
+	return pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
+}
+
+// explain adds to err, the reason an offer or answer did not connect, what ICE had to
+// work with when it never found a working candidate pair; the first time neither side
+// had a relay candidate, it also logs why at warn level, once per transport.
+func (p *pending) explain(err error) error {
+	if err == nil || errors.Is(err, errClosed) || errors.Is(err, errAbandoned) || p.pc == nil {
+		return err
+	}
+	switch p.pc.ICEConnectionState() {
+	case pwebrtc.ICEConnectionStateConnected, pwebrtc.ICEConnectionStateCompleted:
+		return err
+	}
+	ours := candidateTypes(p.sdp)
+	var theirs string
+	if rd := p.pc.RemoteDescription(); rd != nil {
+		theirs = candidateTypes(rd.SDP)
+	}
+	if theirs == "" {
+		return err // no answer applied yet: nothing to explain
+	}
+	why := fmt.Sprintf("ICE found no working candidate pair (ours: %s; the peer's: %s)", ours, theirs)
+	if !strings.Contains(ours, "relay") && !strings.Contains(theirs, "relay") {
+		why += "; with no relay candidate on either side, two peers behind NATs that map each " +
+			"destination to a new port (symmetric NATs) cannot connect: a TURN server is needed"
+		if p.t.failNoted.CompareAndSwap(false, true) {
+			p.t.log.Warn("a WebRTC connection failed: " + why + " (webrtc.Config.ICEServers, wdht --ice-server turn:USER:PASSWORD@HOST:PORT)")
+		}
+	}
+	return fmt.Errorf("%w: %s", err, why)
+}
+
+// candidateTypes lists the candidate types of an SDP, "host, srflx".
+func candidateTypes(sdp string) string {
+	seen := map[string]bool{}
+	var out []string
+	for l := range strings.SplitSeq(sdp, "\n") {
+		if !strings.HasPrefix(l, "a=candidate:") {
+			continue
+		}
+		f := strings.Fields(l)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "typ" && !seen[f[i+1]] {
+				seen[f[i+1]] = true
+				out = append(out, f[i+1])
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }

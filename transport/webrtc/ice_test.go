@@ -2,6 +2,7 @@ package webrtc
 
 import (
 	"bytes"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -108,5 +109,44 @@ func TestCandidateNote(t *testing.T) {
 	tr.candidateNote("v=0\r\n" + private)
 	if buf.Len() != 0 {
 		t.Errorf("a loopback transport logged %q", buf.String())
+	}
+}
+
+// TestPeerCandidates: Peers reports the selected pair's candidate types; on loopback
+// ours is a host candidate, the peer's a host one (or peer-reflexive when its check
+// arrived before its candidates were applied).
+func TestPeerCandidates(t *testing.T) {
+	ctx := t.Context()
+	a, err := New(&Config{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := New(&Config{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	o, err := a.NewOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	ans, err := b.NewAnswer(ctx, o.SDP(), netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ans.Close()
+	if _, err := o.Connect(ctx, ans.SDP()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ans.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []*Transport{a, b} {
+		ps := tr.Peers()
+		if len(ps) != 1 || ps[0].Candidates != "host/host" && ps[0].Candidates != "host/prflx" {
+			t.Errorf("Peers() = %+v, want one peer with Candidates host/host or host/prflx", ps)
+		}
 	}
 }

@@ -64,7 +64,8 @@ func (o *Offer) Connect(ctx context.Context, answer string) (netip.AddrPort, err
 	if err := o.p.applyAnswer(ctx, answer); err != nil {
 		return netip.AddrPort{}, err
 	}
-	return o.p.wait(ctx)
+	addr, err := o.p.wait(ctx)
+	return addr, o.p.explain(err) // ice.go
 }
 
 // applyAnswer applies the peer's answer to an offer; on failure the offer is closed.
@@ -114,7 +115,10 @@ func (a *Answer) SDP() string { return a.p.sdp }
 // Wait waits until the data channel is open and ready (see Config.ReadyDelay) and returns
 // the peer's address. If ctx ends first, Wait returns ctx's error and the answer stays
 // pending until it connects or times out.
-func (a *Answer) Wait(ctx context.Context) (netip.AddrPort, error) { return a.p.wait(ctx) }
+func (a *Answer) Wait(ctx context.Context) (netip.AddrPort, error) {
+	addr, err := a.p.wait(ctx)
+	return addr, a.p.explain(err) // ice.go
+}
 
 // Close abandons the answer if it has not connected; a connection it opened belongs to
 // the transport (see Transport.Disconnect). It is idempotent and returns nil.
@@ -381,6 +385,7 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 		ready:  make(chan struct{}),
 		closed: make(chan struct{}),
 		ours:   p.ours,
+		pair:   pairTypes(p.pc), // ice.go
 	}
 	// The announcement goes first, before any message of ours: a JS peer recognises it
 	// only as the first message on the channel (and handles it even before its own side

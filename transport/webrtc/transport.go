@@ -61,10 +61,11 @@ type Transport struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // readers and callbacks that Close waits for
 
-	noted   atomic.Bool // candidateNote ran
-	mdns    mdnsQuerier
-	resolve func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
-	stats   counters
+	noted     atomic.Bool // candidateNote ran
+	failNoted atomic.Bool // explain logged
+	mdns      mdnsQuerier
+	resolve   func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
+	stats     counters
 }
 
 var (
@@ -259,6 +260,10 @@ type Peer struct {
 	Server string
 	// Kept is what Keep set.
 	Kept bool
+	// Candidates are the ICE candidate types of the selected pair, "local/remote", each
+	// host, srflx, prflx or relay: "host/srflx" is a direct connection to a peer behind
+	// a NAT, "relay/…" or "…/relay" goes through a TURN server.
+	Candidates string
 	// Opened is when the data channel opened; LastReceived when the last message came.
 	Opened, LastReceived time.Time
 }
@@ -271,7 +276,7 @@ func (t *Transport) Peers() []Peer {
 	idx := make(map[netip.AddrPort]int, len(t.conns))
 	for addr, c := range t.conns {
 		idx[addr] = len(out)
-		p := Peer{Addr: addr, Kept: c.kept.Load(), Opened: c.opened}
+		p := Peer{Addr: addr, Kept: c.kept.Load(), Opened: c.opened, Candidates: c.pair}
 		if s := c.server.Load(); s != nil {
 			p.Server = *s
 		}

@@ -1,0 +1,220 @@
+//go:build linux
+
+package natlab
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wdht/wdht/internal/netlab"
+)
+
+// lab is the network of the NAT tests: a public bridge (`wdht node`), coturn, and one
+// NAT router with one host behind it per (type, side).
+type lab struct {
+	*netlab.Lab
+	turn   *netlab.TURN
+	bridge *bridge
+	hosts  map[string]*netlab.Host // "<type>/a", "<type>/b"
+}
+
+var natTypes = []netlab.NATType{netlab.EndpointIndependent, netlab.PortRestricted, netlab.Symmetric}
+
+func newLab(ctx context.Context, t *testing.T, nat netlab.NATConfig) *lab {
+	t.Helper()
+	l := &lab{Lab: netlab.New(t), hosts: map[string]*netlab.Host{}}
+	l.turn = l.PublicHost("turn").StartTURN(t, "wdht", "lab-secret")
+	l.bridge = startBridge(ctx, t, l.PublicHost("bridge"))
+	for _, typ := range natTypes {
+		for _, side := range []string{"a", "b"} {
+			cfg := nat
+			cfg.Type = typ
+			n := l.NAT(fmt.Sprintf("%s-%s", typ, side), cfg)
+			l.hosts[typ.String()+"/"+side] = n.Host(fmt.Sprintf("h-%s-%s", typ, side))
+		}
+	}
+	return l
+}
+
+// infohash returns a test infohash named s.
+func infohash(s string) string {
+	h := sha1.Sum([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// pairResult is one row of the NAT table.
+type pairResult struct {
+	a, b       netlab.NATType
+	turn       bool
+	connected  bool
+	candidates string  // B's view of its connection to A: "local/remote"
+	connectMS  float64 // B's lookup that opened the connection to A
+	dialMS     [2]float64
+	found      int // lookups (of 2) that found the other's peer
+}
+
+func (r pairResult) String() string {
+	ice := "STUN"
+	if r.turn {
+		ice = "STUN+TURN"
+	}
+	return fmt.Sprintf("| %s | %s | %s | %v | %s | %.0f ms | %.0f / %.0f ms | %d/2 |", r.a, r.b, ice, r.connected,
+		r.candidates, r.connectMS, r.dialMS[0], r.dialMS[1], r.found)
+}
+
+// runPair starts a node behind a NAT of type a and one behind b, both joining through
+// the bridge; each announces an infohash and looks up the other's. It returns what
+// happened; the caller checks it.
+func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, withTURN bool) (pairResult, *labNode, *labNode) {
+	t.Helper()
+	ice := []string{l.turn.STUNURL()}
+	if withTURN {
+		ice = append(ice, l.turn.TURNURL())
+	}
+	res := pairResult{a: a, b: b, turn: withTURN}
+	var na, nb *labNode
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		na = startNode(ctx, t, l.hosts[a.String()+"/a"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+	})
+	wg.Go(func() {
+		nb = startNode(ctx, t, l.hosts[b.String()+"/b"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+	})
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for i, n := range []*labNode{na, nb} {
+		if n.joined.Err != "" {
+			t.Fatalf("%s did not join through the bridge: %s", n.host.Name, n.joined.Err)
+		}
+		res.dialMS[i] = n.joined.DialMS
+		// The bridge is public: each node's connection to it is direct, to its host
+		// candidate, whatever the NAT.
+		if !strings.HasSuffix(candidatesOf(n.joined.Peers, n.joined.Peer), "/host") && n.joined.Peer != "" {
+			t.Logf("%s: connection to the bridge %s: %s", n.host.Name, n.joined.Peer, candidatesOf(n.joined.Peers, n.joined.Peer))
+		}
+	}
+	tag := fmt.Sprintf("%s-%s-%v-%d", a, b, withTURN, time.Now().UnixNano())
+	ihA, ihB := infohash("a"+tag), infohash("b"+tag)
+	if r := na.do(ctx, t, command{Op: "announce", IH: ihA}); r.Err != "" || r.Stored == 0 {
+		t.Fatalf("A's announce: %+v", r)
+	}
+	if r := nb.do(ctx, t, command{Op: "announce", IH: ihB}); r.Err != "" || r.Stored == 0 {
+		t.Fatalf("B's announce: %+v", r)
+	}
+	// B looks up A's infohash: the bridge relays B's offer to A (the peer it stores),
+	// and the value B gets is the address of B's own connection to A.
+	rb := nb.do(ctx, t, command{Op: "lookup", IH: ihA, Timeout: lookupTimeoutMS})
+	ra := na.do(ctx, t, command{Op: "lookup", IH: ihB, Timeout: lookupTimeoutMS})
+	res.connectMS = rb.MS
+	for _, r := range []reply{rb, ra} {
+		if len(r.Found) > 0 {
+			res.found++
+		}
+	}
+	if len(rb.Found) > 0 {
+		res.connected = true
+		res.candidates = candidatesOf(rb.Peers, rb.Found[0])
+	}
+	t.Logf("B's lookup of A's peer: %+v", rb)
+	t.Logf("A's lookup of B's peer: %+v", ra)
+	return res, na, nb
+}
+
+const lookupTimeoutMS = 20000
+
+// candidatesOf returns the candidate types of the connection to addr in peers.
+func candidatesOf(peers []peerInfo, addr string) string {
+	for _, p := range peers {
+		if p.Addr == addr {
+			return p.Candidates
+		}
+	}
+	return "?"
+}
+
+// TestGoNodesBehindNATs: two of our WebRTC nodes, each behind a NAT, join through a
+// public `wdht node` bridge and each finds the peer the other announced, over a
+// connection the bridge relayed the offers of, direct, with server- or peer-reflexive
+// candidates from coturn's STUN: both NATs endpoint-independent or port-restricted, and
+// an endpoint-independent one with a symmetric one. Behind two symmetric NATs without
+// TURN the lookups find nothing, end within their timeout, and leave no offer or answer
+// pending.
+func TestGoNodesBehindNATs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	l := newLab(ctx, t, netlab.NATConfig{})
+	var rows []pairResult
+	for _, tc := range []struct {
+		a, b netlab.NATType
+		turn bool
+	}{
+		{netlab.EndpointIndependent, netlab.EndpointIndependent, false},
+		{netlab.EndpointIndependent, netlab.PortRestricted, false},
+		{netlab.PortRestricted, netlab.PortRestricted, false},
+		{netlab.EndpointIndependent, netlab.Symmetric, false},
+	} {
+		t.Run(fmt.Sprintf("%s-%s", tc.a, tc.b), func(t *testing.T) {
+			r, _, _ := runPair(ctx, t, l, tc.a, tc.b, tc.turn)
+			rows = append(rows, r)
+			if r.found != 2 {
+				t.Errorf("%d of 2 lookups found the other's peer", r.found)
+			}
+			if !r.connected {
+				return
+			}
+			remote := r.candidates[strings.Index(r.candidates, "/")+1:]
+			if remote != "srflx" && remote != "prflx" {
+				t.Errorf("B's connection to A: candidates %s, want a server- or peer-reflexive remote candidate", r.candidates)
+			}
+		})
+	}
+	t.Run("symmetric-symmetric-no-turn", func(t *testing.T) {
+		r, na, nb := runPair(ctx, t, l, netlab.Symmetric, netlab.Symmetric, false)
+		rows = append(rows, r)
+		if r.found != 0 {
+			t.Fatalf("%d lookups found the other's peer behind two symmetric NATs without TURN", r.found)
+		}
+		if r.connectMS >= lookupTimeoutMS {
+			t.Errorf("B's lookup took %.0f ms, its timeout is %d ms: it should end when its connections fail", r.connectMS, lookupTimeoutMS)
+		}
+		// Every offer and answer ends: the offers when the extension gives up on them,
+		// the answers when ICE fails (pion: 20 s of checks).
+		for _, n := range []*labNode{na, nb} {
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				p := n.do(ctx, t, command{Op: "peers"})
+				if p.Pending == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %d offers or answers still pending", n.host.Name, p.Pending)
+				}
+				time.Sleep(time.Second)
+			}
+		}
+		// Says why, in the log.
+		for _, n := range []*labNode{na, nb} {
+			if out := n.proc.Output(); !strings.Contains(out, "relay candidate") {
+				t.Errorf("%s: no log line saying why the connection failed:\n%s", n.host.Name, out)
+			}
+		}
+	})
+	t.Log("\n| NAT A | NAT B | ICE servers | connected | candidates (B→A, local/remote) | B's lookup | A, B join (dial) | lookups found |\n" +
+		"| --- | --- | --- | --- | --- | --- | --- | --- |\n" + joinRows(rows))
+}
+
+func joinRows(rows []pairResult) string {
+	var b strings.Builder
+	for _, r := range rows {
+		b.WriteString(r.String() + "\n")
+	}
+	return b.String()
+}
