@@ -24,10 +24,12 @@ const (
 	DefaultReadyDelay = 500 * time.Millisecond
 	// DefaultMaxConns caps the open connections.
 	DefaultMaxConns = 512
-	// DefaultMaxPending caps the offers and answers waiting to connect.
+	// DefaultMaxPending caps the offers and answers waiting to connect, in each of the
+	// three budgets (the signalling server's, relayed offers', the node's own).
 	DefaultMaxPending = 64
-	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect that one remote
-	// IP address asked for (a signalling client, or the node relaying an offer).
+	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect in one budget
+	// that one source asked for (a signalling client, or the node relaying an offer): an
+	// IPv4 address, or an IPv6 /64.
 	DefaultMaxPendingPerIP = 8
 	// DefaultSendBuffer is how many bytes a connection may have queued, unsent, before Send
 	// refuses more with ErrSendBufferFull.
@@ -138,12 +140,19 @@ type Config struct {
 	// MaxConns caps the open connections plus those being set up; beyond it new offers and
 	// answers fail with ErrTooManyConnections. Default 512.
 	MaxConns int
-	// MaxPending caps the offers and answers waiting to connect; beyond it new ones fail
-	// with ErrTooManyPending. Default 64.
+	// MaxPending caps the offers and answers waiting to connect in each of three separate
+	// budgets, so that a flood of one kind cannot starve the others: the signalling
+	// server's (answers and WebSocket offers to its clients), the relayed offers'
+	// (NewAnswer: offers peers relay in peer_connection and signals) and the node's own
+	// (NewOffer, for its lookups, and Dial). When a budget is full, an offer or answer for
+	// a source holding fewer than another takes the room of that source's oldest
+	// unconnected one (closed, counted in Stats.Evicted); otherwise it fails with
+	// ErrTooManyPending. Default 64.
 	MaxPending int
-	// MaxPendingPerIP caps the offers and answers waiting to connect that were made on
-	// behalf of one remote IP address: the signalling server's client, or the node that
-	// relayed an offer (see NewAnswer). Default 8.
+	// MaxPendingPerIP caps the offers and answers waiting to connect in one budget that
+	// were made on behalf of one source: the signalling server's client, or the node that
+	// relayed an offer (see NewAnswer). A source is an IPv4 address, or an IPv6 /64 (one
+	// host routinely has a whole /64). Default 8.
 	MaxPendingPerIP int
 
 	// SendBuffer is how many bytes a connection may have queued and unsent (the data

@@ -285,7 +285,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p, err := s.t.newPending(ctx, false, offer.SDP, remote, announceHTTP, host, port)
+	p, err := s.t.newPending(ctx, poolServer, false, offer.SDP, remote, announceHTTP, host, port)
 	switch {
 	case errors.Is(err, ErrTooManyConnections), errors.Is(err, ErrTooManyPending), errors.Is(err, errClosed):
 		s.refuse(w, remote, err)
@@ -330,7 +330,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer stopWS()
 	ws.SetReadLimit(s.cfg.MaxBodySize)
 
-	p, err := s.t.newPending(ctx, true, "", remote, announceWS, host, port)
+	p, err := s.t.newPending(ctx, poolServer, true, "", remote, announceWS, host, port)
 	if err != nil {
 		if s.log.IsDebug() {
 			s.log.Debug("cannot offer over a WebSocket", "client", remote, "error", err)

@@ -26,8 +26,9 @@ var (
 	// ErrTooManyConnections is returned when Config.MaxConns connections are open or being
 	// set up.
 	ErrTooManyConnections = errors.New("webrtc: too many connections")
-	// ErrTooManyPending is returned when Config.MaxPending offers and answers (or
-	// Config.MaxPendingPerIP for one remote IP) are waiting to connect.
+	// ErrTooManyPending is returned when Config.MaxPending offers and answers of one
+	// budget (or Config.MaxPendingPerIP for one source) are waiting to connect, and none
+	// can be evicted for this one; and by an offer or answer evicted while it was made.
 	ErrTooManyPending = errors.New("webrtc: too many pending offers and answers")
 	// ErrSendBufferFull is returned by Send when the connection already has
 	// Config.SendBuffer bytes queued: the peer or the path is slower than the sender.
@@ -56,8 +57,9 @@ type Transport struct {
 	closed  bool
 	conns   map[netip.AddrPort]*conn
 	aliases map[netip.AddrPort]netip.AddrPort // signalling address -> peer address
-	pending map[*pending]struct{}
-	perIP   map[netip.Addr]int
+	pending map[*pending]struct{}             // every offer and answer waiting to connect
+	pools   [numPools]pool                    // the same, by budget
+	seq     uint64                            // numbers reservations
 	notify  []func(netip.AddrPort)
 
 	queue     chan transport.Packet
@@ -80,7 +82,7 @@ var (
 type counters struct {
 	messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 	dropped, oversize, sendErrors, bufferFull  atomic.Uint64
-	opened, closedConns, failed                atomic.Uint64
+	opened, closedConns, failed, evicted       atomic.Uint64
 }
 
 // Stats are a transport's counters.
@@ -91,6 +93,9 @@ type Stats struct {
 	Opened uint64 // connections opened since the start
 	Closed uint64 // open connections that closed since the start
 	Failed uint64 // offers and answers that never connected (timed out, closed, failed)
+	// Evicted counts, among the failed, the unconnected offers and answers closed to make
+	// room in a full budget for a source that held fewer (see Config.MaxPending).
+	Evicted uint64
 
 	MessagesIn, BytesIn   uint64 // messages received (and queued for Receive)
 	MessagesOut, BytesOut uint64 // messages sent
@@ -112,9 +117,11 @@ func New(cfg *Config) (*Transport, error) {
 		conns:   make(map[netip.AddrPort]*conn),
 		aliases: make(map[netip.AddrPort]netip.AddrPort),
 		pending: make(map[*pending]struct{}),
-		perIP:   make(map[netip.Addr]int),
 		queue:   make(chan transport.Packet, c.QueueLen),
 		done:    make(chan struct{}),
+	}
+	for i := range t.pools {
+		t.pools[i] = pool{entries: make(map[*pending]struct{}), sources: make(map[netip.Addr]int)}
 	}
 	t.resolve = t.resolveMDNS
 	if c.Advertise != "" {
@@ -371,6 +378,7 @@ func (t *Transport) Stats() Stats {
 		Opened:      s.opened.Load(),
 		Closed:      s.closedConns.Load(),
 		Failed:      s.failed.Load(),
+		Evicted:     s.evicted.Load(),
 		MessagesIn:  s.messagesIn.Load(),
 		BytesIn:     s.bytesIn.Load(),
 		MessagesOut: s.messagesOut.Load(),
