@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -158,7 +160,9 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 		return nil, err
 	}
 	if c.FallbackRate >= 0 {
-		toWeb.other, toMainline.other = b.Web, b.Mainline
+		// Both nodes already answer queries: the links are published atomically.
+		toWeb.other.Store(b.Web)
+		toMainline.other.Store(b.Mainline)
 	}
 	return b, nil
 }
@@ -189,48 +193,77 @@ func (b *Bridge) Bootstrap(ctx context.Context, mainline, web []netip.AddrPort) 
 	return nil
 }
 
-// GetPeers looks infohash up on both networks at once; fn sees each peer once, on the
-// calling goroutine, in the order they arrive. It fails only when both lookups fail.
-func (b *Bridge) GetPeers(ctx context.Context, infohash dht.ID, fn func(netip.AddrPort) bool) error {
+// GetPeers looks infohash up on both networks at once, with the shape of
+// dht.Node.GetPeers: fn sees each peer once, on the calling goroutine, in the order they
+// arrive, with the node that returned it (from; its address is one of the network the
+// peer was found on: b.Mainline's or b.Web's). The result merges both lookups: their
+// counts added, Rounds the larger, Closest both networks' closest nodes nearest first.
+// It fails only when both lookups fail.
+func (b *Bridge) GetPeers(ctx context.Context, infohash dht.ID, fn func(peer netip.AddrPort, from dht.NodeInfo) bool) (*dht.LookupResult, error) {
+	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	found := make(chan netip.AddrPort)
-	errs := make(chan error, 2)
+	type found struct {
+		peer netip.AddrPort
+		from dht.NodeInfo
+	}
+	type done struct {
+		res *dht.LookupResult
+		err error
+	}
+	foundc := make(chan found)
+	donec := make(chan done, 2)
 	for _, n := range []*dht.Node{b.Mainline, b.Web} {
 		go func() {
-			_, err := n.GetPeers(ctx, infohash, func(p netip.AddrPort) bool {
+			res, err := n.GetPeers(ctx, infohash, func(p netip.AddrPort, from dht.NodeInfo) bool {
 				select {
-				case found <- p:
+				case foundc <- found{p, from}:
 					return true
 				case <-ctx.Done():
 					return false
 				}
 			})
-			errs <- err
+			donec <- done{res, err}
 		}()
 	}
 	seen := make(map[netip.AddrPort]bool)
+	out := &dht.LookupResult{Target: infohash}
 	var failed []error
-	for done := 0; done < 2; {
+	for finished := 0; finished < 2; {
 		select {
-		case p := <-found:
-			if !seen[p] {
-				seen[p] = true
-				if fn != nil && !fn(p) {
+		case f := <-foundc:
+			if !seen[f.peer] {
+				seen[f.peer] = true
+				if fn != nil && !fn(f.peer, f.from) {
 					cancel()
 				}
 			}
-		case err := <-errs:
-			done++
-			if err != nil {
-				failed = append(failed, err)
+		case d := <-donec:
+			finished++
+			if d.err != nil {
+				failed = append(failed, d.err)
+			}
+			if r := d.res; r != nil {
+				out.Queries += r.Queries
+				out.Responses += r.Responses
+				out.Rounds = max(out.Rounds, r.Rounds)
+				out.Closest = append(out.Closest, r.Closest...)
 			}
 		}
 	}
+	slices.SortStableFunc(out.Closest, func(a, c dht.NodeInfo) int {
+		for i := range infohash {
+			if x, y := a.ID[i]^infohash[i], c.ID[i]^infohash[i]; x != y {
+				return int(x) - int(y)
+			}
+		}
+		return 0
+	})
+	out.Duration = time.Since(start)
 	if len(failed) == 2 && ctx.Err() == nil {
-		return fmt.Errorf("bridge: get_peers: %w", errors.Join(failed...))
+		return out, fmt.Errorf("bridge: get_peers: %w", errors.Join(failed...))
 	}
-	return nil
+	return out, nil
 }
 
 // Announce announces infohash on both networks: on the mainline one with port (0 for
@@ -291,7 +324,7 @@ func (b *Bridge) Put(ctx context.Context, it *dht.Item, opts *dht.PutOptions) (m
 // fallback is the krpc.Extension that answers a get for an item missing from the shared
 // store with a lookup on the other node's network.
 type fallback struct {
-	other   *dht.Node
+	other   atomic.Pointer[dht.Node] // set by New once both nodes exist
 	items   *dht.ItemStore
 	timeout time.Duration
 	limit   *ratelimit.Bucket
@@ -342,7 +375,8 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	if it, ok := f.items.Get(target); ok && (seq == nil || it.Seq > *seq) {
 		return nil
 	}
-	if f.other == nil || !f.limit.Allow() {
+	other := f.other.Load()
+	if other == nil || !f.limit.Allow() {
 		return nil
 	}
 	select {
@@ -353,7 +387,7 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	res, err := f.other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
+	res, err := other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
 	if err != nil {
 		if f.log.IsDebug() {
 			f.log.Debug("fallback get found nothing", "target", target, "error", err)

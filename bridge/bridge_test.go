@@ -149,7 +149,7 @@ func TestBridgeAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 		var peers []netip.AddrPort
-		if err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { peers = append(peers, p); return true }); err != nil {
+		if _, err := w.bridge.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(peers) != 2 {
@@ -162,7 +162,7 @@ func TestBridgeAPI(t *testing.T) {
 		}
 		for _, n := range []*dht.Node{w.mainline[3], w.webNodes[3]} {
 			found := false
-			n.GetPeers(t.Context(), ih2, func(netip.AddrPort) bool { found = true; return false })
+			n.GetPeers(t.Context(), ih2, func(netip.AddrPort, dht.NodeInfo) bool { found = true; return false })
 			if !found {
 				t.Errorf("node on %v did not find the bridge's announce", n.Addr())
 			}

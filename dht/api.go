@@ -34,7 +34,9 @@ func (n *Node) Bootstrap(ctx context.Context, addrs ...netip.AddrPort) (*LookupR
 		}
 	}
 	if len(addrs) == 0 {
-		addrs = append(n.bootstrap, n.resolveNames(ctx)...)
+		// A full slice expression: concurrent Bootstraps must not append into the
+		// spare capacity of the shared n.bootstrap.
+		addrs = append(n.bootstrap[:len(n.bootstrap):len(n.bootstrap)], n.resolveNames(ctx)...)
 	}
 	self := n.ID()
 	res, _, err := n.lookup(ctx, lookupSpec{
@@ -90,21 +92,27 @@ func (n *Node) FindNode(ctx context.Context, target ID) (*LookupResult, error) {
 	return res, err
 }
 
+// maxLookupPeers bounds the distinct peers one get_peers lookup delivers (and remembers
+// to deliver each once): responders cannot grow its memory without bound.
+const maxLookupPeers = 4096
+
 // GetPeers runs an iterative get_peers lookup for infohash. fn is called with each peer,
-// once, on the calling goroutine: first those announced to this node itself, then those
-// of the answers as they arrive. fn may be nil. When fn returns false the lookup stops
-// early.
-func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort) bool) (*LookupResult, error) {
+// once, on the calling goroutine, with the node that returned it (from): first the peers
+// announced to this node itself (from is this node: its ID and Addr), then those of the
+// answers as they arrive, up to 4,096 distinct peers (later ones are dropped). fn may be
+// nil. When fn returns false the lookup stops early.
+func (n *Node) GetPeers(ctx context.Context, infohash ID, fn func(peer netip.AddrPort, from NodeInfo) bool) (*LookupResult, error) {
 	res, _, err := n.getPeers(ctx, infohash, fn)
 	return res, err
 }
 
-func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort) bool) (*LookupResult, []*candidate, error) {
+func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort, NodeInfo) bool) (*LookupResult, []*candidate, error) {
 	seen := make(map[netip.AddrPort]struct{})
 	// Peers announced to this node come first, as from any other node.
+	self := NodeInfo{ID: n.ID(), Addr: n.Addr()}
 	for _, p := range n.peers.Peers(infohash, n.cfg.MaxValues) {
 		seen[p] = struct{}{}
-		if fn != nil && !fn(p) {
+		if fn != nil && !fn(p, self) {
 			return &LookupResult{Target: infohash}, nil, nil
 		}
 	}
@@ -122,11 +130,11 @@ func (n *Node) getPeers(ctx context.Context, infohash ID, fn func(netip.AddrPort
 					continue
 				}
 				p := netip.AddrPortFrom(ip.Unmap(), uint16(v.Port))
-				if _, dup := seen[p]; dup {
+				if _, dup := seen[p]; dup || len(seen) >= maxLookupPeers {
 					continue
 				}
 				seen[p] = struct{}{}
-				if fn != nil && !fn(p) {
+				if fn != nil && !fn(p, c.NodeInfo) {
 					return true
 				}
 			}
@@ -154,7 +162,7 @@ func (n *Node) Announce(ctx context.Context, infohash ID, port int) (*AnnounceRe
 		return nil, fmt.Errorf("dht: Announce: port %d out of range", port)
 	}
 	out := &AnnounceResult{}
-	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort) bool {
+	res, closest, err := n.getPeers(ctx, infohash, func(p netip.AddrPort, _ NodeInfo) bool {
 		out.Peers = append(out.Peers, p)
 		return true
 	})

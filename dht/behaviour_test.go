@@ -235,13 +235,13 @@ func TestHostileResponder(t *testing.T) {
 		ih := RandomID()
 		good.Peers().Add(ih, netip.MustParseAddrPort("192.0.2.7:1234"))
 		var found []netip.AddrPort
-		res, err := victim.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { found = append(found, p); return true })
+		res, err := victim.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool { found = append(found, p); return true })
 		_ = res
 		if !errors.Is(err, ErrNoNodes) {
 			t.Fatalf("lookup with an empty table: %v", err)
 		}
 		victim.Bootstrap(t.Context(), evilT.LocalAddr(), good.Addr())
-		res, err = victim.GetPeers(t.Context(), ih, func(p netip.AddrPort) bool { found = append(found, p); return true })
+		res, err = victim.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool { found = append(found, p); return true })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -116,7 +116,7 @@ func TestDualStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	var found []netip.AddrPort
-	if _, err := v6s[2].GetPeers(ctx, ih, func(p netip.AddrPort) bool { found = append(found, p); return true }); err != nil {
+	if _, err := v6s[2].GetPeers(ctx, ih, func(p netip.AddrPort, _ NodeInfo) bool { found = append(found, p); return true }); err != nil {
 		t.Fatal(err)
 	}
 	if len(found) != 1 || found[0] != netip.MustParseAddrPort("127.0.0.1:4444") {

@@ -47,5 +47,6 @@ func unlimited() *Config {
 	c := &Config{}
 	c.KRPC.SourceRate = -1
 	c.KRPC.QueryRate = -1
+	c.KRPC.InboundRate = -1
 	return c
 }

@@ -19,6 +19,12 @@ const (
 	DefaultMaintenanceInterval = time.Minute
 	DefaultRefreshInterval     = 15 * time.Minute
 	DefaultMaxValues           = 100
+
+	// Lookups: see "Lookups" in the package doc.
+	DefaultMinQueryDeadline  = 50 * time.Millisecond
+	DefaultMaxQueryDeadline  = time.Second
+	DefaultMaxLookupQueries  = 200
+	DefaultMaxLookupDuration = 30 * time.Second
 )
 
 // Config configures a Node. The zero value is ready to use: every zero field means the
@@ -73,6 +79,21 @@ type Config struct {
 	KRPC krpc.Config
 	// Logger receives the node's logs. Default: no logging.
 	Logger hclog.Logger
+
+	// Lookups (the package doc's "Lookups" section describes the algorithm).
+
+	// MinQueryDeadline and MaxQueryDeadline bound the soft deadline of a lookup query:
+	// the time, derived from measured round-trip times, after which the lookup stops
+	// counting the query against Alpha and asks another node, while the query may still
+	// answer until its KRPC timeout. A node with no round-trip time measured yet gets
+	// MaxQueryDeadline. Defaults 50 ms and 1 s.
+	MinQueryDeadline, MaxQueryDeadline time.Duration
+	// MaxLookupQueries caps the queries one lookup sends, so that responders handing out
+	// ever-closer (fake) nodes cannot keep it going. Default 200.
+	MaxLookupQueries int
+	// MaxLookupDuration caps how long one lookup runs, maintenance lookups included; the
+	// lookup then ends with what it found. Default 30 s.
+	MaxLookupDuration time.Duration
 }
 
 // Validate reports the first invalid field.
@@ -90,6 +111,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("dht: Config.RefreshInterval %v is negative", c.RefreshInterval)
 	case c.MaxValues < 0:
 		return fmt.Errorf("dht: Config.MaxValues %d is negative", c.MaxValues)
+	case c.MinQueryDeadline < 0:
+		return fmt.Errorf("dht: Config.MinQueryDeadline %v is negative", c.MinQueryDeadline)
+	case c.MaxQueryDeadline < 0:
+		return fmt.Errorf("dht: Config.MaxQueryDeadline %v is negative", c.MaxQueryDeadline)
+	case c.MinQueryDeadline > 0 && c.MaxQueryDeadline > 0 && c.MinQueryDeadline > c.MaxQueryDeadline:
+		return fmt.Errorf("dht: Config.MinQueryDeadline %v is above MaxQueryDeadline %v", c.MinQueryDeadline, c.MaxQueryDeadline)
+	case c.MaxLookupQueries < 0:
+		return fmt.Errorf("dht: Config.MaxLookupQueries %d is negative", c.MaxLookupQueries)
+	case c.MaxLookupDuration < 0:
+		return fmt.Errorf("dht: Config.MaxLookupDuration %v is negative", c.MaxLookupDuration)
 	}
 	for i, a := range c.Bootstrap {
 		if !a.IsValid() || a.Port() == 0 {
@@ -117,6 +148,19 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RefreshInterval == 0 {
 		c.RefreshInterval = DefaultRefreshInterval
+	}
+	def(&c.MaxLookupQueries, DefaultMaxLookupQueries)
+	if c.MinQueryDeadline == 0 {
+		c.MinQueryDeadline = DefaultMinQueryDeadline
+		if c.MaxQueryDeadline > 0 {
+			c.MinQueryDeadline = min(c.MinQueryDeadline, c.MaxQueryDeadline)
+		}
+	}
+	if c.MaxQueryDeadline == 0 {
+		c.MaxQueryDeadline = max(DefaultMaxQueryDeadline, c.MinQueryDeadline)
+	}
+	if c.MaxLookupDuration == 0 {
+		c.MaxLookupDuration = DefaultMaxLookupDuration
 	}
 	if c.Logger == nil {
 		c.Logger = hclog.NewNullLogger()

@@ -37,7 +37,7 @@ func Example() {
 	if _, err := nodes[1].Announce(ctx, infohash, 6881); err != nil {
 		panic(err)
 	}
-	_, err := nodes[2].GetPeers(ctx, infohash, func(peer netip.AddrPort) bool {
+	_, err := nodes[2].GetPeers(ctx, infohash, func(peer netip.AddrPort, _ dht.NodeInfo) bool {
 		fmt.Println("peer:", peer)
 		return true
 	})

@@ -21,6 +21,12 @@ type LookupResult struct {
 	// Rounds is the longest chain of referrals followed: 1 when only the starting nodes
 	// answered, 2 when a node they returned answered, and so on.
 	Rounds int
+	// Stalled counts the queries that passed their soft deadline (the lookup went on
+	// without them; some still answered in time to be used).
+	Stalled int
+	// Capped reports that the lookup ended at Config.MaxLookupQueries or
+	// MaxLookupDuration rather than by converging.
+	Capped bool
 	// Duration is how long the lookup took.
 	Duration time.Duration
 }
@@ -39,9 +45,11 @@ const (
 
 type candidate struct {
 	NodeInfo
-	state candState
-	depth int
-	token string // from get_peers (or get) responses
+	state    candState
+	depth    int
+	token    string    // from get_peers (or get) responses
+	deadline time.Time // soft deadline, while in flight
+	stalled  bool      // in flight past its soft deadline
 }
 
 // lookupSpec says what a lookup asks and what it does with the answers.
@@ -62,10 +70,14 @@ type lookupResult struct {
 	err  error
 }
 
-// lookup runs an iterative Kademlia lookup: it keeps Alpha queries in flight to the
-// closest nodes not yet queried, learns closer nodes from every answer, and ends when the
-// K closest nodes it knows of (at least minLookupWidth) have all answered or failed. It returns the responded
-// candidates nearest first (with their tokens).
+// lookup runs an iterative Kademlia lookup (the package doc's "Lookups" has the whole
+// algorithm): it keeps Alpha queries in flight to the closest nodes not yet queried,
+// learns closer nodes from every answer, stops counting a query that passed its soft
+// deadline (it may still answer), and ends when the width closest nodes it knows of
+// that neither failed nor stalled have all answered. It returns the responded
+// candidates nearest first (with their tokens). Queries still in flight when it returns
+// run on to their KRPC timeout in the background (until ctx ends), so that the routing
+// table learns whether their nodes are alive.
 func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*candidate, error) {
 	start := time.Now()
 	k, alpha := n.cfg.K, n.cfg.Alpha
@@ -95,11 +107,16 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		}
 		cands = slices.Insert(cands, i, c)
 		byID[ni.ID], byAddr[ni.Addr] = c, c
-		if len(cands) > limit { // drop the farthest node not yet queried
+		if len(cands) > limit {
+			// Drop the farthest node not in flight. One not yet queried is forgotten
+			// (it may come back); one that answered or failed stays in byID and
+			// byAddr, so that it is never asked again (MaxLookupQueries bounds them).
 			for j := len(cands) - 1; j >= 0; j-- {
-				if d := cands[j]; d.state == candNew {
-					delete(byID, d.ID)
-					delete(byAddr, d.Addr)
+				if d := cands[j]; d.state != candInFlight {
+					if d.state == candNew {
+						delete(byID, d.ID)
+						delete(byAddr, d.Addr)
+					}
 					cands = slices.Delete(cands, j, j+1)
 					break
 				}
@@ -110,6 +127,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 
 	n.mu.Lock()
 	start0 := n.closestNodes(nil, spec.target, 2*k, false, true, true)
+	start0 = n.dropFailed(start0)
 	want := n.want()
 	n.mu.Unlock()
 	if len(start0) == 0 && len(spec.seeds) == 0 {
@@ -129,12 +147,18 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return res, nil, ErrNoNodes
 	}
 
-	// next returns the closest unqueried node among the width closest that have not
-	// failed, then any seed.
+	// counted reports whether c counts among the closest: it has not failed, and is not
+	// a query past its soft deadline.
+	counted := func(c *candidate) bool {
+		return c.state != candFailed && !(c.state == candInFlight && c.stalled)
+	}
+
+	// next returns the closest unqueried node among the width closest counted ones, then
+	// any seed.
 	next := func() *candidate {
 		live := 0
 		for _, c := range cands {
-			if c.state == candFailed {
+			if !counted(c) {
 				continue
 			}
 			if live++; live > width {
@@ -152,12 +176,12 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return nil
 	}
 
-	// converged reports whether the width closest candidates that have not failed have
-	// all answered (and no seed is left to ask).
+	// converged reports whether the width closest counted candidates have all answered
+	// (and no seed is left to ask or waited on).
 	converged := func() bool {
 		live := 0
 		for _, c := range cands {
-			if c.state == candFailed {
+			if !counted(c) {
 				continue
 			}
 			if c.state != candResponded {
@@ -168,26 +192,41 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 			}
 		}
 		for _, c := range seeds {
-			if c.state == candNew || c.state == candInFlight {
+			if c.state == candNew || c.state == candInFlight && !c.stalled {
 				return false
 			}
 		}
 		return live > 0
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan lookupResult, alpha)
-	inflight := 0
+	done := make(chan struct{}) // closed when the lookup returns: late results are dropped
+	defer close(done)
+	results := make(chan lookupResult)
+	soft := time.NewTimer(time.Hour)
+	soft.Stop()
+	defer soft.Stop()
+	hard := time.NewTimer(n.cfg.MaxLookupDuration)
+	defer hard.Stop()
+	var active []*candidate // in flight, not stalled
+	outstanding := 0        // in flight, stalled or not
 	stopped := false
+	armed := time.Time{} // the soft timer's deadline; zero when stopped
+
+loop:
 	for {
-		for !stopped && inflight < alpha && ctx.Err() == nil {
+		for !stopped && len(active) < alpha && ctx.Err() == nil {
+			if res.Queries >= n.cfg.MaxLookupQueries {
+				if next() != nil {
+					res.Capped = true
+				}
+				break
+			}
 			c := next()
 			if c == nil {
 				break
 			}
 			c.state = candInFlight
-			inflight++
+			c.deadline = time.Now().Add(n.softDeadline(c.NodeInfo))
 			res.Queries++
 			var idp *ID
 			if c.ID != (ID{}) {
@@ -202,19 +241,73 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 					query = n.queryDialing // a seed: it may need a connection first
 				}
 				r, err := query(ctx, addr, idp, spec.method, args)
-				results <- lookupResult{c, r, err}
+				select {
+				case results <- lookupResult{c, r, err}:
+				case <-done:
+				}
 			}) {
-				inflight--
 				c.state = candFailed
 				stopped = true
+				break
 			}
+			active = append(active, c)
+			outstanding++
 		}
-		if inflight == 0 {
+		if stopped || outstanding == 0 || ctx.Err() != nil {
 			break
 		}
-		r := <-results
-		inflight--
+		if len(active) == 0 && res.Responses > 0 && !res.Capped {
+			// Only stalled queries are left and nothing else to ask: the closest
+			// nodes that answered are known (converged would say so, but for a
+			// stalled seed, which never blocks an end once some node answered).
+			break
+		}
+		if res.Capped && len(active) == 0 {
+			break
+		}
+		// Arm the soft timer for the earliest deadline of the active queries.
+		if len(active) > 0 {
+			earliest := active[0].deadline
+			for _, c := range active[1:] {
+				if c.deadline.Before(earliest) {
+					earliest = c.deadline
+				}
+			}
+			if !earliest.Equal(armed) {
+				soft.Reset(time.Until(earliest))
+				armed = earliest
+			}
+		} else if !armed.IsZero() {
+			soft.Stop()
+			armed = time.Time{}
+		}
+		var r lookupResult
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-hard.C:
+			res.Capped = true
+			break loop
+		case <-soft.C:
+			armed = time.Time{}
+			now := time.Now()
+			active = slices.DeleteFunc(active, func(c *candidate) bool {
+				if !c.deadline.After(now) {
+					c.stalled = true
+					res.Stalled++
+					return true
+				}
+				return false
+			})
+			continue
+		case r = <-results:
+		}
+		outstanding--
 		c := r.c
+		if !c.stalled {
+			active = slices.DeleteFunc(active, func(a *candidate) bool { return a == c })
+		}
+		c.stalled = false
 		if r.err != nil {
 			c.state = candFailed
 			continue
@@ -239,19 +332,24 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		var found []NodeInfo
 		found = n.toNodeInfos(found, r.resp.Return.Nodes)
 		found = n.toNodeInfos(found, r.resp.Return.Nodes6)
+		if len(found) > 0 {
+			n.mu.Lock()
+			found = n.dropFailed(found)
+			n.mu.Unlock()
+		}
 		for _, ni := range found {
 			insert(ni, c.depth+1)
 		}
-		if spec.onResponse != nil && !stopped && spec.onResponse(c, r.resp) {
+		if spec.onResponse != nil && spec.onResponse(c, r.resp) {
 			stopped = true
-			cancel()
+			break
 		}
-		if !stopped && converged() {
-			// The K closest nodes known have all answered: queries still in flight go to
-			// farther nodes, and waiting for them (a dead one takes a whole timeout) would
-			// change nothing.
+		if converged() {
+			// The width closest nodes known have all answered: queries still in flight
+			// go to farther nodes or stalled, and waiting for them (a dead one takes
+			// a whole timeout) would change nothing.
 			stopped = true
-			cancel()
+			break
 		}
 	}
 	n.lookupQueries.Add(uint64(res.Queries))
@@ -278,4 +376,30 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return res, nil, ErrNoNodes
 	}
 	return res, closest, nil
+}
+
+// softDeadline returns how long a lookup waits for ni's answer before it asks another
+// node: from ni's own round-trip estimate when the routing table has one, else from the
+// node-wide one, within [MinQueryDeadline, MaxQueryDeadline].
+func (n *Node) softDeadline(ni NodeInfo) time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var e rttEstimate
+	if tb := n.tableFor(ni.Addr); tb != nil && ni.ID != (ID{}) {
+		e = tb.rttOf(ni.ID)
+	}
+	if !e.known() {
+		e = n.rtt
+	}
+	return e.deadline(n.cfg.MinQueryDeadline, n.cfg.MaxQueryDeadline)
+}
+
+// dropFailed removes from ns, in place, the nodes whose queries timed out lately.
+// n.mu must be held.
+func (n *Node) dropFailed(ns []NodeInfo) []NodeInfo {
+	if len(n.failed.at) == 0 {
+		return ns
+	}
+	now := time.Now()
+	return slices.DeleteFunc(ns, func(ni NodeInfo) bool { return n.failed.failed(ni.Addr, now) })
 }

@@ -118,7 +118,7 @@ func testNetwork1000(t *testing.T) {
 	run(func(j job) {
 		want := netip.AddrPortFrom(j.announcer.Addr().Addr(), 5000)
 		ok := false
-		res, err := j.looker.GetPeers(t.Context(), j.ih, func(p netip.AddrPort) bool {
+		res, err := j.looker.GetPeers(t.Context(), j.ih, func(p netip.AddrPort, _ NodeInfo) bool {
 			ok = ok || p == want
 			return true // run each lookup to the end, so the figures describe full lookups
 		})

@@ -58,6 +58,9 @@ type Node struct {
 	externalIP     netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
+
+	rtt    rttEstimate // round-trip time of every answered query (guarded by mu)
+	failed failedAddrs // addresses whose queries timed out lately (guarded by mu)
 }
 
 // New starts a node on t. cfg may be nil. The node answers queries at once; call Bootstrap
@@ -242,6 +245,7 @@ func (n *Node) jitter(d time.Duration) time.Duration {
 // believe is at addr (nil when unknown, as for bootstrap addresses).
 func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method string, args *krpc.Args) (*krpc.Response, error) {
 	args.ID = n.ID()
+	sent := time.Now()
 	resp, err := n.srv.Call(ctx, addr, &krpc.Query{Method: method, Args: args})
 	if err != nil {
 		if r, ok := n.t.(transport.Resolver); ok {
@@ -263,6 +267,9 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 			if tb := n.tableFor(addr); tb != nil {
 				tb.failed(*id)
 			}
+			if errors.Is(err, krpc.ErrTimeout) {
+				n.failed.add(addr, time.Now())
+			}
 			n.mu.Unlock()
 		}
 		return nil, err
@@ -273,7 +280,11 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 	}
 	// resp.From is where the answer came from: the peer behind an alias (a WebRTC
 	// bootstrap address), which is the address the node is reached at.
-	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id)
+	rtt := time.Since(sent)
+	if rtt >= n.queryTimeout() {
+		rtt = 0 // answered after a retry: which attempt it answers is unknown (Karn)
+	}
+	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id, rtt)
 	if resp.IP.IsValid() {
 		n.noteExternalIP(resp.IP.Addr(), resp.From.Addr())
 	}
@@ -294,12 +305,25 @@ func (n *Node) queryDialing(ctx context.Context, addr netip.AddrPort, id *ID, me
 	return n.query(ctx, addr, id, method, args)
 }
 
-// sawResponse adds or refreshes a node that answered us.
-func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
+// queryTimeout is how long one attempt of a query waits (KRPC.Timeout).
+func (n *Node) queryTimeout() time.Duration {
+	if t := n.cfg.KRPC.Timeout; t > 0 {
+		return t
+	}
+	return krpc.DefaultTimeout
+}
+
+// sawResponse adds or refreshes a node that answered us, rtt after our query (0: not
+// measured).
+func (n *Node) sawResponse(ni NodeInfo, expected *ID, rtt time.Duration) {
 	if ni.ID == n.ID() {
 		return
 	}
 	n.mu.Lock()
+	n.failed.clear(ni.Addr)
+	if rtt > 0 {
+		n.rtt.add(rtt)
+	}
 	tb := n.tableFor(ni.Addr)
 	if tb == nil {
 		n.mu.Unlock()
@@ -309,6 +333,9 @@ func (n *Node) sawResponse(ni NodeInfo, expected *ID) {
 		tb.failed(*expected) // whoever was there is gone
 	}
 	_, ping := tb.responded(ni, time.Now())
+	if rtt > 0 {
+		tb.sampleRTT(ni.ID, rtt)
+	}
 	n.mu.Unlock()
 	if ping != nil {
 		n.pingLiveness(*ping)
@@ -439,11 +466,21 @@ func (n *Node) maintain() {
 	for _, ni := range stale {
 		n.pingLiveness(ni)
 	}
+	// Maintenance lookups end within MaxLookupDuration, like every lookup; the deadline
+	// also bounds resolving and dialling saved bootstrap nodes.
 	if bootstrap {
-		n.spawn(func() { n.Bootstrap(n.ctx) })
+		n.spawn(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+			defer cancel()
+			n.Bootstrap(ctx)
+		})
 	}
 	for _, target := range refresh {
-		n.spawn(func() { n.FindNode(n.ctx, target) })
+		n.spawn(func() {
+			ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+			defer cancel()
+			n.FindNode(ctx, target)
+		})
 	}
 	swept := n.peers.Sweep() + n.items.Sweep()
 	if swept > 0 && n.log.IsDebug() {

@@ -40,13 +40,28 @@ func testPingFindAnnounce(t *testing.T) {
 		t.Fatalf("announce stored on %d nodes, want 2", ar.Stored)
 	}
 	var peers []netip.AddrPort
-	res, err := b.GetPeers(ctx, ih, func(p netip.AddrPort) bool { peers = append(peers, p); return true })
+	var froms []NodeInfo
+	res, err := b.GetPeers(ctx, ih, func(p netip.AddrPort, from NodeInfo) bool {
+		peers, froms = append(peers, p), append(froms, from)
+		return true
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := netip.AddrPortFrom(d.Addr().Addr(), 4242)
 	if len(peers) != 1 || peers[0] != want {
 		t.Fatalf("GetPeers found %v, want [%v]", peers, want)
+	}
+	if self := (NodeInfo{b.ID(), b.Addr()}); froms[0] != self {
+		t.Fatalf("a peer from b's own store came from %v, want b itself %v", froms[0], self)
+	}
+	// d stores nothing itself: the peer comes from a or b, named by ID and address.
+	froms = nil
+	if _, err := d.GetPeers(ctx, ih, func(p netip.AddrPort, from NodeInfo) bool { froms = append(froms, from); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(froms) != 1 || froms[0] != (NodeInfo{a.ID(), a.Addr()}) && froms[0] != (NodeInfo{b.ID(), b.Addr()}) {
+		t.Fatalf("d's lookup got the peer from %v, want a %v or b %v", froms, a.Addr(), b.Addr())
 	}
 	t.Logf("lookup: %+v", res)
 }

@@ -18,6 +18,7 @@ type entry struct {
 	lastQuery    time.Time // last query it sent us
 	failures     int       // consecutive queries it left unanswered
 	pinging      bool      // a liveness ping is in flight
+	rtt          rttEstimate
 }
 
 func (e *entry) good(now time.Time) bool {
@@ -255,8 +256,11 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	return false
 }
 
-// failed records that a query to id went unanswered. After maxFailures in a row the node is
-// evicted and the newest replacement takes its place. It reports whether id was evicted.
+// failed records that a query to id went unanswered (until its KRPC timeout: a slow answer
+// is not a failure). The node is evicted, and the newest replacement takes its place,
+// after maxFailures in a row; or at its first failure when it never answered us or when
+// a replacement is waiting (one that answered recently is better than one that just
+// failed: stale entries are what makes lookups slow). It reports whether id was evicted.
 func (t *table) failed(id ID) bool {
 	bi, i := t.locate(&id)
 	if i < 0 {
@@ -268,7 +272,7 @@ func (t *table) failed(id ID) bool {
 	e := &b.nodes[i]
 	e.failures++
 	e.pinging = false
-	if e.failures < t.maxFailures && !e.lastResponse.IsZero() {
+	if e.failures < t.maxFailures && !e.lastResponse.IsZero() && len(b.repl) == 0 {
 		return false
 	}
 	t.evict(bi, i)
@@ -361,6 +365,22 @@ func (t *table) rebased(self ID, now time.Time) *table {
 		}
 	}
 	return nt
+}
+
+// sampleRTT records a round-trip time measured to id.
+func (t *table) sampleRTT(id ID, r time.Duration) {
+	if bi, i := t.locate(&id); i >= 0 {
+		t.buckets[bi].nodes[i].rtt.add(r)
+	}
+}
+
+// rttOf returns the round-trip estimate of id; the zero estimate when id is not in the
+// table or was never measured.
+func (t *table) rttOf(id ID) rttEstimate {
+	if bi, i := t.locate(&id); i >= 0 {
+		return t.buckets[bi].nodes[i].rtt
+	}
+	return rttEstimate{}
 }
 
 // pingDone clears the in-flight mark set by stalest or questionable.

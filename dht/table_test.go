@@ -76,12 +76,10 @@ func TestTableLiveness(t *testing.T) {
 	if ping == nil || ping.ID != a.ID {
 		t.Fatalf("ping %v, want the stalest node %v", ping, a)
 	}
-	// It does not answer twice: evicted, and the newest replacement takes its place.
-	if tb.failed(a.ID) {
-		t.Fatal("evicted after one failure")
-	}
+	// It does not answer: with a replacement waiting, one failure evicts it, and the
+	// newest replacement takes its place.
 	if !tb.failed(a.ID) {
-		t.Fatal("not evicted after two failures")
+		t.Fatal("not evicted after one failure, with a replacement waiting")
 	}
 	if tb.contains(a.ID) || !tb.contains(b.ID) {
 		t.Fatal("wrong node evicted")
@@ -94,6 +92,24 @@ func TestTableLiveness(t *testing.T) {
 	tb.responded(b, later)
 	if _, good, _ := tb.counts(later); good != 2 {
 		t.Fatalf("%d good nodes, want 2", good)
+	}
+	// With no replacement waiting, a node that answered before stays after one failure
+	// (it may have lost a packet twice) and goes after maxFailures.
+	// c still waits in the replacement cache: b goes at its first failure, c comes in.
+	if !tb.failed(b.ID) || !tb.contains(c.ID) {
+		t.Fatal("b not replaced by c at its first failure")
+	}
+	d := NodeInfo{ID: idWithPrefix(self, 0), Addr: addrN(4)}
+	for _, n := range tb.nodes(nil, false, later) {
+		if n.Addr == d.Addr {
+			d = n
+		}
+	}
+	if tb.failed(d.ID) {
+		t.Fatal("evicted after one failure with no replacement waiting")
+	}
+	if !tb.failed(d.ID) || tb.contains(d.ID) {
+		t.Fatal("not evicted after two failures")
 	}
 }
 

@@ -9,7 +9,9 @@
 //
 // Server sends queries (Call) and answers them (Handler). Transaction IDs are random and
 // matched on (transaction ID, remote address); each query is tried Config.Attempts times.
-// Handlers run on their own goroutines, never on the read loop, with a concurrency cap.
+// A query runs on a goroutine of its own, with a concurrency cap, unless its Handler
+// implements InlineHandler and reports the method as one that never blocks: those run on
+// the read loop itself (the DHT node's built-in methods do).
 // Unknown methods get error 204, malformed queries error 203. Incoming packets are rate
 // limited per source IP before they are decoded, and outgoing queries draw on a budget.
 //

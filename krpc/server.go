@@ -29,6 +29,8 @@ const (
 	DefaultQueryRate      = 1000
 	DefaultQueryBurst     = 200
 	DefaultMaxOutstanding = 4096
+	DefaultInboundRate    = 10000
+	DefaultInboundBurst   = 2000
 )
 
 // Version is the client identifier sent in the "v" key of our messages when Config.Version
@@ -72,6 +74,13 @@ type Config struct {
 	// Logger receives the Server's logs; per-packet logs are at Debug and Trace.
 	// Default: no logging.
 	Logger hclog.Logger
+	// InboundRate is how many packets a second the Server takes from all sources
+	// together, with bursts of up to InboundBurst, after the per-source limit; excess
+	// packets are dropped before they are decoded. Responses to our own queries pass
+	// neither limit: a flood cannot make us drop the answers we wait for. A negative
+	// InboundRate turns the limit off. Defaults 10,000/s and 2,000.
+	InboundRate  float64
+	InboundBurst int
 }
 
 // Validate reports the first invalid field.
@@ -91,6 +100,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("krpc: Config.QueryBurst %d is negative", c.QueryBurst)
 	case c.MaxOutstanding < 0:
 		return fmt.Errorf("krpc: Config.MaxOutstanding %d is negative", c.MaxOutstanding)
+	case c.InboundBurst < 0:
+		return fmt.Errorf("krpc: Config.InboundBurst %d is negative", c.InboundBurst)
 	}
 	for i, e := range c.Extensions {
 		if e == nil {
@@ -121,6 +132,10 @@ func (c Config) withDefaults() Config {
 		c.QueryRate = DefaultQueryRate
 	}
 	def(&c.QueryBurst, DefaultQueryBurst)
+	if c.InboundRate == 0 {
+		c.InboundRate = DefaultInboundRate
+	}
+	def(&c.InboundBurst, DefaultInboundBurst)
 	switch c.Version {
 	case "":
 		c.Version = Version
@@ -147,6 +162,7 @@ var (
 type Stats struct {
 	PacketsIn      uint64 // packets received
 	RateLimited    uint64 // packets dropped by the per-source limit
+	Throttled      uint64 // packets dropped by the global inbound limit (Config.InboundRate)
 	Malformed      uint64 // packets that were not KRPC messages
 	QueriesIn      uint64 // queries handed to handlers
 	Overloaded     uint64 // queries dropped because MaxHandlers were busy
@@ -162,7 +178,7 @@ type Stats struct {
 }
 
 type counters struct {
-	packetsIn, rateLimited, malformed, queriesIn, overloaded, repliesOut, errorsOut,
+	packetsIn, rateLimited, throttled, malformed, queriesIn, overloaded, repliesOut, errorsOut,
 	calls, queriesOut, responsesIn, unmatched, timeouts, sendErrors atomic.Uint64
 }
 
@@ -186,6 +202,7 @@ type Server struct {
 	inline InlineHandler // h, when some of its methods may run on the read loop
 
 	inLimit  *ratelimit.PerSource
+	inTotal  *ratelimit.Bucket // all sources together
 	outLimit *ratelimit.Bucket
 
 	ctx      context.Context
@@ -193,9 +210,10 @@ type Server struct {
 	wg       sync.WaitGroup
 	handlers atomic.Int32
 
-	mu   sync.Mutex
-	txns map[txnKey]*txn
-	rnd  *rand.ChaCha8
+	mu       sync.Mutex
+	txns     map[txnKey]*txn
+	awaiting map[netip.AddrPort]int // outstanding queries per address: their answers skip the inbound limits
+	rnd      *rand.ChaCha8
 
 	stats counters
 }
@@ -226,8 +244,10 @@ func NewServer(t transport.Transport, h Handler, cfg *Config) (*Server, error) {
 		cfg:      c,
 		log:      c.Logger.Named("krpc"),
 		inLimit:  ratelimit.NewPerSource(c.SourceRate, c.SourceBurst, c.MaxSources),
+		inTotal:  ratelimit.NewBucket(c.InboundRate, c.InboundBurst),
 		outLimit: ratelimit.NewBucket(c.QueryRate, c.QueryBurst),
 		txns:     make(map[txnKey]*txn),
+		awaiting: make(map[netip.AddrPort]int),
 		rnd:      rand.NewChaCha8(seed),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -263,7 +283,7 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 	if r, ok := s.t.(transport.Resolver); ok {
 		to = r.Resolve(to) // replies come from where the messages really go
 	}
-	if !s.outLimit.Allow() {
+	if !ownBudget(ctx) && !s.outLimit.Allow() {
 		if err := s.waitBudget(ctx); err != nil {
 			return nil, err
 		}
@@ -359,6 +379,7 @@ func (s *Server) register(to netip.AddrPort, tx *txn) (txnKey, error) {
 		key := txnKey{t: string(t[:]), addr: to}
 		if _, used := s.txns[key]; !used {
 			s.txns[key] = tx
+			s.awaiting[to]++
 			return key, nil
 		}
 	}
@@ -367,10 +388,50 @@ func (s *Server) register(to netip.AddrPort, tx *txn) (txnKey, error) {
 func (s *Server) unregister(key txnKey, tx *txn) {
 	s.mu.Lock()
 	if s.txns[key] == tx {
-		delete(s.txns, key)
+		s.drop(key)
 	}
 	s.mu.Unlock()
 }
+
+// drop removes a transaction; s.mu must be held.
+func (s *Server) drop(key txnKey) {
+	delete(s.txns, key)
+	if s.awaiting[key.addr]--; s.awaiting[key.addr] <= 0 {
+		delete(s.awaiting, key.addr)
+	}
+}
+
+// expects reports whether we wait for an answer from addr.
+func (s *Server) expects(addr netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.awaiting[addr] > 0
+}
+
+// admit applies the inbound limits, per source then global, to a packet from addr.
+func (s *Server) admit(addr netip.Addr) bool {
+	if !s.inLimit.Allow(addr) {
+		s.stats.rateLimited.Add(1)
+		return false
+	}
+	if !s.inTotal.Allow() {
+		s.stats.throttled.Add(1)
+		return false
+	}
+	return true
+}
+
+type ownBudgetKey struct{}
+
+// WithOwnBudget returns a context whose Calls do not spend the Server's outbound budget
+// (Config.QueryRate): for queries that a budget of the caller's own already bounds, such
+// as the WebTorrent extension's relays, so that they and the node's own queries cannot
+// starve each other. They still count against MaxOutstanding.
+func WithOwnBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownBudgetKey{}, true)
+}
+
+func ownBudget(ctx context.Context) bool { return ctx.Value(ownBudgetKey{}) != nil }
 
 // Close stops the Server: pending Calls return ErrClosed, running handlers see their
 // context cancelled, and Close waits for the read loop and the handlers to finish. The
@@ -388,7 +449,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	c := &s.stats
 	return Stats{
-		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Malformed: c.malformed.Load(),
+		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Throttled: c.throttled.Load(), Malformed: c.malformed.Load(),
 		QueriesIn: c.queriesIn.Load(), Overloaded: c.overloaded.Load(), RepliesOut: c.repliesOut.Load(),
 		ErrorsOut: c.errorsOut.Load(), Calls: c.calls.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
 		Unmatched: c.unmatched.Load(), Timeouts: c.timeouts.Load(), SendErrors: c.sendErrors.Load(),
@@ -471,8 +532,10 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 		s.stats.malformed.Add(1)
 		return
 	}
-	if !s.inLimit.Allow(p.From.Addr()) {
-		s.stats.rateLimited.Add(1)
+	// A packet from an address we await an answer from is decoded first, so that the
+	// answer is matched before any limit; anything else pays the limits before decoding.
+	expected := s.expects(p.From)
+	if !expected && !s.admit(p.From.Addr()) {
 		return
 	}
 	in := inboundPool.Get().(*inbound)
@@ -497,7 +560,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 		recycle = false // the response goes to the caller
 		s.deliver(m, p.From, err)
 	case TypeQuery:
-		if s.cfg.ReadOnly {
+		if s.cfg.ReadOnly || expected && !s.admit(p.From.Addr()) {
 			return
 		}
 		if err == nil {
@@ -529,7 +592,7 @@ func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
 	s.mu.Lock()
 	tx := s.txns[key]
 	if tx != nil {
-		delete(s.txns, key)
+		s.drop(key)
 	}
 	s.mu.Unlock()
 	if tx == nil {

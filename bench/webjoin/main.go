@@ -411,7 +411,7 @@ func (b *bench) joinGo(ctx context.Context, nw *network, ih, announcer dht.ID) s
 	var peer netip.AddrPort
 	for s.tries < maxTries && !peer.IsValid() && ctx.Err() == nil {
 		s.tries++
-		g.n.GetPeers(ctx, ih, func(p netip.AddrPort) bool { peer = p; return false })
+		g.n.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { peer = p; return false })
 	}
 	s.total = time.Since(start)
 	if !peer.IsValid() {

@@ -84,8 +84,8 @@
 //	--k           the UDP node's bucket size (default 8)
 //	--web-k       the WebRTC node's bucket size (default 2, as webtorrent-dht)
 //	--status      interval of STATUS lines; 0 turns them off (default 10s)
-//	--limits      false turns off the per-source inbound rate limit and the outbound
-//	              query budget (for benchmarks)
+//	--limits      false turns off the per-source and global inbound rate limits and
+//	              the outbound query budget (for benchmarks)
 //	--max-seconds stop after N seconds, as on SIGTERM
 //	--log-level   trace, debug, info, warn, error or off (default: WDHT_LOG, else warn)
 //

@@ -135,7 +135,7 @@ func runJoined(ctx context.Context, e *env, f *clientFlags, fn func(ctx context.
 func lookup(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID) error {
 	var peers []netip.AddrPort
 	prog := e.showProgress(c, "looking up", true)
-	res, err := c.node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+	res, err := c.node.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		prog.add()
 		peers = append(peers, p)
 		printPeer(e, f.json, p)

@@ -125,8 +125,8 @@ Flags:
   --status DURATION
         how often to print a STATUS line; 0 turns it off (default 10s)
   --limits=false
-        turn off the per-source inbound rate limit and the outbound query
-        budget (for benchmarks)
+        turn off the per-source and global inbound rate limits and the
+        outbound query budget (for benchmarks)
   --max-seconds N
         stop after N seconds, as on SIGTERM (default: run until signalled)
   --log-level LEVEL
@@ -384,6 +384,7 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	if !f.limits {
 		mcfg.KRPC.SourceRate, mcfg.KRPC.QueryRate = -1, -1
 		wcfg.KRPC.SourceRate, wcfg.KRPC.QueryRate = -1, -1
+		mcfg.KRPC.InboundRate, wcfg.KRPC.InboundRate = -1, -1
 	}
 
 	// Closed in reverse order: the signalling server, the nodes, the transports.

@@ -213,7 +213,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("mainline announce: %w", err)
 	}
 	var peers []netip.AddrPort
-	if err := b.GetPeers(ctx, infohash, func(p netip.AddrPort) bool { peers = append(peers, p); return true }); err != nil {
+	if _, err := b.GetPeers(ctx, infohash, func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true }); err != nil {
 		return fmt.Errorf("bridge get_peers: %w", err)
 	}
 	fmt.Fprintf(stdout, "bridge: get_peers %v on both networks: %v\n", infohash, peers)

@@ -202,7 +202,7 @@ func lookup(ctx context.Context, node *dht.Node, hex string, stdout io.Writer) e
 		return fmt.Errorf("%w: -lookup: %v", errUsage, err)
 	}
 	peers := 0
-	res, err := node.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+	res, err := node.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		peers++
 		fmt.Fprintln(stdout, "peer", p)
 		return true

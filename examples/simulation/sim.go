@@ -154,6 +154,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		c := &dht.Config{ID: id, K: cfg.K, Alpha: cfg.Alpha}
 		c.KRPC.SourceRate = -1 // a simulation has no abusers; the limits would only distort it
 		c.KRPC.QueryRate = -1
+		c.KRPC.InboundRate = -1
 		n, err := dht.New(tr, c)
 		if err != nil {
 			tr.Close()
@@ -334,7 +335,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			defer cancel()
 			start := time.Now()
 			o := &outcomes[i]
-			o.res, o.err = j.looker.node.GetPeers(lctx, j.ih, func(p netip.AddrPort) bool {
+			o.res, o.err = j.looker.node.GetPeers(lctx, j.ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 				if p == want && !o.found {
 					o.found, o.timeToPeer = true, time.Since(start)
 				}

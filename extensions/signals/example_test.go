@@ -40,7 +40,7 @@ func Example() {
 	if _, err := nodes[1].Announce(ctx, ih, 0); err != nil {
 		panic(err)
 	}
-	nodes[2].GetPeers(ctx, ih, func(peer netip.AddrPort) bool {
+	nodes[2].GetPeers(ctx, ih, func(peer netip.AddrPort, _ dht.NodeInfo) bool {
 		fmt.Println("found", peer)
 		return false
 	})

@@ -103,7 +103,7 @@ func TestGetPeersPaddedForJSResponder(t *testing.T) {
 			t.Fatalf("ping: %v %v", id, err)
 		}
 		var peers []netip.AddrPort
-		if _, err := q.GetPeers(t.Context(), dht.RandomID(), func(p netip.AddrPort) bool { peers = append(peers, p); return true }); err != nil {
+		if _, err := q.GetPeers(t.Context(), dht.RandomID(), func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true }); err != nil {
 			t.Fatal(err)
 		}
 		if len(j.got) != 1 {

@@ -115,7 +115,7 @@ func TestSimulation200(t *testing.T) {
 					return
 				}
 				ok := false
-				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort) bool { ok = true; return true })
+				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort, dht.NodeInfo) bool { ok = true; return true })
 				if !ok && lr != nil {
 					t.Logf("not found: %v announced to %v (stored on %d); the lookup ended at %v (%d queries, %d responses)",
 						ih, ar.Lookup.Closest, ar.Stored, lr.Closest, lr.Queries, lr.Responses)

@@ -298,7 +298,7 @@ func poll(ctx context.Context, interval time.Duration, f func() bool) bool {
 // getPeers runs our node's iterative get_peers lookup and returns every peer it found.
 func getPeers(ctx context.Context, n *dht.Node, ih dht.ID) ([]netip.AddrPort, *dht.LookupResult, error) {
 	var peers []netip.AddrPort
-	res, err := n.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+	res, err := n.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		peers = append(peers, p)
 		return true
 	})

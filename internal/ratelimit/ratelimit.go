@@ -82,14 +82,22 @@ func (b *Bucket) Wait(ctx context.Context) error {
 
 // PerSource limits each source IP with its own bucket. It tracks a bounded number of
 // sources: two generations of at most max/2 entries each, the older dropped as a whole
-// when the newer fills (a source seen in neither starts with a full bucket). Memory is
-// therefore bounded whatever the number of sources. Safe for concurrent use.
+// when the newer fills. Memory is therefore bounded whatever the number of sources.
+//
+// Dropping a generation must not hand a limited source a fresh burst: a source seen in
+// neither generation starts with the tokens that a source forgotten at the last drop
+// could have regained since, at most the burst and at least one. While sources arrive
+// slowly (generations last longer than burst/rate) every new source starts full, as
+// before; under pressure from many sources (generations dropped in quick succession) a
+// source that was limited and forgotten comes back with one packet, not a burst. Safe
+// for concurrent use.
 type PerSource struct {
 	mu        sync.Mutex
 	rate      float64
 	burst     float64
 	genSize   int
 	cur, prev map[netip.Addr]*state
+	dropped   time.Time // when the last generation was dropped; zero: never
 }
 
 type state struct {
@@ -121,10 +129,11 @@ func (p *PerSource) Allow(src netip.Addr) bool {
 		if s = p.prev[src]; s != nil {
 			delete(p.prev, src)
 		} else {
-			s = &state{tokens: p.burst, last: now}
+			s = &state{tokens: p.fresh(now), last: now}
 		}
 		if len(p.cur) >= p.genSize {
 			p.prev, p.cur = p.cur, make(map[netip.Addr]*state, p.genSize)
+			p.dropped = now
 		}
 		p.cur[src] = s
 	}
@@ -137,6 +146,14 @@ func (p *PerSource) Allow(src netip.Addr) bool {
 		return true
 	}
 	return false
+}
+
+// fresh returns the tokens of a source seen in neither generation (see PerSource).
+func (p *PerSource) fresh(now time.Time) float64 {
+	if p.dropped.IsZero() {
+		return p.burst
+	}
+	return max(min(1, p.burst), min(p.burst, now.Sub(p.dropped).Seconds()*p.rate))
 }
 
 // Len returns the number of sources tracked.

@@ -102,3 +102,53 @@ func TestSourceKey(t *testing.T) {
 		t.Error("SourceKey of the zero Addr is valid")
 	}
 }
+
+// A limited source must not get a fresh burst back by being pushed out of the table: a
+// flood of new sources that rotates the generations quickly makes a forgotten source
+// start with one packet, while sources arriving slowly still start with the full burst.
+func TestPerSourceRotationNoFreshBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const burst = 50
+		p := NewPerSource(10, burst, 100) // generations of 50 sources
+		src := netip.MustParseAddr("192.0.2.1")
+		for range burst {
+			if !p.Allow(src) {
+				t.Fatal("burst refused")
+			}
+		}
+		if p.Allow(src) {
+			t.Fatal("limited source allowed")
+		}
+		for round := range 5 {
+			// MaxSources/2 new sources, twice: the limited source is in neither generation.
+			for i := range 100 {
+				p.Allow(netip.AddrFrom4([4]byte{10, byte(round), 0, byte(i)}))
+			}
+			got := 0
+			for range burst {
+				if p.Allow(src) {
+					got++
+				}
+			}
+			if got > 1 {
+				t.Fatalf("round %d: a limited source forgotten under pressure came back with %d packets, want at most 1", round, got)
+			}
+		}
+		// Without pressure a new source starts full: a generation dropped long ago (more
+		// than burst/rate) forgets nothing a source could not have regained.
+		time.Sleep(burst / 10 * time.Second)
+		fresh := netip.MustParseAddr("192.0.2.2")
+		got := 0
+		for range 2 * burst {
+			if p.Allow(fresh) {
+				got++
+			}
+		}
+		if got != burst {
+			t.Fatalf("a new source after a quiet period got %d packets, want the burst of %d", got, burst)
+		}
+		if n := p.Len(); n > 100 {
+			t.Fatalf("tracking %d sources, want at most 100", n)
+		}
+	})
+}

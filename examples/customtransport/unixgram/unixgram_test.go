@@ -368,7 +368,7 @@ func TestDHT(t *testing.T) {
 	}
 	want := netip.AddrPortFrom(nodes[1].Addr().Addr(), 7000)
 	var peers []netip.AddrPort
-	if _, err := nodes[2].GetPeers(ctx, infohash, func(p netip.AddrPort) bool {
+	if _, err := nodes[2].GetPeers(ctx, infohash, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		peers = append(peers, p)
 		return true
 	}); err != nil {

@@ -57,7 +57,7 @@ func TestJSNodeStoringManyPeers(t *testing.T) {
 	}
 	start := time.Now()
 	var peers []netip.AddrPort
-	lr, err := q.n.GetPeers(ctx, ih, func(p netip.AddrPort) bool { peers = append(peers, p); return true })
+	lr, err := q.n.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool { peers = append(peers, p); return true })
 	t.Logf("get_peers: %d peers %v in %v (%+v, %v)", len(peers), peers, time.Since(start).Round(time.Millisecond), lr, err)
 	if l, ok := uncaught(js); ok {
 		t.Fatalf("the JS node threw (upstream would crash): %s", l)

@@ -118,7 +118,7 @@ func (l *logs) String() string {
 func findAnnouncer(ctx context.Context, g *goNode, ih dht.ID, want dht.ID) (time.Duration, error) {
 	start := time.Now()
 	var peers []netip.AddrPort
-	lr, err := g.n.GetPeers(ctx, ih, func(p netip.AddrPort) bool {
+	lr, err := g.n.GetPeers(ctx, ih, func(p netip.AddrPort, _ dht.NodeInfo) bool {
 		peers = append(peers, p)
 		return false
 	})

@@ -1,0 +1,363 @@
+package dht
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport/memory"
+)
+
+// know puts ni in n's routing table as a node that answered rtt after a query.
+func know(n *Node, ni NodeInfo, rtt time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	tb := n.tableFor(ni.Addr)
+	tb.responded(ni, time.Now())
+	if rtt > 0 {
+		tb.sampleRTT(ni.ID, rtt)
+		n.rtt.add(rtt)
+	}
+}
+
+func inTable(n *Node, id ID) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, tb := range n.tables {
+		if tb != nil && tb.contains(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// A lookup whose closest node never answers ends by its soft deadlines: it does not wait
+// for the query's KRPC timeout (2 × 2 s by default), and it still finds the live nodes.
+func TestLookupDoesNotWaitForDeadNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 10 * time.Millisecond}})
+		nodes := make([]*Node, 8)
+		for i := range nodes {
+			nodes[i] = c.add(nil)
+		}
+		for _, n := range nodes[1:] {
+			if _, err := n.Bootstrap(t.Context(), nodes[0].Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		a, dead := nodes[1], nodes[7]
+		if !inTable(a, dead.ID()) {
+			know(a, NodeInfo{ID: dead.ID(), Addr: dead.Addr()}, 20*time.Millisecond)
+		}
+		dead.Close() // its transport stays open: queries to it are never answered
+		res, err := a.FindNode(t.Context(), dead.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Duration >= krpc.DefaultTimeout {
+			t.Errorf("the lookup took %v: it waited for the dead node (KRPC timeout %v)", res.Duration, krpc.DefaultTimeout)
+		}
+		if res.Stalled == 0 {
+			t.Error("no query stalled: the dead node was not asked")
+		}
+		if slices.ContainsFunc(res.Closest, func(ni NodeInfo) bool { return ni.ID == dead.ID() }) {
+			t.Error("the dead node is among the closest that answered")
+		}
+		if len(res.Closest) != 6 {
+			t.Errorf("%d closest nodes, want the 6 live others", len(res.Closest))
+		}
+		// The stalled query runs on to its timeout in the background and counts as a
+		// failure: the next lookup skips the address.
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		a.mu.Lock()
+		failed := a.failed.failed(dead.Addr(), time.Now())
+		a.mu.Unlock()
+		if !failed {
+			t.Error("the dead node's timeout was not recorded")
+		}
+		res, err = a.FindNode(t.Context(), dead.ID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stalled != 0 {
+			t.Errorf("%d stalled queries in the second lookup: the dead node was asked again", res.Stalled)
+		}
+	})
+}
+
+// slowAndDead builds a node a whose table holds a slow node s (its link to a has a
+// one-way delay of 300 ms: it answers after the soft deadline but well before the
+// KRPC timeout) and two dead nodes; s knows four more fast nodes.
+func slowAndDead(t *testing.T) (a, s *Node, dead []*Node, c *cluster) {
+	c = newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
+	a, s = c.add(nil), c.add(nil)
+	for range 4 {
+		f := c.add(nil)
+		if _, err := f.Bootstrap(t.Context(), s.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		d := c.add(nil)
+		dead = append(dead, d)
+		know(a, NodeInfo{ID: d.ID(), Addr: d.Addr()}, 10*time.Millisecond)
+		d.Close()
+	}
+	know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 10*time.Millisecond)
+	if err := c.net.SetLink(a.Addr().Addr(), s.Addr().Addr(), memory.LinkConfig{Delay: 300 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Wait()
+	return a, s, dead, c
+}
+
+// A query past its soft deadline still counts when its answer comes: the slow node's
+// answer (a peer, and the nodes it knows) is used, and the lookup does not wait for the
+// dead nodes' timeouts.
+func TestLookupUsesLateAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, s, _, _ := slowAndDead(t)
+		ih := s.ID()
+		peer := netip.MustParseAddrPort("192.0.2.7:6881")
+		s.Peers().Add(ih, peer)
+		var got []netip.AddrPort
+		res, err := a.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool {
+			got = append(got, p)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(got, peer) {
+			t.Errorf("peers %v: the slow node's peer is missing", got)
+		}
+		if res.Stalled < 3 {
+			t.Errorf("%d stalled queries, want the slow node's and the two dead nodes'", res.Stalled)
+		}
+		if !slices.ContainsFunc(res.Closest, func(ni NodeInfo) bool { return ni.ID == s.ID() }) {
+			t.Error("the slow node is not among the closest that answered")
+		}
+		if res.Responses != 5 {
+			t.Errorf("%d responses, want the slow node and the 4 nodes it returned", res.Responses)
+		}
+		if res.Duration >= krpc.DefaultTimeout {
+			t.Errorf("the lookup took %v: it waited for the dead nodes", res.Duration)
+		}
+	})
+}
+
+// A node slower than the soft deadline but faster than the KRPC timeout stays in the
+// routing table however many lookups stall on it; dead nodes leave it.
+func TestSlowNodeNotEvicted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, s, dead, _ := slowAndDead(t)
+		for i := range 4 {
+			res, err := a.FindNode(t.Context(), RandomID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 0 && res.Stalled == 0 {
+				t.Fatal("no query stalled")
+			}
+			time.Sleep(5 * time.Second) // the stalled queries end
+			synctest.Wait()
+		}
+		if !inTable(a, s.ID()) {
+			t.Error("the slow node was evicted")
+		}
+		a.mu.Lock()
+		bi, i := a.tables[0].locate(&[]ID{s.ID()}[0])
+		fails := a.tables[0].buckets[bi].nodes[max(i, 0)].failures
+		a.mu.Unlock()
+		if i >= 0 && fails != 0 {
+			t.Errorf("the slow node has %d failures", fails)
+		}
+		// The dead nodes failed once (lookups then skip their addresses); maintenance
+		// pings them, a node that failed being questionable, and they go.
+		time.Sleep(2 * DefaultMaintenanceInterval)
+		synctest.Wait()
+		for _, d := range dead {
+			if inTable(a, d.ID()) {
+				t.Errorf("dead node %v still in the table", d.Addr())
+			}
+		}
+		if !inTable(a, s.ID()) {
+			t.Error("the slow node was evicted by maintenance")
+		}
+	})
+}
+
+// fakeResponder answers, on the network's filter, every query sent to an address in
+// 172.16.0.0/12 as a node whose ID is the address's, returning K new nodes, each at a
+// new address in that range and each closer to the target than any before: a lookup
+// that followed them would never end.
+type fakeResponder struct {
+	net   *memory.Network
+	mu    sync.Mutex
+	ids   map[netip.AddrPort]ID
+	count uint32
+}
+
+var fakeNet = netip.MustParsePrefix("172.16.0.0/12")
+
+func (f *fakeResponder) fake(target ID) NodeInfo {
+	f.count++
+	var dist ID
+	binary.BigEndian.PutUint64(dist[12:], 1<<62-uint64(f.count))
+	var id ID
+	for i := range id {
+		id[i] = target[i] ^ dist[i]
+	}
+	a := netip.AddrFrom4([4]byte{172, 16 + byte(f.count>>16), byte(f.count >> 8), byte(f.count)})
+	ni := NodeInfo{ID: id, Addr: netip.AddrPortFrom(a, 6881)}
+	f.ids[ni.Addr] = id
+	return ni
+}
+
+func (f *fakeResponder) filter(d *memory.Datagram) bool {
+	if !fakeNet.Contains(d.To.Addr()) {
+		return true
+	}
+	var m krpc.Msg
+	if m.UnmarshalBinary(d.Data) != nil || m.Y != krpc.TypeQuery || m.A == nil {
+		return false
+	}
+	target := m.A.Target
+	if m.Q == krpc.MethodGetPeers {
+		target = m.A.InfoHash
+	}
+	f.mu.Lock()
+	self := f.ids[d.To]
+	var ns []NodeInfo
+	for range 8 {
+		ns = append(ns, f.fake(target))
+	}
+	f.mu.Unlock()
+	tok := "tok"
+	r := krpc.Msg{T: m.T, Y: krpc.TypeResponse, R: &krpc.Return{}}
+	r.R.ID = self
+	r.R.Nodes = compactNodes(ns)
+	r.R.Token = &tok
+	b, err := r.AppendBinary(nil)
+	if err != nil {
+		panic(err)
+	}
+	from, to := d.To, d.From
+	go f.net.Inject(from, to, b)
+	return false
+}
+
+// A lookup led on by responders that return ever-closer fake nodes ends within its caps:
+// MaxLookupQueries queries, or MaxLookupDuration.
+func TestLookupCapsEverCloserFakes(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		maxQueries  int
+		maxDuration time.Duration
+		delay       time.Duration
+	}{
+		{"query cap", 50, 0, 5 * time.Millisecond},
+		{"default query cap", 0, 0, 5 * time.Millisecond},
+		{"duration cap", 100000, 3 * time.Second, 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: tc.delay}})
+				f := &fakeResponder{net: c.net, ids: make(map[netip.AddrPort]ID)}
+				c.net.SetFilter(f.filter)
+				a := c.add(&Config{MaxLookupQueries: tc.maxQueries, MaxLookupDuration: tc.maxDuration})
+				target := RandomID()
+				f.mu.Lock()
+				entry := f.fake(target)
+				f.mu.Unlock()
+				know(a, entry, 2*tc.delay)
+				res, err := a.FindNode(t.Context(), target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Capped {
+					t.Error("the lookup did not report hitting a cap")
+				}
+				wantQ, wantD := tc.maxQueries, tc.maxDuration
+				if wantQ == 0 {
+					wantQ = DefaultMaxLookupQueries
+				}
+				if wantD == 0 {
+					wantD = DefaultMaxLookupDuration
+				}
+				if res.Queries > wantQ {
+					t.Errorf("%d queries, above the cap of %d", res.Queries, wantQ)
+				}
+				if res.Duration > wantD {
+					t.Errorf("the lookup took %v, above the cap of %v", res.Duration, wantD)
+				}
+				if tc.maxDuration > 0 && res.Duration < tc.maxDuration {
+					t.Errorf("the lookup ended after %v and %d queries, before the duration cap", res.Duration, res.Queries)
+				}
+				t.Logf("%d queries, %d responses, %v", res.Queries, res.Responses, res.Duration)
+			})
+		})
+	}
+}
+
+func TestRTTEstimateDeadline(t *testing.T) {
+	var e rttEstimate
+	lo, hi := 50*time.Millisecond, time.Second
+	if got := e.deadline(lo, hi); got != hi {
+		t.Errorf("no sample: %v, want the upper bound %v", got, hi)
+	}
+	e.add(100 * time.Millisecond) // srtt 100, rttvar 50: 100 + 200
+	if got := e.deadline(lo, hi); got != 300*time.Millisecond {
+		t.Errorf("one sample of 100ms: %v, want 300ms", got)
+	}
+	for range 50 {
+		e.add(100 * time.Millisecond)
+	}
+	if got := e.deadline(lo, hi); got < 150*time.Millisecond || got > 160*time.Millisecond {
+		t.Errorf("steady 100ms: %v, want about 150ms (srtt + srtt/2)", got)
+	}
+	var fast rttEstimate
+	fast.add(200 * time.Microsecond)
+	if got := fast.deadline(lo, hi); got != lo {
+		t.Errorf("200µs: %v, want the lower bound %v", got, lo)
+	}
+	var slow rttEstimate
+	slow.add(3 * time.Second)
+	if got := slow.deadline(lo, hi); got != hi {
+		t.Errorf("3s: %v, want the upper bound %v", got, hi)
+	}
+}
+
+func TestFailedAddrsBounded(t *testing.T) {
+	now := time.Now()
+	var f failedAddrs
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 6881)
+	}
+	for i := range 3 * maxFailedAddrs {
+		f.add(addr(i), now)
+		if i%3 == 0 {
+			f.clear(addr(i))
+		}
+	}
+	if len(f.at) > maxFailedAddrs || len(f.order) > 2*maxFailedAddrs {
+		t.Errorf("%d addresses, %d in order: above %d", len(f.at), len(f.order), maxFailedAddrs)
+	}
+	last := addr(3*maxFailedAddrs - 1)
+	if !f.failed(last, now) {
+		t.Error("the newest address was dropped")
+	}
+	if f.failed(addr(1), now) {
+		t.Error("the oldest address was kept")
+	}
+	if f.failed(last, now.Add(failedAddrTTL)) {
+		t.Error("an address is remembered past failedAddrTTL")
+	}
+}

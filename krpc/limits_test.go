@@ -1,0 +1,196 @@
+package krpc
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/transport/memory"
+)
+
+func rawPing(t string) []byte {
+	b, _ := (&Msg{T: t, Y: TypeQuery, Q: MethodPing, A: &Args{MsgArgs: akrpc.MsgArgs{ID: idA}}}).MarshalBinary()
+	return b
+}
+
+// floodAddr is the i-th of many distinct flooding sources.
+func floodAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 99, byte(i >> 8), byte(i)}), 1)
+}
+
+// The answers to our own queries are matched before the inbound limits: a flood that
+// empties both the responder's per-source bucket and the global one does not make us
+// drop the answer we wait for. Queries from that responder still pay the limits.
+func TestAnswersSkipInboundLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(&memory.Config{QueueLen: 1 << 14})
+		s := newServer(t, n, pingHandler(idB), &Config{SourceRate: 1, SourceBurst: 1, InboundRate: 10, InboundBurst: 10})
+		peer := listen(t, n)
+		to := s.Transport().LocalAddr()
+		for i := range 1000 { // the peer's own bucket, then the global one
+			n.Inject(peer.LocalAddr(), to, rawPing("p"))
+			n.Inject(floodAddr(i), to, rawPing("f"))
+		}
+		synctest.Wait()
+		base := s.Stats()
+		if base.RateLimited == 0 || base.Throttled == 0 {
+			t.Fatalf("the flood did not reach the limits: %+v", base)
+		}
+		// The peer answers our query, after sending queries of its own.
+		go func() {
+			var q Msg
+			for q.Y != TypeQuery { // skip the replies to the flood's queries
+				p, err := peer.Receive(t.Context())
+				if err != nil || q.UnmarshalBinary(p.Data) != nil {
+					return
+				}
+			}
+			for range 5 {
+				peer.Send(to, rawPing("x"))
+			}
+			r, _ := (&Msg{T: q.T, Y: TypeResponse, R: &Return{Return: akrpc.Return{ID: idB}}}).MarshalBinary()
+			peer.Send(to, r)
+		}()
+		resp, err := s.Call(t.Context(), peer.LocalAddr(), pingQuery())
+		if err != nil {
+			t.Fatalf("the answer to our query was dropped by the inbound limits: %v", err)
+		}
+		if resp.Return.ID != idB {
+			t.Fatalf("answer %+v", resp.Return)
+		}
+		synctest.Wait()
+		st := s.Stats()
+		if got := st.RateLimited + st.Throttled - base.RateLimited - base.Throttled; got != 5 {
+			t.Fatalf("%d of the 5 queries the responder sent with its answer were limited, want 5", got)
+		}
+		if st.ResponsesIn != 1 {
+			t.Fatalf("ResponsesIn %d, want 1", st.ResponsesIn)
+		}
+		s.mu.Lock()
+		awaiting := len(s.awaiting)
+		s.mu.Unlock()
+		if awaiting != 0 {
+			t.Fatalf("%d addresses still awaited after the call", awaiting)
+		}
+	})
+}
+
+// The global inbound limit holds against a flood from many sources, each within its
+// own limit; during it the server's own query to a well-behaved node is answered; the
+// server's state returns to its baseline after.
+func TestGlobalInboundLimitFlood(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(&memory.Config{QueueLen: 1 << 14})
+		s := newServer(t, n, pingHandler(idB), &Config{InboundRate: 100, InboundBurst: 50, MaxSources: 1024})
+		good := newServer(t, n, pingHandler(idA), nil)
+		to := s.Transport().LocalAddr()
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
+		for i := range 5000 {
+			n.Inject(floodAddr(i), to, rawPing("f"))
+		}
+		if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {
+			t.Fatalf("our ping to a well-behaved node failed during the flood: %v", err)
+		}
+		synctest.Wait()
+		st := s.Stats()
+		if st.QueriesIn != 50 || st.Throttled != 5000-50 {
+			t.Fatalf("stats %+v: want the burst of 50 queries handled, the rest throttled", st)
+		}
+		time.Sleep(time.Second) // fake time: 100 tokens
+		for i := range 1000 {
+			n.Inject(floodAddr(5000+i), to, rawPing("f"))
+		}
+		synctest.Wait()
+		if got := s.Stats().QueriesIn - st.QueriesIn; got != 50 {
+			// The bucket holds at most its burst of 50, whatever the time elapsed.
+			t.Fatalf("%d queries handled a second later, want the burst of 50", got)
+		}
+		if l := s.inLimit.Len(); l > 1024 {
+			t.Fatalf("the per-source limiter tracks %d sources, more than MaxSources", l)
+		}
+		if g := runtime.NumGoroutine(); g > goroutines {
+			t.Fatalf("%d goroutines after the flood, %d before", g, goroutines)
+		}
+		if st := s.Stats(); st.OutstandingNow != 0 {
+			t.Fatalf("%d queries outstanding after the flood", st.OutstandingNow)
+		}
+	})
+}
+
+// MaxOutstanding caps the queries awaiting answers: one more fails at once with
+// ErrTooManyQueries, and the slots come back when the queries time out.
+func TestMaxOutstanding(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(nil)
+		s := newServer(t, n, nil, &Config{MaxOutstanding: 3, Attempts: 1})
+		silent := listen(t, n) // receives and never answers
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() { _, err := s.Call(t.Context(), silent.LocalAddr(), pingQuery()); errs <- err }()
+		}
+		synctest.Wait()
+		if got := s.Stats().OutstandingNow; got != 3 {
+			t.Fatalf("%d outstanding, want 3", got)
+		}
+		start := time.Now()
+		if _, err := s.Call(t.Context(), silent.LocalAddr(), pingQuery()); !errors.Is(err, ErrTooManyQueries) {
+			t.Fatalf("a fourth query: %v, want ErrTooManyQueries", err)
+		}
+		if time.Since(start) != 0 {
+			t.Fatal("the refused query waited")
+		}
+		for range 3 {
+			if err := <-errs; !errors.Is(err, ErrTimeout) {
+				t.Fatalf("a pending query: %v, want ErrTimeout", err)
+			}
+		}
+		good := newServer(t, n, pingHandler(idB), nil)
+		if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {
+			t.Fatalf("a query after the others timed out: %v", err)
+		}
+	})
+}
+
+// The outbound budget paces Calls at the server: QueryBurst at once, then QueryRate a
+// second. Calls with WithOwnBudget do not spend it.
+func TestOutboundBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(nil)
+		s := newServer(t, n, nil, &Config{QueryRate: 10, QueryBurst: 5})
+		good := newServer(t, n, pingHandler(idB), nil)
+		start := time.Now()
+		for i := range 25 {
+			if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {
+				t.Fatal(err)
+			}
+			want := time.Duration(max(0, i+1-5)) * 100 * time.Millisecond
+			if got := time.Since(start); got != want {
+				t.Fatalf("call %d done after %v, want %v (burst 5, then 10/s)", i+1, got, want)
+			}
+		}
+		// The budget is spent; calls paid by a budget of their own are not held up.
+		own := WithOwnBudget(t.Context())
+		mark := time.Now()
+		for range 20 {
+			if _, err := s.Call(own, good.Transport().LocalAddr(), pingQuery()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(mark); d != 0 {
+			t.Fatalf("calls with their own budget waited %v", d)
+		}
+		// A call whose context ends while it waits for budget fails with ctx's error.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		if _, err := s.Call(ctx, good.Transport().LocalAddr(), pingQuery()); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("a call with no budget left: %v", err)
+		}
+	})
+}
