@@ -31,3 +31,7 @@ func EncodeHTTPAnnouncement(host string, port int) []byte {
 func EncodeWSAnnouncement(host string, port int) []byte {
 	return encodeAnnouncement(announceWS, host, port)
 }
+
+// Sources returns how many client sources hold connections and requests in progress
+// (tests only).
+func (s *Server) Sources() (conns, requests int) { return s.sources() }

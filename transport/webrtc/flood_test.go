@@ -92,7 +92,9 @@ func TestFloodOffers(t *testing.T) {
 	}
 	cfg := &webrtc.Config{MaxPending: 64, MaxPendingPerIP: 8}
 	b := newTransport(t, "b", cfg)
-	_, srvAddr := serve(t, b, nil)
+	// 16 workers from one address: room for their connections, the subject here is
+	// the offers (TestSignallingLockout floods connections).
+	_, srvAddr := serve(t, b, &webrtc.ServerConfig{MaxClientsPerIP: 64})
 	url := "http://" + srvAddr + "/"
 	c := newTransport(t, "c", nil)
 	o, err := c.NewOffer(ctxFor(t, 10*time.Second))
@@ -250,8 +252,10 @@ func TestFloodWebSockets(t *testing.T) {
 	if outcomes["not closed"] > 0 || outcomes["dial error"] > 0 {
 		t.Errorf("unexpected outcomes: %v", outcomes)
 	}
-	if outcomes["garbage answer: closed"]+outcomes["silent: closed"] < 200 {
-		t.Errorf("fewer than half of the 400 clients that wait for it got an offer: %v", outcomes)
+	// With 125 sources for 64 places, each newcomer takes the place of an older offer
+	// (possibly one still being made: "no offer"), so fewer than all get one.
+	if outcomes["garbage answer: closed"]+outcomes["silent: closed"] < 100 {
+		t.Errorf("fewer than a quarter of the 400 clients that wait for it got an offer: %v", outcomes)
 	}
 	if pk.pending.Load() > 64 {
 		t.Errorf("%d pending offers, over MaxPending 64", pk.pending.Load())
