@@ -39,6 +39,10 @@ const (
 	DefaultQueueLen = 1024
 	// DefaultMDNSTimeout bounds the resolution of a peer's mDNS (.local) candidates.
 	DefaultMDNSTimeout = 2 * time.Second
+	// DefaultMaxMDNSQueries caps the mDNS resolutions running at once.
+	DefaultMaxMDNSQueries = 16
+	// DefaultTotalSendBuffer caps the bytes queued, unsent, on all connections together.
+	DefaultTotalSendBuffer = 32 << 20
 )
 
 // MaxMessageSize is the largest message the transport carries: one SCTP message of the
@@ -121,6 +125,11 @@ type Config struct {
 	// MDNSTimeout bounds the resolution of one offer's or answer's mDNS candidates;
 	// candidates still unresolved are dropped. Default 2 s.
 	MDNSTimeout time.Duration
+	// MaxMDNSQueries caps the mDNS resolutions (each a multicast query on the local
+	// network) running at once in the transport, whatever the number of SDPs being
+	// prepared; a name that finds no room within MDNSTimeout is dropped. Each SDP has at
+	// most 8 distinct names resolved. Default 16.
+	MaxMDNSQueries int
 
 	// Timeout is how long an offer or answer may wait to connect before it is closed.
 	// Default 30 s, the JS implementation's peer_connection_timeout.
@@ -159,6 +168,10 @@ type Config struct {
 	// channel's buffered amount) before Send refuses more with ErrSendBufferFull rather
 	// than queueing without bound. Default 1 MiB.
 	SendBuffer int
+	// TotalSendBuffer caps the bytes queued and unsent on all connections together
+	// (without it, MaxConns x SendBuffer: 512 MiB by default); beyond it Send refuses
+	// with ErrSendBufferFull too. Default 32 MiB.
+	TotalSendBuffer int
 	// QueueLen is how many received messages may wait for Receive; beyond it messages
 	// are dropped (and counted in Stats.Dropped), as a full UDP socket buffer drops
 	// datagrams. Default 1024.
@@ -204,6 +217,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	neg("MDNSTimeout", int64(c.MDNSTimeout))
+	neg("MaxMDNSQueries", int64(c.MaxMDNSQueries))
+	neg("TotalSendBuffer", int64(c.TotalSendBuffer))
 	neg("Timeout", int64(c.Timeout))
 	neg("IdleTimeout", int64(c.IdleTimeout))
 	neg("MaxConns", int64(c.MaxConns))
@@ -211,6 +226,9 @@ func (c *Config) Validate() error {
 	neg("MaxPendingPerIP", int64(c.MaxPendingPerIP))
 	neg("SendBuffer", int64(c.SendBuffer))
 	neg("QueueLen", int64(c.QueueLen))
+	if c.TotalSendBuffer > 0 && c.TotalSendBuffer < MaxMessageSize {
+		errs = append(errs, fmt.Errorf("webrtc: TotalSendBuffer %d is below MaxMessageSize %d", c.TotalSendBuffer, MaxMessageSize))
+	}
 	if c.SendBuffer > 0 && c.SendBuffer < MaxMessageSize {
 		errs = append(errs, fmt.Errorf("webrtc: SendBuffer %d is below MaxMessageSize %d", c.SendBuffer, MaxMessageSize))
 	}
@@ -257,6 +275,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MDNSTimeout == 0 {
 		d.MDNSTimeout = DefaultMDNSTimeout
+	}
+	if d.MaxMDNSQueries == 0 {
+		d.MaxMDNSQueries = DefaultMaxMDNSQueries
+	}
+	if d.TotalSendBuffer == 0 {
+		d.TotalSendBuffer = DefaultTotalSendBuffer
 	}
 	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout

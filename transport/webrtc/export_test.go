@@ -11,9 +11,9 @@ func (o *Offer) Ended() <-chan struct{} { return o.p.ended }
 // Ended is closed when the answer ended without connecting (tests only).
 func (a *Answer) Ended() <-chan struct{} { return a.p.ended }
 
-// SetResolver replaces the mDNS resolution of peers' .local candidates (tests only).
-func (t *Transport) SetResolver(f func(ctx context.Context, names []string) map[string]netip.Addr) {
-	t.resolve = f
+// SetResolver replaces the mDNS query of one of peers' .local names (tests only).
+func (t *Transport) SetResolver(f func(ctx context.Context, name string) (netip.Addr, bool)) {
+	t.query = f
 }
 
 // PrepareRemoteSDP exposes the rewriting of a peer's SDP (tests only).

@@ -67,8 +67,11 @@ type Transport struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // readers and callbacks that Close waits for
 
+	sendQueued atomic.Int64 // bytes queued on all connections, as each last saw (conn.buffered)
+
 	mdns    mdnsQuerier
-	resolve func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
+	mdnsSem chan struct{}                                             // Config.MaxMDNSQueries
+	query   func(ctx context.Context, name string) (netip.Addr, bool) // queryMDNS; tests replace it
 	stats   counters
 }
 
@@ -123,7 +126,8 @@ func New(cfg *Config) (*Transport, error) {
 	for i := range t.pools {
 		t.pools[i] = pool{entries: make(map[*pending]struct{}), sources: make(map[netip.Addr]int)}
 	}
-	t.resolve = t.resolveMDNS
+	t.query = t.queryMDNS
+	t.mdnsSem = make(chan struct{}, c.MaxMDNSQueries)
 	if c.Advertise != "" {
 		t.adHost, t.adPort, _ = splitHostPort(c.Advertise)
 	}
