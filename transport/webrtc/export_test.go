@@ -35,3 +35,13 @@ func EncodeWSAnnouncement(host string, port int) []byte {
 // Sources returns how many client sources hold connections and requests in progress
 // (tests only).
 func (s *Server) Sources() (conns, requests int) { return s.sources() }
+
+// PoolSizes returns, per budget ("own", "relayed", "server"), the offers and answers it
+// holds and the sources they count for (tests only).
+func (t *Transport) PoolSizes() map[string][2]int {
+	out := map[string][2]int{}
+	for i, s := range t.poolSizes() {
+		out[poolNames[i]] = s
+	}
+	return out
+}
