@@ -91,6 +91,7 @@
 //     per source, beyond which a connection is closed at once (and a request in
 //     progress beyond it per client gets 503): lockout by one host.
 //   - ServerConfig.MaxBodySize (64 KiB) and a 32 KiB SDP: memory. Send refuses a message with ErrSendBufferFull when the data
+//
 // channel already holds Config.SendBuffer unsent bytes, rather than queueing without
 // bound (pion's detached channels never block a writer). Received messages wait in a
 // queue of Config.QueueLen for Receive and are dropped (counted in Stats) beyond it.
