@@ -89,6 +89,8 @@ type Bridge struct {
 	peers *dht.PeerStore
 	items *dht.ItemStore
 	log   hclog.Logger
+
+	toWeb, toMainline *fallback // for Stats
 }
 
 // New starts the two nodes: the mainline one on mainline (a UDP transport) and the
@@ -135,6 +137,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 
 	// Each node's get falls back on the other node; the pointers are set once both exist.
 	var toWeb, toMainline fallback
+	b.toWeb, b.toMainline = &toWeb, &toMainline
 	for _, f := range []*fallback{&toWeb, &toMainline} {
 		f.items, f.timeout, f.limit, f.slots, f.log = b.items, c.FallbackTimeout, limit, slots, b.log
 	}
@@ -330,6 +333,7 @@ type fallback struct {
 	limit   *ratelimit.Bucket
 	slots   chan struct{}
 	log     hclog.Logger
+	counts  fallbackCounters
 }
 
 func (f *fallback) WrapCaller(next krpc.Caller) krpc.Caller { return next }
@@ -376,24 +380,31 @@ func (f *fallback) fetch(ctx context.Context, target dht.ID, seq *int64) *dht.It
 		return nil
 	}
 	other := f.other.Load()
-	if other == nil || !f.limit.Allow() {
+	if other == nil {
+		return nil
+	}
+	if !f.limit.Allow() {
+		f.counts.skipped.Add(1)
 		return nil
 	}
 	select {
 	case f.slots <- struct{}{}:
 		defer func() { <-f.slots }()
 	default:
+		f.counts.skipped.Add(1)
 		return nil // busy: answer from what we have
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	res, err := other.Get(ctx, target, &dht.GetOptions{Seq: seq, Unchecked: true})
 	if err != nil {
+		f.counts.notFound.Add(1)
 		if f.log.IsDebug() {
 			f.log.Debug("fallback get found nothing", "target", target, "error", err)
 		}
 		return nil
 	}
+	f.counts.found.Add(1)
 	if res.Item.Target() == target && res.Item.Verify() == nil {
 		if err := f.items.Put(res.Item, nil); err != nil && f.log.IsDebug() {
 			f.log.Debug("fallback item not stored", "target", target, "error", err)

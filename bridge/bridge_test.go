@@ -119,6 +119,12 @@ func TestWebReadsMainlineItems(t *testing.T) {
 		if _, ok := w.bridge.Items().Get(salted.Target()); ok {
 			t.Error("the salted item, unchecked, was stored")
 		}
+		// Three gets reached the WebRTC node, each for an item it lacked: three fallbacks
+		// to the mainline network, each found (later gets of the cached ones are answered
+		// from the store).
+		if st := w.bridge.Stats(); st.ToMainline.Found < 3 || st.ToMainline.Skipped != 0 || st.ToWeb != (FallbackStats{}) {
+			t.Errorf("bridge stats %+v; want at least 3 fallbacks to mainline found, none to web", st)
+		}
 	})
 }
 

@@ -241,30 +241,43 @@ func (n *Node) Items() *ItemStore { return n.items }
 // Stats are a node's counters and sizes.
 type Stats struct {
 	ID                             ID
-	Nodes, GoodNodes, Replacements int        // routing table
-	Buckets                        int        // routing table buckets
-	Infohashes, Peers              int        // peer store
-	Items, ItemBytes               int        // BEP 44 item store
-	Lookups, LookupQueries         uint64     // lookups run and the queries they sent
-	ExternalIP                     netip.Addr // our address as other nodes see it (BEP 42), once enough agree
-	SecureID                       bool       // our ID is the one BEP 42 ties to ExternalIP
-	KRPC                           krpc.Stats
+	Nodes, GoodNodes, Replacements int    // routing table
+	Buckets                        int    // routing table buckets
+	Infohashes, Peers              int    // peer store
+	Items, ItemBytes               int    // BEP 44 item store
+	Lookups, LookupQueries         uint64 // lookups run and the queries they sent
+	// LookupDurations counts the lookups that ended by duration, in the buckets of
+	// LookupBuckets (the last entry: longer than all), and LookupTime is their total
+	// duration.
+	LookupDurations [len(LookupBuckets) + 1]uint64
+	LookupTime      time.Duration
+	// NodesV4 and NodesV6 are Nodes by address family (the routing table of each).
+	NodesV4, NodesV6 int
+	ExternalIP       netip.Addr // our address as other nodes see it (BEP 42), once enough agree
+	SecureID         bool       // our ID is the one BEP 42 ties to ExternalIP
+	KRPC             krpc.Stats
 }
 
 // Stats returns the node's current counters.
 func (n *Node) Stats() Stats {
 	s := Stats{ID: n.ID(), KRPC: n.srv.Stats(), Lookups: n.lookups.Load(), LookupQueries: n.lookupQueries.Load()}
 	n.mu.Lock()
-	for _, tb := range n.tables {
+	for fam, tb := range n.tables {
 		if tb != nil {
 			nodes, good, repl := tb.counts(time.Now())
 			s.Nodes, s.GoodNodes, s.Replacements = s.Nodes+nodes, s.GoodNodes+good, s.Replacements+repl
 			s.Buckets += len(tb.buckets)
+			if fam == 0 {
+				s.NodesV4 = nodes
+			} else {
+				s.NodesV6 = nodes
+			}
 		}
 	}
 	s.ExternalIP = n.externalIP
 	n.mu.Unlock()
 	s.SecureID = VerifyID(s.ID, s.ExternalIP)
+	n.lookupTimes.snapshot(&s)
 	s.Infohashes, s.Peers = n.peers.Len()
 	s.Items, s.ItemBytes = n.items.Len()
 	return s

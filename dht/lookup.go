@@ -89,6 +89,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	self := n.ID()
 	res := &LookupResult{Target: spec.target}
 	n.lookups.Add(1)
+	defer func() { n.lookupTimes.add(time.Since(start)) }() // every lookup, even one with no node to ask
 
 	var cands []*candidate // known IDs, nearest first
 	var seeds []*candidate // unknown IDs, queried in order

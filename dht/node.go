@@ -58,6 +58,7 @@ type Node struct {
 	externalIP     netip.Addr       // what enough of them agreed on
 
 	lookups, lookupQueries atomic.Uint64
+	lookupTimes            lookupTimes
 
 	rtt    rttEstimate // round-trip time of every answered query (guarded by mu)
 	failed failedAddrs // addresses whose queries timed out lately (guarded by mu)

@@ -175,6 +175,13 @@ type Stats struct {
 	Timeouts       uint64 // attempts that went unanswered
 	SendErrors     uint64 // transport Send failures
 	OutstandingNow int    // queries waiting for a response now
+
+	// Methods counts the queries received and sent per method, by outcome: one entry
+	// per method counted apart, then MethodOther for the rest.
+	Methods []MethodStats
+	// ErrorCodesOut counts the KRPC errors sent (ErrorsOut) by code; codes other than
+	// those this package defines are counted under 0. Codes never sent are absent.
+	ErrorCodesOut map[int]uint64
 }
 
 type counters struct {
@@ -215,7 +222,8 @@ type Server struct {
 	awaiting map[netip.AddrPort]int // outstanding queries per address: their answers skip the inbound limits
 	rnd      *rand.ChaCha8
 
-	stats counters
+	stats   counters
+	methods methodStats
 }
 
 // NewServer starts a Server answering queries on t with h. cfg may be nil; it is copied.
@@ -269,7 +277,10 @@ func (s *Server) Call(ctx context.Context, to netip.AddrPort, q *Query) (*Respon
 }
 
 // call is the innermost Caller: it sends the query and waits for its response.
-func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (*Response, error) {
+func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *Response, err error) {
+	if q != nil && q.Method != "" {
+		defer func() { s.methods.callEnded(q.Method, err) }()
+	}
 	if s.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
@@ -448,13 +459,15 @@ func (s *Server) Stats() Stats {
 	n := len(s.txns)
 	s.mu.Unlock()
 	c := &s.stats
-	return Stats{
+	st := Stats{
 		PacketsIn: c.packetsIn.Load(), RateLimited: c.rateLimited.Load(), Throttled: c.throttled.Load(), Malformed: c.malformed.Load(),
 		QueriesIn: c.queriesIn.Load(), Overloaded: c.overloaded.Load(), RepliesOut: c.repliesOut.Load(),
 		ErrorsOut: c.errorsOut.Load(), Calls: c.calls.Load(), QueriesOut: c.queriesOut.Load(), ResponsesIn: c.responsesIn.Load(),
 		Unmatched: c.unmatched.Load(), Timeouts: c.timeouts.Load(), SendErrors: c.sendErrors.Load(),
 		OutstandingNow: n,
 	}
+	s.methods.snapshot(&st)
+	return st
 }
 
 // batchSize is how many packets the read loop takes from a Batcher transport at once.
@@ -578,6 +591,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 			if s.log.IsDebug() {
 				s.log.Debug("malformed query", "from", p.From, "method", m.Q, "error", err)
 			}
+			s.methods.method(m.Q).inErrors.Add(1)
 			s.reply(p.From, m.T, nil, ProtocolError(err.Error()), out)
 			return
 		}
@@ -622,6 +636,7 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
 		s.stats.overloaded.Add(1)
+		s.methods.method(m.Q).inDropped.Add(1)
 		return true
 	}
 	s.stats.queriesIn.Add(1)
@@ -637,7 +652,9 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 // answer runs the handler for q and sends its reply (into out when batching).
 func (s *Server) answer(q *Query, t string, out *outbox) {
 	resp, err := s.serve(q)
+	mc := s.methods.method(q.Method)
 	if errors.Is(err, ErrNoReply) {
+		mc.inDropped.Add(1)
 		return
 	}
 	if err != nil {
@@ -646,9 +663,11 @@ func (s *Server) answer(q *Query, t string, out *outbox) {
 			s.log.Warn("handler failed", "method", q.Method, "from", q.From, "error", err)
 			ke = &Error{Code: ErrorCodeServer, Msg: "server error"}
 		}
+		mc.inErrors.Add(1)
 		s.reply(q.From, t, nil, ke, out)
 		return
 	}
+	mc.inResponses.Add(1)
 	s.reply(q.From, t, resp, nil, out)
 }
 
@@ -685,6 +704,7 @@ func (s *Server) reply(to netip.AddrPort, t string, resp *Response, kerr *Error,
 	if kerr != nil {
 		m.Y, m.E = TypeError, kerr
 		s.stats.errorsOut.Add(1)
+		s.methods.errorSent(kerr.Code)
 	} else {
 		m.Y, m.R = TypeResponse, resp.Return
 	}

@@ -30,6 +30,7 @@ type clientFlags struct {
 	loopback  autoBool
 	timeout   time.Duration
 	json      bool
+	ice       iceFlags
 }
 
 // clientFlagSet returns a flag set for a client command, with the client flags.
@@ -42,6 +43,7 @@ func clientFlagSet(name string) (*flag.FlagSet, *clientFlags) {
 	fs.Var(&f.loopback, "loopback", "")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "")
 	fs.BoolVar(&f.json, "json", false, "")
+	f.ice.register(fs)
 	return fs, f
 }
 
@@ -65,7 +67,7 @@ const clientFlagsHelp = `  --transport udp|webrtc
         give up after this long in all (default 30s)
   --json
         print JSON instead of text
-`
+` + iceFlagsHelp
 
 // webrtc reports whether the command runs over WebRTC.
 func (f *clientFlags) webrtc() bool { return f.transport == transportWebRTC }
@@ -89,10 +91,17 @@ func (f *clientFlags) check(needBootstrap bool) error {
 		if f.addr != "" {
 			return badUsage("--addr is for --transport udp: a WebRTC client has no address of its own")
 		}
-		return checkNodeAddrs("--bootstrap", f.bootstrap.addrs)
+		if err := checkNodeAddrs("--bootstrap", f.bootstrap.addrs); err != nil {
+			return err
+		}
+		_, _, err := f.ice.config(f.loopback.value(allLoopback(f.bootstrap.addrs)))
+		return err
 	}
 	if f.loopback.set {
 		return badUsage("--loopback is for --transport webrtc")
+	}
+	if len(f.ice.servers) > 0 || f.ice.username != "" || f.ice.credential != "" || f.ice.policy != "all" {
+		return badUsage("--ice-server and the other ICE flags are for --transport webrtc")
 	}
 	if f.addr != "" {
 		if _, err := parseListenAddr(f.addr); err != nil {
@@ -149,7 +158,7 @@ func startClient(ctx context.Context, e *env, f *clientFlags, targets ...netip.A
 // candidates are loopback ones when every server is on loopback (unless --loopback
 // says otherwise).
 func startWebClient(e *env, f *clientFlags, servers []string) (*client, error) {
-	tr, err := newWebTransport(e, f.loopback.value(allLoopback(servers)))
+	tr, err := newWebTransport(e, f.loopback.value(allLoopback(servers)), &f.ice)
 	if err != nil {
 		return nil, err
 	}

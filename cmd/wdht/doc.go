@@ -127,6 +127,64 @@
 // single form is the mainline node's), and the state of a side that does not run is
 // kept as loaded.
 //
+// # Running a public node
+//
+// Flags for running a public node (each also from the environment: see below):
+//
+//	--metrics-addr HOST:PORT
+//	      serve /metrics (Prometheus), /healthz (200 while the process runs) and
+//	      /readyz (200 when every routing table holds a node and the signalling
+//	      server serves, else 503) over HTTP there; :PORT listens on loopback,
+//	      0.0.0.0:PORT on every interface; port 0 picks one, printed as
+//	      METRICS addr=<ip:port> before LISTENING (default: off)
+//	--pprof
+//	      also serve Go's profiles under /debug/pprof/ on --metrics-addr
+//	--log-format FORMAT
+//	      text or json (one JSON object per line, hclog's format) (default text)
+//	--trusted-proxy CIDR,...
+//	      reverse proxies (CIDR prefixes or IPs; comma-separated, may be
+//	      repeated) whose requests to the signalling server carry the client's
+//	      address in --proxy-header: for those, the per-IP caps and the logs use
+//	      the last address in the header that is not itself a trusted proxy; the
+//	      header is ignored from anyone else (default: none)
+//	--proxy-header NAME
+//	      x-forwarded-for or forwarded (RFC 7239), the one header the trusted
+//	      proxies set (default x-forwarded-for)
+//	--max-conns N
+//	      open WebRTC connections at most (default 512)
+//	--max-pending N
+//	      WebRTC offers and answers waiting to connect at most (default 64)
+//	--max-pending-per-ip N
+//	      the same, per signalling client IP (default 8)
+//	--max-peers N, --max-peers-per-infohash N, --peer-ttl DURATION
+//	      the peer store: peers kept in all (default 100000), per infohash
+//	      (default 200), and how long an announced peer is kept (default 30m)
+//	--max-items N, --max-item-bytes N, --item-ttl DURATION
+//	      the BEP 44 item store: items kept (default 10000), bytes of values and
+//	      salts (default 16777216), how long after its last put (default 2h)
+//	--source-rate N, --source-burst N
+//	      the per-source inbound rate limit: queries per second each source IP
+//	      (an IPv6 /64) may send, and the burst above it (defaults 100 and 200);
+//	      --limits=false turns it off
+//	--udp-read-buffer BYTES, --udp-write-buffer BYTES
+//	      the UDP socket's SO_RCVBUF and SO_SNDBUF (default 0: the system's; Linux
+//	      caps them at net.core.rmem_max and wmem_max)
+//	--enforce-secure-ids
+//	      the UDP node ignores nodes whose IDs do not match their IPs (BEP 42),
+//	      except on local networks (default false)
+//
+// Every flag can also be set from the environment variable WDHT_ and its name in
+// upper case with - as _ (--max-conns: WDHT_MAX_CONNS=1024, --pprof:
+// WDHT_PPROF=true); a flag on the command line wins over its variable.
+//
+// SIGHUP saves the state file (with --state) and loads the TLS certificate and
+// key again (with --tls-cert), then prints RELOADED state=<saved|error|off>
+// cert=<reloaded|error|off>; open WebSockets and data channels stay up, and
+// later TLS handshakes see the new certificate. The server also loads the files
+// again by itself when they change. A certificate that does not load leaves the
+// previous one in use. --state is checked for writability at start; an empty
+// state file starts a fresh node.
+//
 // # Querying the DHT
 //
 //	wdht ping     [client flags] [ADDR...]
@@ -279,4 +337,29 @@
 // num is how many infohashes the node stores, interval how long it keeps answering
 // with this sample. The nodes that gave no sample (no answer, or no support for
 // sample_infohashes) are listed on stderr; sample exits 1 when none gave one.
+//
+// # STUN and TURN (WebRTC behind NAT)
+//
+// Node and every client command running over WebRTC take the ICE flags:
+//
+//	--ice-server  a STUN or TURN server, repeatable or comma-separated:
+//	              stun:HOST[:PORT], turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp],
+//	              turns:USER:PASSWORD@HOST[:PORT] (ports 3478 and 5349 by default;
+//	              percent-encode : and @ in USER and PASSWORD)
+//	--ice-username, --ice-credential
+//	              the credentials of the TURN servers whose URL carries none
+//	--ice-transport-policy
+//	              all (the default) or relay: only TURN-relayed connections, so that
+//	              peers never see this host's addresses (needs a turn: server)
+//
+// The default is no server at all: a node offers its own addresses only and contacts no
+// third party (webtorrent-dht, through simple-peer, uses public STUN servers by
+// default). That suits nodes with public addresses and a LAN; a node behind a NAT needs
+// a STUN server to be reached from outside, and a TURN server when its NAT and its
+// peer's both map each destination to a new port (symmetric NATs). A node that gathers
+// only private host candidates and has no STUN server logs so once, at warn level. A
+// node or client on loopback (--loopback, the default when its signalling servers are
+// on loopback) refuses a server off loopback (exit 2), so that nothing run on one
+// machine contacts a public server. A bad URL, a TURN server without credentials, or
+// relay without a TURN server is a usage error.
 package main

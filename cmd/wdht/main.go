@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -234,13 +233,9 @@ func (e *env) setLogLevel(s string) error {
 	return nil
 }
 
-// version returns the module version wdht was built from, or "dev".
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+// version returns the module version and VCS revision wdht was built from (see
+// versionString in version.go), or "dev".
+func version() string { return versionString() }
 
 // versionCommand is "wdht version".
 func versionCommand() *command {
@@ -249,7 +244,9 @@ func versionCommand() *command {
 		short: "print wdht's version",
 		help: `Usage: wdht version
 
-Version prints the module version wdht was built from ("dev" when unknown).
+Version prints the module version wdht was built from ("dev" when unknown) and,
+when the build stamped it, the VCS revision ("+" its first 12 hex digits, then
+".dirty" if the tree had changes), from the binary's build information.
 `,
 		flags: func() *flag.FlagSet { return newFlagSet("version") },
 		run: func(ctx context.Context, e *env, args []string) error {

@@ -104,6 +104,9 @@ Flags:
         gather only loopback ICE candidates, for nodes on one machine
         (default: when --signal-addr and every --web-bootstrap is on loopback;
         --loopback=false turns it off)
+  --ice-server URL, --ice-username USER, --ice-credential PASSWORD,
+  --ice-transport-policy all|relay
+        STUN and TURN servers for the WebRTC connections; see below
   --bootstrap HOST:PORT,...
         mainline nodes to join through; comma-separated, may be repeated; host
         names are resolved at each attempt; the word "default" stands for the
@@ -132,9 +135,66 @@ Flags:
   --log-level LEVEL
         trace, debug, info, warn, error or off (default: $WDHT_LOG, else warn)
 
+Flags for running a public node (each also from the environment: see below):
+  --metrics-addr HOST:PORT
+        serve /metrics (Prometheus), /healthz (200 while the process runs) and
+        /readyz (200 when every routing table holds a node and the signalling
+        server serves, else 503) over HTTP there; :PORT listens on loopback,
+        0.0.0.0:PORT on every interface; port 0 picks one, printed as
+        METRICS addr=<ip:port> before LISTENING (default: off)
+  --pprof
+        also serve Go's profiles under /debug/pprof/ on --metrics-addr
+  --log-format FORMAT
+        text or json (one JSON object per line, hclog's format) (default text)
+  --trusted-proxy CIDR,...
+        reverse proxies (CIDR prefixes or IPs; comma-separated, may be
+        repeated) whose requests to the signalling server carry the client's
+        address in --proxy-header: for those, the per-IP caps and the logs use
+        the last address in the header that is not itself a trusted proxy; the
+        header is ignored from anyone else (default: none)
+  --proxy-header NAME
+        x-forwarded-for or forwarded (RFC 7239), the one header the trusted
+        proxies set (default x-forwarded-for)
+  --max-conns N
+        open WebRTC connections at most (default 512)
+  --max-pending N
+        WebRTC offers and answers waiting to connect at most (default 64)
+  --max-pending-per-ip N
+        the same, per signalling client IP (default 8)
+  --max-peers N, --max-peers-per-infohash N, --peer-ttl DURATION
+        the peer store: peers kept in all (default 100000), per infohash
+        (default 200), and how long an announced peer is kept (default 30m)
+  --max-items N, --max-item-bytes N, --item-ttl DURATION
+        the BEP 44 item store: items kept (default 10000), bytes of values and
+        salts (default 16777216), how long after its last put (default 2h)
+  --source-rate N, --source-burst N
+        the per-source inbound rate limit: queries per second each source IP
+        (an IPv6 /64) may send, and the burst above it (defaults 100 and 200);
+        --limits=false turns it off
+  --udp-read-buffer BYTES, --udp-write-buffer BYTES
+        the UDP socket's SO_RCVBUF and SO_SNDBUF (default 0: the system's; Linux
+        caps them at net.core.rmem_max and wmem_max)
+  --enforce-secure-ids
+        the UDP node ignores nodes whose IDs do not match their IPs (BEP 42),
+        except on local networks (default false)
+
+Every flag can also be set from the environment variable WDHT_ and its name in
+upper case with - as _ (--max-conns: WDHT_MAX_CONNS=1024, --pprof:
+WDHT_PPROF=true); a flag on the command line wins over its variable.
+
+SIGHUP saves the state file (with --state) and loads the TLS certificate and
+key again (with --tls-cert), then prints RELOADED state=<saved|error|off>
+cert=<reloaded|error|off>; open WebSockets and data channels stay up, and
+later TLS handshakes see the new certificate. The server also loads the files
+again by itself when they change. A certificate that does not load leaves the
+previous one in use. --state is checked for writability at start; an empty
+state file starts a fresh node.
+
 Flags of a side that does not run (--signal-addr without webrtc in
 --transports, --addr without udp) are a usage error.
-`,
+
+ICE flags:
+` + iceFlagsHelp,
 		flags:   func() *flag.FlagSet { fs, _ := nodeFlagSet(); return fs },
 		run:     runNode,
 		logFlag: true,
@@ -157,9 +217,11 @@ type nodeFlags struct {
 	limits          bool
 	maxSeconds      float64
 	logLevel        string
+	ops             opsFlags
 
 	// Parsed from the flags above.
 	laddr, saddr netip.AddrPort
+	ice          iceFlags
 }
 
 // nodeFlagSet returns node's flag set.
@@ -185,13 +247,16 @@ func nodeFlagSet() (*flag.FlagSet, *nodeFlags) {
 	fs.BoolVar(&f.limits, "limits", true, "")
 	fs.Float64Var(&f.maxSeconds, "max-seconds", 0, "")
 	fs.StringVar(&f.logLevel, "log-level", "", "")
+	f.ops.define(fs)
+	f.ice.register(fs)
 	return fs, f
 }
 
 // Flags that only one side of the node takes.
 var (
-	udpOnlyFlags    = []string{"addr", "bootstrap", "k"}
-	webrtcOnlyFlags = []string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k"}
+	udpOnlyFlags    = []string{"addr", "bootstrap", "k", "udp-read-buffer", "udp-write-buffer", "enforce-secure-ids"}
+	webrtcOnlyFlags = append([]string{"signal-addr", "advertise", "tls-cert", "tls-key", "loopback", "web-bootstrap", "web-k",
+		"max-conns", "max-pending", "max-pending-per-ip", "trusted-proxy", "proxy-header"}, iceFlagNames...)
 )
 
 // parseNodeFlags parses and checks node's arguments, without using the network.
@@ -199,6 +264,12 @@ func parseNodeFlags(args []string) (*nodeFlags, error) {
 	fs, f := nodeFlagSet()
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return nil, err
+	}
+	if err := applyEnv(fs); err != nil {
+		return nil, err
+	}
+	if err := f.ops.check(); err != nil {
 		return nil, err
 	}
 	switch {
@@ -264,6 +335,9 @@ func (f *nodeFlags) checkWebRTC() error {
 	if err := checkNodeAddrs("--web-bootstrap", f.webBootstrap.addrs); err != nil {
 		return err
 	}
+	if _, _, err := f.ice.config(f.webLoopback()); err != nil {
+		return err
+	}
 	switch {
 	case f.tlsCert != "" && f.tlsKey == "":
 		return badUsage("--tls-cert needs --tls-key, the certificate's private key")
@@ -284,6 +358,13 @@ func (f *nodeFlags) checkWebRTC() error {
 		return badInput("--tls-cert %q, --tls-key %q: %v", f.tlsCert, f.tlsKey, strings.TrimPrefix(err.Error(), "tls: "))
 	}
 	return nil
+}
+
+// webLoopback reports whether the WebRTC side gathers loopback candidates only: --loopback,
+// by default when the signalling server and every --web-bootstrap are on loopback.
+func (f *nodeFlags) webLoopback() bool {
+	return f.loopback.value(f.saddr.Addr().IsLoopback() &&
+		(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
 }
 
 // readFlagFile reads the file a flag names.
@@ -366,8 +447,14 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	if err := e.setLogLevel(f.logLevel); err != nil {
 		return err
 	}
+	e.log = f.ops.logger(e)
+	hup, stopHUP := notifyReload()
+	defer stopHUP()
 	sf := &stateFile{}
 	if f.state != "" {
+		if err := checkStateFile(f.state); err != nil {
+			return err
+		}
 		loaded, err := loadState(f.state)
 		if err != nil {
 			return err
@@ -378,9 +465,17 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 	}
 	sf.dual = sf.dual || f.transports.webrtc
 
+	peers, items, err := f.ops.stores()
+	if err != nil {
+		return err
+	}
 	var mcfg, wcfg dht.Config
 	mcfg.K, mcfg.State = f.k, withBootstrap(sf.Mainline, f.bootstrap.addrs)
 	wcfg.K, wcfg.State = f.webK, withBootstrap(sf.Web, f.webBootstrap.addrs)
+	mcfg.EnforceSecureIDs = f.ops.enforceSecure
+	mcfg.Peers, mcfg.Items, wcfg.Peers, wcfg.Items = peers, items, peers, items
+	f.ops.tuneKRPC(&mcfg.KRPC)
+	f.ops.tuneKRPC(&wcfg.KRPC)
 	if !f.limits {
 		mcfg.KRPC.SourceRate, mcfg.KRPC.QueryRate = -1, -1
 		wcfg.KRPC.SourceRate, wcfg.KRPC.QueryRate = -1, -1
@@ -394,33 +489,40 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 			c()
 		}
 	}()
+	var ops *opsServer
+	if f.ops.maddr.IsValid() {
+		if ops, err = listenOps(&f.ops); err != nil {
+			return err
+		}
+		defer ops.close() // first of all
+	}
 	var utr *udp.Transport
 	if f.transports.udp {
-		if utr, err = udp.Listen(f.laddr, &udp.Config{Logger: e.log.Named("udp")}); err != nil {
+		if utr, err = udp.Listen(f.laddr, f.ops.udpConfig(e.log.Named("udp"))); err != nil {
 			return err
 		}
 		closers = append(closers, func() { utr.Close() })
 	}
 	var sig *signalling
 	if f.transports.webrtc {
-		loopback := f.loopback.value(f.saddr.Addr().IsLoopback() &&
-			(len(f.webBootstrap.addrs) == 0 || allLoopback(f.webBootstrap.addrs)))
-		if sig, err = listenSignalling(e, f.saddr, f.advertise, loopback, f.tlsCert, f.tlsKey); err != nil {
+		if sig, err = listenSignalling(e, f.saddr, f.advertise, f.webLoopback(), f.tlsCert, f.tlsKey, &f.ice, f.ops.tuneWebRTC); err != nil {
 			return err
 		}
+		sig.trusted, sig.proxyHeader = f.ops.trustedProxies.prefixes, f.ops.header()
 		closers = append(closers, func() { sig.tr.Close() })
 	}
 
 	var n nodes
+	var br *bridge.Bridge
 	switch {
 	case utr != nil && sig != nil:
-		b, err := bridge.New(utr, sig.tr, signals.WebRTC(sig.tr), &bridge.Config{Mainline: mcfg, Web: wcfg, Logger: e.log})
+		b, err := bridge.New(utr, sig.tr, signals.WebRTC(sig.tr), &bridge.Config{Mainline: mcfg, Web: wcfg, Peers: peers, Items: items, Logger: e.log})
 		if err != nil {
 			sig.closeServer()
 			return err
 		}
 		closers = append(closers, func() { b.Close() })
-		n = nodes{mainline: b.Mainline, web: b.Web, wtr: sig.tr}
+		n, br = nodes{mainline: b.Mainline, web: b.Web, wtr: sig.tr}, b
 	case utr != nil:
 		mcfg.Logger = e.log
 		node, err := dht.New(utr, &mcfg)
@@ -447,9 +549,17 @@ func runNode(ctx context.Context, e *env, args []string) (err error) {
 		closers = append(closers, sig.closeServer)
 	}
 
+	if ops != nil {
+		ops.serve(metricsSources(&n, utr, sig, br), readiness(&n, sig), f.ops.pprof, e.log.Named("metrics"))
+		fmt.Fprintf(e.stdout, "METRICS addr=%v\n", ops.l.Addr())
+	}
+
 	pid := os.Getpid()
 	fmt.Fprintf(e.stdout, "LISTENING impl=wdht version=%s %s pid=%d\n", version(), listeningFields(&n, sig), pid)
-	serveNode(ctx, e, f, &n, sf, hasSeeds(mcfg.State), hasSeeds(wcfg.State))
+	serveNode(ctx, e, f, &n, sf, hasSeeds(mcfg.State), hasSeeds(wcfg.State), hup, func() { reloadNode(e, f, &n, sf, sig) })
+	if ops != nil {
+		ops.stopping.Store(true)
+	}
 	fmt.Fprintf(e.stdout, "STOPPING impl=wdht pid=%d\n", pid)
 	if f.state != "" {
 		return saveState(f.state, n.state(*sf))
@@ -476,7 +586,8 @@ func listeningFields(n *nodes, sig *signalling) string {
 // serveNode runs the started nodes until ctx ends or --max-seconds pass: it bootstraps
 // each in the background (when its join is set), prints status lines and saves the
 // state file.
-func serveNode(ctx context.Context, e *env, f *nodeFlags, n *nodes, sf *stateFile, joinMainline, joinWeb bool) {
+func serveNode(ctx context.Context, e *env, f *nodeFlags, n *nodes, sf *stateFile, joinMainline, joinWeb bool,
+	hup <-chan os.Signal, reload func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -518,6 +629,8 @@ func serveNode(ctx context.Context, e *env, f *nodeFlags, n *nodes, sf *stateFil
 			return
 		case now := <-status:
 			fmt.Fprintln(e.stdout, meter.line(now, n.stats()))
+		case <-hup:
+			reload()
 		case <-save:
 			if err := saveState(f.state, n.state(*sf)); err != nil {
 				e.log.Warn("cannot save state", "file", f.state, "error", err)

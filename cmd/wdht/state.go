@@ -35,7 +35,7 @@ type stateFile struct {
 }
 
 // loadState reads a state file written by saveState (or by bittorrent-dht's toJSON). It
-// returns nil, and no error, when the file does not exist.
+// returns nil, and no error, when the file does not exist or is empty.
 func loadState(path string) (*stateFile, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -43,6 +43,9 @@ func loadState(path string) (*stateFile, error) {
 	}
 	if err != nil {
 		return nil, badInput("--state %q: %v", path, err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, nil // an empty file (created for us, or by a crash of an old version): start fresh
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(b, &keys); err != nil {

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"testing"
 	"testing/synctest"
@@ -43,6 +44,19 @@ func main() {
 	}
 	if !quiet {
 		cfg.Progress = os.Stderr
+	}
+	// The nodes' routing tables are most of the heap, and they live to the end: a
+	// collector that lets the heap grow to twice the live data (GOGC=100) would double the
+	// peak memory. A lower target costs some CPU and keeps large networks in memory.
+	debug.SetGCPercent(gcPercent)
+	if memProfile != "" {
+		f, err := os.Create(memProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "simulation:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		cfg.HeapProfile = f
 	}
 
 	// testing.Main registers the testing flags and parses the command line unless it is
@@ -84,8 +98,11 @@ func main() {
 		[]testing.InternalTest{{Name: "simulation", F: simulation}}, nil, nil)
 }
 
-// cpuProfile is the file -cpuprofile names.
-var cpuProfile string
+// cpuProfile and memProfile are the files -cpuprofile and -memprofile name.
+var cpuProfile, memProfile string
+
+// gcPercent is -gcpercent: the garbage collector's target (runtime/debug.SetGCPercent).
+var gcPercent int
 
 func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err error) {
 	fs := flag.NewFlagSet("simulation", flag.ContinueOnError)
@@ -105,10 +122,12 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.IntVar(&cfg.Alpha, "alpha", 3, "lookup parallelism (alpha)")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Minute, "maintenance time between the bootstrap and the run")
 	fs.DurationVar(&cfg.Window, "window", 2*time.Minute, "the run: lookups, departures and arrivals are spread over it")
-	fs.IntVar(&cfg.Batch, "batch", 1024, "the largest number of nodes that bootstrap at once")
+	fs.IntVar(&cfg.Batch, "batch", 0, "the largest number of nodes that bootstrap at once (0: 1024, or n/50 when larger)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the network's loss and jitter and of every random choice of the run")
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.IntVar(&gcPercent, "gcpercent", 25, "garbage collection target percentage (as GOGC); the nodes' tables are long-lived, so 100 would double the peak memory")
+	fs.StringVar(&memProfile, "memprofile", "", "write a heap profile, taken after the run with every node still up, to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, false, err
 	}

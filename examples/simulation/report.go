@@ -144,10 +144,15 @@ func (r *Result) Print(w io.Writer) {
 	if r.Wall > 0 {
 		run = fmt.Sprintf("%v wall, %s", dur(r.Wall), run)
 	}
-	if r.PeakRSS > 0 {
-		run += fmt.Sprintf("; peak RSS %s", bytesIEC(uint64(r.PeakRSS)))
+	// Per node: over the most nodes up at once, the N of the start (those that leave
+	// close as others join).
+	perNode := func(b uint64) string {
+		return fmt.Sprintf("%.1f KiB per node", float64(b)/1024/float64(max(c.Nodes, 1)))
 	}
-	run += fmt.Sprintf("; heap in use at the end %s", bytesIEC(r.Heap))
+	if r.PeakRSS > 0 {
+		run += fmt.Sprintf("; peak RSS %s (%s)", bytesIEC(uint64(r.PeakRSS)), perNode(uint64(r.PeakRSS)))
+	}
+	run += fmt.Sprintf("; heap in use at the end %s (%s)", bytesIEC(r.Heap), perNode(r.Heap))
 	fmt.Fprintf(tw, "run\t%s\n", run)
 	tw.Flush()
 }

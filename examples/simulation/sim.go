@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -29,10 +31,14 @@ type Config struct {
 
 	Settle time.Duration // maintenance time between the bootstrap and the run
 	Window time.Duration // the run: lookups, departures and arrivals spread over it
-	Batch  int           // the largest bootstrap batch
+	Batch  int           // the largest bootstrap batch; 0: autoBatch(Nodes)
 	Seed   uint64
 
 	Progress io.Writer // receives progress lines; nil for none
+
+	// HeapProfile, when set, receives a heap profile (runtime/pprof) taken at the end of
+	// the run, after a garbage collection, while every node is still up.
+	HeapProfile io.Writer
 }
 
 func (c *Config) validate() error {
@@ -49,13 +55,38 @@ func (c *Config) validate() error {
 		return errors.New("durations must not be negative")
 	case c.K < 1 || c.Alpha < 1:
 		return errors.New("-k and -alpha must be positive")
-	case c.Batch < 1:
-		return errors.New("-batch must be positive")
+	case c.Batch < 0:
+		return errors.New("-batch must not be negative")
 	}
 	if stable := c.Nodes - c.churned(); stable < 2 {
 		return errors.New("too few nodes stay for -churn: announcers and lookers need two")
 	}
 	return nil
+}
+
+// autoBatch is the largest bootstrap batch for n nodes when Config.Batch is 0: 1,024, or
+// n/50 for more than 51,200 nodes. The nodes already up run their maintenance while each
+// batch bootstraps (some simulated seconds), so with a fixed batch the bootstrap would
+// cost O(n²/batch) maintenance work: batches that grow with n keep it O(n), about 25
+// simulated seconds of every node's maintenance, at the price of n/50 bootstraps (and
+// their goroutines) at once.
+func autoBatch(n int) int { return max(1024, n/50) }
+
+// schedule returns the sizes of the bootstrap batches: each at most as large as the
+// network already up (which starts as one node), so that the network doubles with each
+// until batches reach the largest batch.
+func (c *Config) schedule() []int {
+	largest := c.Batch
+	if largest == 0 {
+		largest = autoBatch(c.Nodes)
+	}
+	var sizes []int
+	for up := 1; up < c.Nodes; {
+		b := min(up, largest, c.Nodes-up)
+		sizes = append(sizes, b)
+		up += b
+	}
+	return sizes
 }
 
 // churned is the number of nodes that leave (and join) during the run.
@@ -177,8 +208,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// have finished bootstrapping. A batch is at most as large as the network that is
 	// already up, so the network doubles with each until batches reach cfg.Batch.
 	up := 1
-	for up < cfg.Nodes {
-		b := min(up, cfg.Batch, cfg.Nodes-up)
+	for _, b := range cfg.schedule() {
 		seeds := make([]uint64, b)
 		for i := range seeds {
 			seeds[i] = rng.Uint64()
@@ -370,6 +400,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Net = s.net.Stats()
 	res.SimTime = time.Since(s.start)
 	res.Heap = heapInUse()
+	if cfg.HeapProfile != nil {
+		runtime.GC() // the profile's in-use figures are those of the last collection
+		if err := pprof.Lookup("heap").WriteTo(cfg.HeapProfile, 0); err != nil {
+			return nil, fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	s.progress("done; closing the nodes")
 	closeAll()
 	return res, nil
@@ -452,5 +488,8 @@ func (s *sim) progress(format string, args ...any) {
 	if now := wallNow(); !now.IsZero() && !s.wall.IsZero() {
 		wall = fmt.Sprintf("%.1fs", now.Sub(s.wall).Seconds())
 	}
-	fmt.Fprintf(s.cfg.Progress, "[wall %7s | simulated %8v] %s\n", wall, time.Since(s.start).Round(time.Millisecond), fmt.Sprintf(format, args...))
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mem := fmt.Sprintf("heap %4d MiB, stacks %3d MiB, RSS %4d MiB", m.HeapInuse>>20, m.StackInuse>>20, currentRSS()>>20)
+	fmt.Fprintf(s.cfg.Progress, "[wall %7s | simulated %8v | %s] %s\n", wall, time.Since(s.start).Round(time.Millisecond), mem, fmt.Sprintf(format, args...))
 }

@@ -57,7 +57,7 @@ func TestSimulation(t *testing.T) {
 	if min := cfg.Settle + cfg.Window; res.SimTime < min {
 		t.Errorf("simulated time %v, want at least %v", res.SimTime, min)
 	}
-	for _, want := range []string{"success", "rounds", "latency (whole lookup)", "simulated"} {
+	for _, want := range []string{"success", "rounds", "latency (whole lookup)", "simulated", "KiB per node"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the table lacks %q", want)
 		}
@@ -71,13 +71,13 @@ func TestFlags(t *testing.T) {
 	}
 	want := Config{Nodes: 10_000, Lookups: 500, Churn: 0.05, Loss: 0.01, Delay: 20 * time.Millisecond,
 		Jitter: 20 * time.Millisecond, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute,
-		Batch: 1024, Seed: 1}
+		Batch: 0, Seed: 1}
 	if cfg != want || quiet {
 		t.Errorf("defaults = %+v (quiet %v), want %+v", cfg, quiet, want)
 	}
 	for _, args := range [][]string{
 		{"-n", "1"}, {"-churn", "1"}, {"-loss", "1"}, {"-k", "0"}, {"-delay", "-1s"},
-		{"-lookups", "0"}, {"-batch", "0"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"},
+		{"-lookups", "0"}, {"-batch", "-1"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"},
 	} {
 		if _, _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) = nil error", args)
@@ -103,5 +103,31 @@ func TestPercentile(t *testing.T) {
 	}
 	if got, _ := percentile([]int{7}, 0.99); got != 7 {
 		t.Errorf("percentile([7], 0.99) = %d", got)
+	}
+}
+
+// TestSchedule checks the bootstrap batches: every node after the first bootstraps once,
+// no batch outgrows the network already up, and with the default largest batch a network
+// of 100,000 nodes takes few more batches than one of 10,000 (the work of a bootstrap is
+// the maintenance of the nodes up during each batch, so a fixed batch would make it
+// quadratic).
+func TestSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		nodes, batch, batches int
+	}{
+		{10_000, 0, 19}, {100_000, 0, 60}, {100_000, 1024, 107}, {2, 0, 1}, {300, 64, 10},
+	} {
+		c := Config{Nodes: tc.nodes, Batch: tc.batch}
+		sizes := c.schedule()
+		up := 1
+		for i, b := range sizes {
+			if b < 1 || b > up {
+				t.Fatalf("n %d, batch %d: batch %d has %d nodes with %d up", tc.nodes, tc.batch, i, b, up)
+			}
+			up += b
+		}
+		if up != tc.nodes || len(sizes) != tc.batches {
+			t.Errorf("n %d, batch %d: %d batches bring up %d nodes; want %d batches, %d nodes", tc.nodes, tc.batch, len(sizes), up, tc.batches, tc.nodes)
+		}
 	}
 }

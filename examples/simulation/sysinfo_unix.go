@@ -3,7 +3,10 @@
 package main
 
 import (
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -28,4 +31,22 @@ func peakRSS() int64 {
 		return int64(ru.Maxrss) // bytes
 	}
 	return int64(ru.Maxrss) * 1024 // kilobytes elsewhere
+}
+
+// currentRSS returns the resident set size of the process now, in bytes (Linux's
+// /proc/self/status; 0 elsewhere).
+func currentRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

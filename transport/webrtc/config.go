@@ -22,8 +22,10 @@ const (
 	// for the peer's first message before they report the connection ready (see
 	// Config.ReadyDelay).
 	DefaultReadyDelay = 500 * time.Millisecond
-	// DefaultMaxConns caps the open connections.
-	DefaultMaxConns = 512
+	// DefaultMaxConns caps the open connections. An open connection costs the node about
+	// 190 KiB (64 KiB of it the read buffer) and 16 goroutines (bench/webrtcload), so the
+	// cap holds a node at about 200 MiB.
+	DefaultMaxConns = 1024
 	// DefaultMaxPending caps the offers and answers waiting to connect, in each of the
 	// three budgets (the signalling server's, relayed offers', the node's own).
 	DefaultMaxPending = 64
@@ -97,10 +99,19 @@ type ICEServer struct {
 // Config configures a Transport. The zero value (or a nil *Config) is ready for production
 // use with the documented defaults; tests on one machine set Loopback.
 type Config struct {
-	// ICEServers are the STUN and TURN servers used to gather candidates. Default none:
-	// host candidates only, which is what the JS demos use and what works on a LAN or
-	// with peers that have public addresses.
+	// ICEServers are the STUN and TURN servers used to gather candidates (ParseICEServer
+	// reads the one-URL form "turn:USER:PASSWORD@HOST:PORT"); a TURN server needs a
+	// Username and Credential. Default none: host candidates only, which works on a LAN
+	// and with peers that have public addresses, and never contacts a third party. A node
+	// behind a NAT needs a STUN server to be reached from outside (it logs a warning when
+	// it gathers only private host candidates and has none), and a TURN server when the
+	// NAT maps each destination to a new port (symmetric) and the peer's does too. The JS
+	// implementation (simple-peer) uses public STUN servers by default.
 	ICEServers []ICEServer
+	// RelayOnly gathers and uses relay (TURN) candidates only, WebRTC's
+	// iceTransportPolicy "relay": peers see the TURN server's address, never ours. It
+	// needs a TURN server in ICEServers.
+	RelayOnly bool
 
 	// Loopback sets the transport up for tests on one machine, including inside a network
 	// namespace whose only interface is lo: loopback candidates are gathered, only on
@@ -147,7 +158,7 @@ type Config struct {
 	ReadyDelay time.Duration
 
 	// MaxConns caps the open connections plus those being set up; beyond it new offers and
-	// answers fail with ErrTooManyConnections. Default 512.
+	// answers fail with ErrTooManyConnections. Default 1024.
 	MaxConns int
 	// MaxPending caps the offers and answers waiting to connect in each of three separate
 	// budgets, so that a flood of one kind cannot starve the others: the signalling
@@ -237,6 +248,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("webrtc: ICEServers[%d] has no URLs", i))
 		}
 	}
+	errs = append(errs, c.validateICE()...)
 	if c.Advertise != "" {
 		if _, _, err := splitHostPort(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("webrtc: Advertise: %w", err))

@@ -33,7 +33,7 @@ func (t *Transport) Dial(ctx context.Context, addr string) (netip.AddrPort, erro
 	if ip, err := netip.ParseAddr(host); err == nil {
 		aliases = append(aliases, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
 	} else {
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		ips, err := lookupHost(ctx, host)
 		if err != nil {
 			return netip.AddrPort{}, fmt.Errorf("webrtc: dial %s: %w", addr, err)
 		}
@@ -117,10 +117,7 @@ func (t *Transport) dialOnce(ctx context.Context, method Signalling, secure bool
 
 // dialWebSocket is the client side of WebSocket signalling: the server offers, we answer.
 func (t *Transport) dialWebSocket(ctx context.Context, url string) (netip.AddrPort, error) {
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		HTTPClient:      t.httpClient(),
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	ws, _, err := websocket.Dial(ctx, url, t.webSocketOptions())
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

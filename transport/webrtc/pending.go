@@ -187,10 +187,7 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 	cert, err := t.certificate()
 	var pc *pwebrtc.PeerConnection
 	if err == nil {
-		pc, err = t.api.NewPeerConnection(pwebrtc.Configuration{
-			ICEServers:   t.iceSrv,
-			Certificates: []pwebrtc.Certificate{cert},
-		})
+		pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
 	}
 	if err != nil {
 		p.close(err)
@@ -266,6 +263,7 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 		return errClosed
 	}
 	p.sdp = pc.LocalDescription().SDP
+	p.t.candidateNote(p.sdp) // ice.go
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package webrtc
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -57,6 +58,15 @@ type ServerConfig struct {
 	// progress per client (see ServeHTTP) are capped the same, beyond which they get 503.
 	// Default 16.
 	MaxClientsPerIP int
+	// TrustedProxies are the reverse proxies whose requests carry the real client's
+	// address in ProxyHeader: for a request from one of them, the client address (for
+	// the per-IP caps and the logs) is the last address in the header that is not
+	// itself a trusted proxy. The header of any other peer is ignored. Default none.
+	TrustedProxies []netip.Prefix
+	// ProxyHeader is the header trusted proxies set: HeaderXForwardedFor (the default)
+	// or HeaderForwarded (RFC 7239, its for= parameters). Only one is read, so that a
+	// client cannot forge the other through a proxy that sets just one.
+	ProxyHeader string
 }
 
 // Validate reports the first problems found in c. A nil ServerConfig is valid.
@@ -79,6 +89,14 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxClientsPerIP < 0 {
 		errs = append(errs, fmt.Errorf("webrtc: negative MaxClientsPerIP %d", c.MaxClientsPerIP))
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			errs = append(errs, fmt.Errorf("webrtc: invalid TrustedProxies prefix %v", p))
+		}
+	}
+	if c.ProxyHeader != "" && c.ProxyHeader != HeaderXForwardedFor && c.ProxyHeader != HeaderForwarded {
+		errs = append(errs, fmt.Errorf("webrtc: ProxyHeader %q: want %q or %q", c.ProxyHeader, HeaderXForwardedFor, HeaderForwarded))
 	}
 	return errors.Join(errs...)
 }
@@ -110,6 +128,9 @@ type Server struct {
 	cfg ServerConfig
 	log hclog.Logger
 	tls *tls.Config // nil: plain
+
+	certs  *certReloader // nil: plain
+	counts serverCounters
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -144,13 +165,18 @@ func NewServer(t *Transport, cfg *ServerConfig) (*Server, error) {
 	if c.MaxClientsPerIP == 0 {
 		c.MaxClientsPerIP = DefaultMaxClientsPerIP
 	}
+	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
+	for i, p := range c.TrustedProxies {
+		c.TrustedProxies[i] = unmapPrefix(p)
+	}
 	s := &Server{t: t, cfg: c, log: t.log.Named("signal"), inflight: make(map[netip.Addr]int)}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		certs, err := newCertReloader(c.CertFile, c.KeyFile, s.log)
 		if err != nil {
-			return nil, fmt.Errorf("webrtc: loading the TLS certificate: %w", err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}}
+		s.certs = certs
+		s.tls = &tls.Config{GetCertificate: certs.get, NextProtos: []string{"http/1.1"}}
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -243,6 +269,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() { s.counts.count(requestKind(r), cmp.Or(sw.status, http.StatusOK)) }()
+	w, r = sw, s.withClient(r)
 
 	// Every path, whatever the method: the request's body and the response must pass
 	// within the handshake deadline (a WebSocket upgrade clears these, and is bounded by
@@ -336,7 +365,9 @@ func (s *Server) handshakeCtx(r *http.Request) (context.Context, context.CancelF
 // client returns the remote IP of a request (for the per-IP cap) and the local address it
 // arrived on (announced when Config.Advertise is empty).
 func client(r *http.Request) (remote netip.Addr, host string, port int) {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+	if a, ok := r.Context().Value(clientKey{}).(netip.Addr); ok {
+		remote = a // worked out by ServeHTTP from a trusted proxy's header
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		remote = ap.Addr().Unmap()
 	}
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {

@@ -2,9 +2,6 @@ package webrtc
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -15,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/pion/ice/v2"
 	pwebrtc "github.com/pion/webrtc/v3"
 
 	"github.com/wdht/wdht/transport"
@@ -51,7 +47,7 @@ type Transport struct {
 	adPort int
 
 	certMu sync.Mutex
-	cert   *pwebrtc.Certificate
+	cert   *dtlsCertificate
 
 	mu      sync.Mutex
 	closed  bool
@@ -69,6 +65,7 @@ type Transport struct {
 
 	sendQueued atomic.Int64 // bytes queued on all connections, as each last saw (conn.buffered)
 
+	noted   atomic.Bool // candidateNote ran
 	mdns    mdnsQuerier
 	mdnsSem chan struct{}                                             // Config.MaxMDNSQueries
 	query   func(ctx context.Context, name string) (netip.Addr, bool) // queryMDNS; tests replace it
@@ -139,58 +136,6 @@ func New(cfg *Config) (*Transport, error) {
 	}
 	t.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(t.settings()))
 	return t, nil
-}
-
-// settings returns the pion SettingEngine of every connection.
-func (t *Transport) settings() pwebrtc.SettingEngine {
-	var se pwebrtc.SettingEngine
-	se.LoggerFactory = pionLogs{t.log.Named("pion")}
-	se.DetachDataChannels()
-	// Peers' mDNS candidates are resolved (or dropped) before pion sees them
-	// (prepareRemoteSDP), and ours are never names: no mDNS socket per connection.
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	types := []pwebrtc.NetworkType{pwebrtc.NetworkTypeUDP4}
-	if t.cfg.IPv6 {
-		types = append(types, pwebrtc.NetworkTypeUDP6)
-	}
-	se.SetNetworkTypes(types)
-	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
-	if t.cfg.Loopback {
-		se.SetIncludeLoopbackCandidate(true)
-	}
-	if f := t.cfg.InterfaceFilter; f != nil {
-		se.SetInterfaceFilter(f)
-	}
-	ipf := t.cfg.IPFilter
-	if ipf == nil && t.cfg.Loopback && t.cfg.InterfaceFilter == nil {
-		ipf = netip.Addr.IsLoopback
-	}
-	if ipf != nil {
-		se.SetIPFilter(func(ip net.IP) bool {
-			a, ok := netip.AddrFromSlice(ip)
-			return ok && ipf(a.Unmap())
-		})
-	}
-	return se
-}
-
-// certificate returns the transport's DTLS certificate: one for every connection,
-// replaced only when it is about to expire (pion refuses expired ones).
-func (t *Transport) certificate() (pwebrtc.Certificate, error) {
-	t.certMu.Lock()
-	defer t.certMu.Unlock()
-	if t.cert == nil || time.Until(t.cert.Expires()) < 24*time.Hour {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return pwebrtc.Certificate{}, fmt.Errorf("webrtc: generating the DTLS key: %w", err)
-		}
-		cert, err := pwebrtc.GenerateCertificate(key)
-		if err != nil {
-			return pwebrtc.Certificate{}, fmt.Errorf("webrtc: generating the DTLS certificate: %w", err)
-		}
-		t.cert = cert
-	}
-	return *t.cert, nil
 }
 
 // LocalAddr returns the zero AddrPort: a WebRTC transport is reached only through

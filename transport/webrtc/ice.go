@@ -1,0 +1,186 @@
+package webrtc
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pion/ice/v2"
+	pwebrtc "github.com/pion/webrtc/v3"
+)
+
+// ParseICEServer parses a STUN or TURN server given as one URL, the form a user types:
+//
+//	stun:HOST[:PORT]                         (port 3478; stuns: 5349)
+//	turn:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]
+//	turns:USER:PASSWORD@HOST[:PORT][?transport=tcp]
+//
+// USER and PASSWORD may be percent-encoded (%3A for a colon, %40 for @). The credentials
+// are moved to ICEServer.Username and Credential and the URL is kept without them, as
+// WebRTC's RTCIceServer holds them. A TURN URL without credentials parses; Config.Validate
+// then asks for them.
+func ParseICEServer(s string) (ICEServer, error) {
+	scheme, rest, ok := strings.Cut(s, ":")
+	scheme = strings.ToLower(scheme)
+	if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") {
+		return ICEServer{}, fmt.Errorf("ICE server %q: want stun:, stuns:, turn: or turns:", s)
+	}
+	var srv ICEServer
+	hostPart, query, _ := strings.Cut(rest, "?")
+	if i := strings.LastIndexByte(hostPart, '@'); i >= 0 {
+		if scheme == "stun" || scheme == "stuns" {
+			return ICEServer{}, fmt.Errorf("ICE server %q: a STUN server takes no credentials", s)
+		}
+		user, pass, ok := strings.Cut(hostPart[:i], ":")
+		if !ok {
+			return ICEServer{}, fmt.Errorf("ICE server %q: want USER:PASSWORD@ before the host", s)
+		}
+		var err error
+		if srv.Username, err = url.PathUnescape(user); err == nil {
+			srv.Credential, err = url.PathUnescape(pass)
+		}
+		if err != nil || srv.Username == "" {
+			return ICEServer{}, fmt.Errorf("ICE server %q: bad USER:PASSWORD (percent-encode : and @ in them)", s)
+		}
+		hostPart = hostPart[i+1:]
+	}
+	u := scheme + ":" + hostPart
+	if query != "" {
+		u += "?" + query
+	}
+	if err := checkICEURL(u); err != nil {
+		return ICEServer{}, fmt.Errorf("ICE server %q: %v", redact(s, srv), err)
+	}
+	srv.URLs = []string{u}
+	return srv, nil
+}
+
+// checkICEURL checks a STUN or TURN URL with the parser pion applies, and its port.
+func checkICEURL(u string) error {
+	p, err := ice.ParseURL(u) //nolint:staticcheck // pion/stun.ParseURI, an indirect dependency
+	if err != nil {
+		return err
+	}
+	if p.Port < 1 || p.Port > 65535 {
+		return fmt.Errorf("port %d: want 1 to 65535", p.Port)
+	}
+	return nil
+}
+
+// redact replaces the password of srv in s.
+func redact(s string, srv ICEServer) string {
+	if srv.Credential == "" {
+		return s
+	}
+	return strings.Replace(s, ":"+url.PathEscape(srv.Credential)+"@", ":***@", 1)
+}
+
+// isTURN reports whether an ICE server URL is a TURN server's.
+func isTURN(u string) bool {
+	l := strings.ToLower(u)
+	return strings.HasPrefix(l, "turn:") || strings.HasPrefix(l, "turns:")
+}
+
+// validateICE checks the ICE servers and the transport policy.
+func (c *Config) validateICE() []error {
+	var errs []error
+	turn := false
+	for i, s := range c.ICEServers {
+		for _, u := range s.URLs {
+			if err := checkICEURL(u); err != nil {
+				errs = append(errs, fmt.Errorf("webrtc: ICEServers[%d]: %q: %v", i, u, err))
+				continue
+			}
+			if isTURN(u) {
+				turn = true
+				if s.Username == "" {
+					errs = append(errs, fmt.Errorf("webrtc: ICEServers[%d]: TURN server %q needs a Username and Credential", i, u))
+				}
+			}
+		}
+	}
+	if c.RelayOnly && !turn {
+		errs = append(errs, fmt.Errorf("webrtc: RelayOnly needs a TURN server in ICEServers"))
+	}
+	return errs
+}
+
+// Acceptance waits: how long after the start of its connectivity checks the controlling
+// side of a connection (the offerer) waits before it nominates a candidate pair of each
+// type, giving a better pair the time to answer. pion's defaults are 0 for host pairs,
+// 500 ms for server-reflexive, 1 s for peer-reflexive and 2 s for relayed ones: a client
+// behind a NAT that dials a public signalling server offering over WebSocket is a
+// peer-reflexive candidate for the server and waited 1 s. Offers and answers carry every
+// candidate (no trickle), so every check starts at once and a direct pair answers within
+// one round trip of a relayed one: shorter waits cost nothing.
+const (
+	hostAcceptanceWait  = 0
+	srflxAcceptanceWait = 50 * time.Millisecond
+	prflxAcceptanceWait = 50 * time.Millisecond
+	relayAcceptanceWait = 300 * time.Millisecond
+)
+
+// candidateNote is what the first gathering of a transport tells the operator.
+func (t *Transport) candidateNote(sdp string) {
+	if t.cfg.Loopback || !t.noted.CompareAndSwap(false, true) {
+		return
+	}
+	var host []netip.Addr
+	public, srflx, relay := false, false, false
+	for l := range strings.SplitSeq(sdp, "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		a, _, _, ok := candidateAddr(l)
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.Contains(l, " typ srflx"):
+			srflx = true
+		case strings.Contains(l, " typ relay"):
+			relay = true
+		case strings.Contains(l, " typ host"):
+			if ip, err := netip.ParseAddr(a); err == nil {
+				host = append(host, ip)
+				if !privateIP(ip) {
+					public = true
+				}
+			}
+		}
+	}
+	switch {
+	case len(t.cfg.ICEServers) == 0 && !public:
+		t.log.Warn("only private host candidates and no STUN server: peers outside this network "+
+			"cannot connect to this node; give a STUN server (webrtc.Config.ICEServers, wdht --ice-server stun:HOST:PORT)",
+			"candidates", fmt.Sprint(host))
+	case len(t.cfg.ICEServers) > 0 && !srflx && !relay:
+		t.log.Warn("the STUN/TURN servers gave no candidate (unreachable, or wrong credentials): "+
+			"only host candidates are offered", "servers", fmt.Sprint(t.iceURLs()), "candidates", fmt.Sprint(host))
+	}
+}
+
+// icePolicy returns the ICE transport policy of every connection.
+func (t *Transport) icePolicy() pwebrtc.ICETransportPolicy {
+	if t.cfg.RelayOnly {
+		return pwebrtc.ICETransportPolicyRelay
+	}
+	return pwebrtc.ICETransportPolicyAll
+}
+
+// iceURLs returns the ICE servers' URLs (never their credentials).
+func (t *Transport) iceURLs() []string {
+	var out []string
+	for _, s := range t.cfg.ICEServers {
+		out = append(out, s.URLs...)
+	}
+	return out
+}
+
+// privateIP reports whether ip is not reachable from the internet: RFC 1918, the
+// carrier-grade NAT range (RFC 6598), unique local IPv6, link-local and loopback.
+func privateIP(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
+}
