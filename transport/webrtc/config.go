@@ -26,10 +26,12 @@ const (
 	// 190 KiB (64 KiB of it the read buffer) and 16 goroutines (bench/webrtcload), so the
 	// cap holds a node at about 200 MiB.
 	DefaultMaxConns = 1024
-	// DefaultMaxPending caps the offers and answers waiting to connect.
+	// DefaultMaxPending caps the offers and answers waiting to connect, in each of the
+	// three budgets (the signalling server's, relayed offers', the node's own).
 	DefaultMaxPending = 64
-	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect that one remote
-	// IP address asked for (a signalling client, or the node relaying an offer).
+	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect in one budget
+	// that one source asked for (a signalling client, or the node relaying an offer): an
+	// IPv4 address, or an IPv6 /64.
 	DefaultMaxPendingPerIP = 8
 	// DefaultSendBuffer is how many bytes a connection may have queued, unsent, before Send
 	// refuses more with ErrSendBufferFull.
@@ -39,6 +41,10 @@ const (
 	DefaultQueueLen = 1024
 	// DefaultMDNSTimeout bounds the resolution of a peer's mDNS (.local) candidates.
 	DefaultMDNSTimeout = 2 * time.Second
+	// DefaultMaxMDNSQueries caps the mDNS resolutions running at once.
+	DefaultMaxMDNSQueries = 16
+	// DefaultTotalSendBuffer caps the bytes queued, unsent, on all connections together.
+	DefaultTotalSendBuffer = 32 << 20
 )
 
 // MaxMessageSize is the largest message the transport carries: one SCTP message of the
@@ -130,6 +136,11 @@ type Config struct {
 	// MDNSTimeout bounds the resolution of one offer's or answer's mDNS candidates;
 	// candidates still unresolved are dropped. Default 2 s.
 	MDNSTimeout time.Duration
+	// MaxMDNSQueries caps the mDNS resolutions (each a multicast query on the local
+	// network) running at once in the transport, whatever the number of SDPs being
+	// prepared; a name that finds no room within MDNSTimeout is dropped. Each SDP has at
+	// most 8 distinct names resolved. Default 16.
+	MaxMDNSQueries int
 
 	// Timeout is how long an offer or answer may wait to connect before it is closed.
 	// Default 30 s, the JS implementation's peer_connection_timeout.
@@ -149,18 +160,29 @@ type Config struct {
 	// MaxConns caps the open connections plus those being set up; beyond it new offers and
 	// answers fail with ErrTooManyConnections. Default 1024.
 	MaxConns int
-	// MaxPending caps the offers and answers waiting to connect; beyond it new ones fail
-	// with ErrTooManyPending. Default 64.
+	// MaxPending caps the offers and answers waiting to connect in each of three separate
+	// budgets, so that a flood of one kind cannot starve the others: the signalling
+	// server's (answers and WebSocket offers to its clients), the relayed offers'
+	// (NewAnswer: offers peers relay in peer_connection and signals) and the node's own
+	// (NewOffer, for its lookups, and Dial). When a budget is full, an offer or answer for
+	// a source holding fewer than another takes the room of that source's oldest
+	// unconnected one (closed, counted in Stats.Evicted); otherwise it fails with
+	// ErrTooManyPending. Default 64.
 	MaxPending int
-	// MaxPendingPerIP caps the offers and answers waiting to connect that were made on
-	// behalf of one remote IP address: the signalling server's client, or the node that
-	// relayed an offer (see NewAnswer). Default 8.
+	// MaxPendingPerIP caps the offers and answers waiting to connect in one budget that
+	// were made on behalf of one source: the signalling server's client, or the node that
+	// relayed an offer (see NewAnswer). A source is an IPv4 address, or an IPv6 /64 (one
+	// host routinely has a whole /64). Default 8.
 	MaxPendingPerIP int
 
 	// SendBuffer is how many bytes a connection may have queued and unsent (the data
 	// channel's buffered amount) before Send refuses more with ErrSendBufferFull rather
 	// than queueing without bound. Default 1 MiB.
 	SendBuffer int
+	// TotalSendBuffer caps the bytes queued and unsent on all connections together
+	// (without it, MaxConns x SendBuffer: 512 MiB by default); beyond it Send refuses
+	// with ErrSendBufferFull too. Default 32 MiB.
+	TotalSendBuffer int
 	// QueueLen is how many received messages may wait for Receive; beyond it messages
 	// are dropped (and counted in Stats.Dropped), as a full UDP socket buffer drops
 	// datagrams. Default 1024.
@@ -206,6 +228,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	neg("MDNSTimeout", int64(c.MDNSTimeout))
+	neg("MaxMDNSQueries", int64(c.MaxMDNSQueries))
+	neg("TotalSendBuffer", int64(c.TotalSendBuffer))
 	neg("Timeout", int64(c.Timeout))
 	neg("IdleTimeout", int64(c.IdleTimeout))
 	neg("MaxConns", int64(c.MaxConns))
@@ -213,6 +237,9 @@ func (c *Config) Validate() error {
 	neg("MaxPendingPerIP", int64(c.MaxPendingPerIP))
 	neg("SendBuffer", int64(c.SendBuffer))
 	neg("QueueLen", int64(c.QueueLen))
+	if c.TotalSendBuffer > 0 && c.TotalSendBuffer < MaxMessageSize {
+		errs = append(errs, fmt.Errorf("webrtc: TotalSendBuffer %d is below MaxMessageSize %d", c.TotalSendBuffer, MaxMessageSize))
+	}
 	if c.SendBuffer > 0 && c.SendBuffer < MaxMessageSize {
 		errs = append(errs, fmt.Errorf("webrtc: SendBuffer %d is below MaxMessageSize %d", c.SendBuffer, MaxMessageSize))
 	}
@@ -260,6 +287,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.MDNSTimeout == 0 {
 		d.MDNSTimeout = DefaultMDNSTimeout
+	}
+	if d.MaxMDNSQueries == 0 {
+		d.MaxMDNSQueries = DefaultMaxMDNSQueries
+	}
+	if d.TotalSendBuffer == 0 {
+		d.TotalSendBuffer = DefaultTotalSendBuffer
 	}
 	if d.Timeout == 0 {
 		d.Timeout = DefaultTimeout

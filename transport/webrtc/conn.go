@@ -38,7 +38,8 @@ type conn struct {
 	ours     bool                   // we answered an offer of ours: the peer is ready at once
 	pair     string                 // the selected pair's candidate types, "local/remote" (ice.go)
 
-	wmu sync.Mutex // makes the buffered-amount check and the write one step
+	wmu      sync.Mutex   // makes the buffered-amount check and the write one step
+	buffered atomic.Int64 // queued bytes counted in t.sendQueued; written under wmu
 }
 
 // send writes b as one binary message, unless the channel already holds
@@ -51,15 +52,57 @@ func (c *conn) send(b []byte) error {
 		return fmt.Errorf("webrtc: connection to %v closed: %w", c.addr, transport.ErrUnreachable)
 	default:
 	}
-	if buffered := c.dc.BufferedAmount(); buffered+uint64(len(b)) > uint64(c.t.cfg.SendBuffer) {
+	buffered := c.dc.BufferedAmount()
+	if buffered+uint64(len(b)) > uint64(c.t.cfg.SendBuffer) {
 		return fmt.Errorf("webrtc: send to %v (%d bytes queued): %w", c.addr, buffered, ErrSendBufferFull)
+	}
+	c.setBuffered(int64(buffered))
+	t := c.t
+	if t.sendQueued.Load()+int64(len(b)) > int64(t.cfg.TotalSendBuffer) {
+		// The sum of what each connection last saw may be stale (it only falls when
+		// they send): count again before refusing.
+		t.recountQueued(c)
+		if q := t.sendQueued.Load(); q+int64(len(b)) > int64(t.cfg.TotalSendBuffer) {
+			return fmt.Errorf("webrtc: send to %v (%d bytes queued on all connections): %w", c.addr, q, ErrSendBufferFull)
+		}
 	}
 	if _, err := c.rwc.WriteDataChannel(b, false); err != nil {
 		return fmt.Errorf("webrtc: send to %v: %w: %w", c.addr, transport.ErrUnreachable, err)
 	}
+	c.setBuffered(int64(buffered) + int64(len(b)))
 	c.t.stats.messagesOut.Add(1)
 	c.t.stats.bytesOut.Add(uint64(len(b)))
 	return nil
+}
+
+// setBuffered records v bytes queued on c, in the transport's total too. The caller
+// holds c.wmu, and c is not closed.
+func (c *conn) setBuffered(v int64) {
+	c.t.sendQueued.Add(v - c.buffered.Swap(v))
+}
+
+// recountQueued refreshes the queued bytes of every open connection but self (whose
+// caller holds its lock and has just refreshed it), skipping those busy sending.
+func (t *Transport) recountQueued(self *conn) {
+	t.mu.Lock()
+	conns := make([]*conn, 0, len(t.conns))
+	for _, c := range t.conns {
+		if c != self {
+			conns = append(conns, c)
+		}
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		if !c.wmu.TryLock() {
+			continue
+		}
+		select {
+		case <-c.closed:
+		default:
+			c.setBuffered(int64(c.dc.BufferedAmount()))
+		}
+		c.wmu.Unlock()
+	}
 }
 
 // readLoop delivers the connection's messages until the channel closes, then closes the
@@ -209,6 +252,9 @@ func (c *conn) close(notify bool) {
 		t.mu.Unlock()
 		c.rwc.Close()
 		c.pc.Close()
+		c.wmu.Lock() // a send in progress has counted its bytes
+		t.sendQueued.Add(-c.buffered.Swap(0))
+		c.wmu.Unlock()
 		t.stats.closedConns.Add(1)
 		if t.log.IsDebug() {
 			t.log.Debug("connection closed", "peer", c.addr)

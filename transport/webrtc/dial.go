@@ -133,7 +133,7 @@ func (t *Transport) dialWebSocket(ctx context.Context, url string) (netip.AddrPo
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	p, err := t.newPending(ctx, false, offer.SDP, netip.Addr{}, announceWS, "", 0)
+	p, err := t.newPending(ctx, poolOwn, false, offer.SDP, netip.Addr{}, announceWS, "", 0)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -156,7 +156,7 @@ func (t *Transport) dialWebSocket(ctx context.Context, url string) (netip.AddrPo
 
 // dialHTTP is the client side of HTTP signalling: we POST an offer, the server answers.
 func (t *Transport) dialHTTP(ctx context.Context, url string) (netip.AddrPort, error) {
-	p, err := t.newPending(ctx, true, "", netip.Addr{}, announceHTTP, "", 0)
+	p, err := t.newPending(ctx, poolOwn, true, "", netip.Addr{}, announceHTTP, "", 0)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

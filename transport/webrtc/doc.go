@@ -62,10 +62,36 @@
 // open is reported to the functions registered with NotifyClosed
 // (transport.ClosedNotifier), so that the DHT forgets the node at once.
 //
-// Open connections (Config.MaxConns) and offers and answers waiting to connect
-// (Config.MaxPending, and Config.MaxPendingPerIP per signalling client or relaying node)
-// are capped; beyond a cap they fail with ErrTooManyConnections or ErrTooManyPending, and
-// the Server answers 503. Send refuses a message with ErrSendBufferFull when the data
+// Open connections (Config.MaxConns) and offers and answers waiting to connect are
+// capped; beyond a cap they fail with ErrTooManyConnections or ErrTooManyPending, and
+// the Server answers 503.
+//
+// # Abuse resistance
+//
+// Every per-source cap counts a source as an IPv4 address or an IPv6 /64
+// (internal/ratelimit.SourceKey). The caps, their defaults and what they protect:
+//
+//   - Config.MaxPending (64), in each of three separate budgets: the signalling server's
+//     clients, offers relayed by peers (NewAnswer), the node's own offers (NewOffer, Dial),
+//     so that a flood of one cannot starve the others. A full budget evicts the oldest
+//     unconnected entry of the source holding the most for a source holding fewer
+//     (Stats.Evicted), so renewed offers from a few sources cannot keep others at 503.
+//   - Config.MaxPendingPerIP (8): unconnected offers and answers per source per budget.
+//   - 160 distinct remote candidates per SDP, duplicates dropped (constant): STUN
+//     reflection; the JS sends at most about 136 addresses' worth.
+//   - 8 distinct mDNS names per SDP (constant), and Config.MaxMDNSQueries (16) mDNS
+//     resolutions at once node-wide: multicast amplification.
+//   - Config.TotalSendBuffer (32 MiB): bytes queued on all connections together, beside
+//     Config.SendBuffer (1 MiB) per connection: memory.
+//   - Config.QueueLen (1024): received messages waiting for Receive; more are dropped.
+//   - ServerConfig.HandshakeTimeout (10 s): read and write deadlines of every signalling
+//     request from its connection's acceptance, one request per connection: lockout by
+//     stalled bodies or unread answers.
+//   - ServerConfig.MaxClients (1024) connections, and ServerConfig.MaxClientsPerIP (16)
+//     per source, beyond which a connection is closed at once (and a request in
+//     progress beyond it per client gets 503): lockout by one host.
+//   - ServerConfig.MaxBodySize (64 KiB) and a 32 KiB SDP: memory. Send refuses a message with ErrSendBufferFull when the data
+//
 // channel already holds Config.SendBuffer unsent bytes, rather than queueing without
 // bound (pion's detached channels never block a writer). Received messages wait in a
 // queue of Config.QueueLen for Receive and are dropped (counted in Stats) beyond it.

@@ -11,9 +11,9 @@ func (o *Offer) Ended() <-chan struct{} { return o.p.ended }
 // Ended is closed when the answer ended without connecting (tests only).
 func (a *Answer) Ended() <-chan struct{} { return a.p.ended }
 
-// SetResolver replaces the mDNS resolution of peers' .local candidates (tests only).
-func (t *Transport) SetResolver(f func(ctx context.Context, names []string) map[string]netip.Addr) {
-	t.resolve = f
+// SetResolver replaces the mDNS query of one of peers' .local names (tests only).
+func (t *Transport) SetResolver(f func(ctx context.Context, name string) (netip.Addr, bool)) {
+	t.query = f
 }
 
 // PrepareRemoteSDP exposes the rewriting of a peer's SDP (tests only).
@@ -30,4 +30,18 @@ func EncodeHTTPAnnouncement(host string, port int) []byte {
 
 func EncodeWSAnnouncement(host string, port int) []byte {
 	return encodeAnnouncement(announceWS, host, port)
+}
+
+// Sources returns how many client sources hold connections and requests in progress
+// (tests only).
+func (s *Server) Sources() (conns, requests int) { return s.sources() }
+
+// PoolSizes returns, per budget ("own", "relayed", "server"), the offers and answers it
+// holds and the sources they count for (tests only).
+func (t *Transport) PoolSizes() map[string][2]int {
+	out := map[string][2]int{}
+	for i, s := range t.poolSizes() {
+		out[poolNames[i]] = s
+	}
+	return out
 }

@@ -82,16 +82,19 @@ const (
 )
 
 // 1,000 valid offers POSTed: first 500 from one host, then 500 from 125 hosts. The
-// per-IP and total caps bound the answers (and so goroutines and memory), the rest get
-// 503 at once, and the server keeps answering: a client from another address
-// bootstraps during the first flood, and gets a prompt 503 at the height of the second.
+// per-source and budget caps bound the answers (and so goroutines and memory), the rest
+// get 503 at once, and the server keeps answering: a client from another address
+// bootstraps during the first flood, and again at the height of the second, when it
+// takes the room of the source holding the most.
 func TestFloodOffers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("floods the signalling server")
 	}
 	cfg := &webrtc.Config{MaxPending: 64, MaxPendingPerIP: 8}
 	b := newTransport(t, "b", cfg)
-	_, srvAddr := serve(t, b, nil)
+	// 16 workers from one address: room for their connections, the subject here is
+	// the offers (TestSignallingLockout floods connections).
+	_, srvAddr := serve(t, b, &webrtc.ServerConfig{MaxClientsPerIP: 64})
 	url := "http://" + srvAddr + "/"
 	c := newTransport(t, "c", nil)
 	o, err := c.NewOffer(ctxFor(t, 10*time.Second))
@@ -139,19 +142,16 @@ func TestFloodOffers(t *testing.T) {
 	start = time.Now()
 	codes = flood(500, func(i int) string { return fmt.Sprintf("127.0.1.%d", 1+i%125) })
 	t.Logf("500 offers from 125 hosts in %v: %v", time.Since(start).Round(time.Millisecond), codes)
-	if codes[200] != 56 || codes[503] != 444 {
-		t.Errorf("from 125 hosts: %v, want 56 answers (MaxPending 64 less the 8 pending) and 444 refusals", codes)
+	if codes[200] < 56 || codes[200]+codes[503] != 500 {
+		t.Errorf("from 125 hosts: %v, want at least 56 answers (MaxPending 64 less the 8 pending), the rest refused", codes)
 	}
-	// At the height of it: a prompt refusal, and CORS preflights still answered.
-	t0 := time.Now()
-	resp, err := http.Post(url, "text/plain", strings.NewReader(body))
-	if err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("POST with every slot taken: %v %v, want 503", resp, err)
-	} else {
-		resp.Body.Close()
+	if b.Stats().Evicted == 0 {
+		t.Error("no eviction: the 125 hosts did not take the room of the one holding 8")
 	}
-	if d := time.Since(t0); d > 2*time.Second {
-		t.Errorf("the refusal took %v", d)
+	// At the height of it: a fresh client (whose address holds nothing) still joins.
+	a2 := newTransport(t, "a2", &webrtc.Config{DialOrder: []webrtc.Signalling{webrtc.HTTP}})
+	if _, err := a2.Dial(ctxFor(t, 20*time.Second), srvAddr); err != nil {
+		t.Fatalf("a fresh client with the budget full: %v", err)
 	}
 
 	peakUse := measure()
@@ -252,8 +252,10 @@ func TestFloodWebSockets(t *testing.T) {
 	if outcomes["not closed"] > 0 || outcomes["dial error"] > 0 {
 		t.Errorf("unexpected outcomes: %v", outcomes)
 	}
-	if outcomes["garbage answer: closed"]+outcomes["silent: closed"] < 200 {
-		t.Errorf("fewer than half of the 400 clients that wait for it got an offer: %v", outcomes)
+	// With 125 sources for 64 places, each newcomer takes the place of an older offer
+	// (possibly one still being made: "no offer"), so fewer than all get one.
+	if outcomes["garbage answer: closed"]+outcomes["silent: closed"] < 100 {
+		t.Errorf("fewer than a quarter of the 400 clients that wait for it got an offer: %v", outcomes)
 	}
 	if pk.pending.Load() > 64 {
 		t.Errorf("%d pending offers, over MaxPending 64", pk.pending.Load())

@@ -98,10 +98,16 @@ func TestPrepareRemoteSDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tr.Close()
+	var mu sync.Mutex
 	var asked []string
-	tr.SetResolver(func(ctx context.Context, names []string) map[string]netip.Addr {
-		asked = names
-		return map[string]netip.Addr{"3b8c1a9e-2f6d-4c1b-9a77-0123456789ab.local": netip.MustParseAddr("192.168.1.20")}
+	tr.SetResolver(func(ctx context.Context, name string) (netip.Addr, bool) {
+		mu.Lock()
+		asked = append(asked, name)
+		mu.Unlock()
+		if name == "3b8c1a9e-2f6d-4c1b-9a77-0123456789ab.local" {
+			return netip.MustParseAddr("192.168.1.20"), true
+		}
+		return netip.Addr{}, false
 	})
 	got := tr.PrepareRemoteSDP(t.Context(), chromeOffer)
 	want := "v=0\r\n" +
@@ -119,9 +125,9 @@ func TestPrepareRemoteSDP(t *testing.T) {
 
 	// Loopback (like NoMDNS) drops names without asking.
 	lo := newTransport(t, "lo", nil)
-	lo.SetResolver(func(context.Context, []string) map[string]netip.Addr {
+	lo.SetResolver(func(context.Context, string) (netip.Addr, bool) {
 		t.Error("resolver called with Loopback")
-		return nil
+		return netip.Addr{}, false
 	})
 	if got := lo.PrepareRemoteSDP(t.Context(), chromeOffer); strings.Contains(got, ".local") || strings.Contains(got, "fd00::2") {
 		t.Errorf("loopback kept names or IPv6:\n%s", got)

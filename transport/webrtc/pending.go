@@ -14,6 +14,7 @@ import (
 
 	pwebrtc "github.com/pion/webrtc/v3"
 
+	"github.com/wdht/wdht/internal/ratelimit"
 	"github.com/wdht/wdht/transport"
 )
 
@@ -23,6 +24,9 @@ var (
 	errFailed      = errors.New("webrtc: connection failed")
 	errConnClosed  = errors.New("webrtc: connection closed")
 	errAppliedOnce = errors.New("webrtc: Connect called twice")
+	// errEvicted ends an unconnected offer or answer whose budget was full when one came
+	// from a source holding fewer of them (see pool.victim).
+	errEvicted = fmt.Errorf("%w: evicted for a source that held fewer", ErrTooManyPending)
 )
 
 // Offer is an outgoing connection being set up: a PeerConnection with its data channel,
@@ -41,7 +45,7 @@ type Answer struct{ p *pending }
 // completed, so that the offer's SDP holds every candidate (no trickle). It fails with
 // ErrTooManyConnections or ErrTooManyPending when a cap is reached.
 func (t *Transport) NewOffer(ctx context.Context) (*Offer, error) {
-	p, err := t.newPending(ctx, true, "", netip.Addr{}, t.defaultStyle(), "", 0)
+	p, err := t.newPending(ctx, poolOwn, true, "", netip.Addr{}, t.defaultStyle(), "", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +99,15 @@ func (o *Offer) Close() error {
 
 // NewAnswer applies a peer's offer (its SDP, with every candidate in it), creates the
 // PeerConnection that answers it and returns once ICE gathering has completed, so that
-// the answer's SDP holds every candidate. remote is the IP address the answer is made
-// on behalf of, counted against Config.MaxPendingPerIP: the node that relayed the offer,
-// or a signalling client; the zero Addr is counted only in the total. The peer's data
+// the answer's SDP holds every candidate. It counts against the budget of relayed
+// offers (see Config.MaxPending), apart from the signalling server's and the node's own
+// offers. remote is the IP address the answer is made on behalf of, the node that relayed
+// the offer, counted (by its source: an IPv4 address, or an IPv6 /64) against
+// Config.MaxPendingPerIP; the zero Addr is counted only in the total. The peer's data
 // channel is accepted whatever its label. NewAnswer fails with ErrTooManyConnections or
 // ErrTooManyPending when a cap is reached.
 func (t *Transport) NewAnswer(ctx context.Context, offer string, remote netip.Addr) (*Answer, error) {
-	p, err := t.newPending(ctx, false, offer, remote, t.defaultStyle(), "", 0)
+	p, err := t.newPending(ctx, poolRelayed, false, offer, remote, t.defaultStyle(), "", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -133,9 +139,11 @@ func (a *Answer) Close() error {
 type pending struct {
 	t       *Transport
 	offerer bool
-	ip      netip.Addr // counted in t.perIP when valid
-	first   []byte     // the announcement to send first, or nil
-	pc      *pwebrtc.PeerConnection
+	kind    poolKind                // the budget it counts against
+	src     netip.Addr              // its source (ratelimit.SourceKey), counted in its pool when valid
+	seq     uint64                  // order of reservation: the oldest is evicted first
+	first   []byte                  // the announcement to send first, or nil
+	pc      *pwebrtc.PeerConnection // set under t.mu by newPending
 	sdp     string
 	timer   *time.Timer
 
@@ -163,7 +171,7 @@ const (
 // newPending creates an offer (offerer) or the answer to remote (the peer's offer),
 // with the announcement style of the signalling that makes it and, when Config.Advertise
 // is empty, the server address to announce.
-func (t *Transport) newPending(ctx context.Context, offerer bool, remote string, ip netip.Addr,
+func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool, remote string, ip netip.Addr,
 	style announceStyle, host string, port int) (*pending, error) {
 	if !offerer && len(remote) > maxSDPSize {
 		return nil, fmt.Errorf("%w: offer of %d bytes", errSignal, len(remote))
@@ -171,7 +179,8 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 	p := &pending{
 		t:       t,
 		offerer: offerer,
-		ip:      ip.Unmap(),
+		kind:    kind,
+		src:     sourceKey(ip),
 		first:   t.announcement(style, host, port),
 		opened:  make(chan struct{}),
 		ended:   make(chan struct{}),
@@ -180,14 +189,15 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 		return nil, err
 	}
 	cert, err := t.certificate()
+	var pc *pwebrtc.PeerConnection
 	if err == nil {
-		p.pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+		pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
 	}
 	if err != nil {
 		p.close(err)
 		return nil, fmt.Errorf("webrtc: new PeerConnection: %w", err)
 	}
-	p.pc.OnConnectionStateChange(p.stateChanged)
+	pc.OnConnectionStateChange(p.stateChanged)
 	timer := time.AfterFunc(t.cfg.Timeout, func() {
 		if t.enter() {
 			defer t.wg.Done()
@@ -195,8 +205,14 @@ func (t *Transport) newPending(ctx context.Context, offerer bool, remote string,
 		}
 	})
 	t.mu.Lock()
-	p.timer = timer
+	p.pc, p.timer = pc, timer
+	ended, why := p.state != pendingActive, p.err
 	t.mu.Unlock()
+	if ended { // evicted (or the transport closed) while the PeerConnection was made
+		timer.Stop()
+		pc.Close()
+		return nil, why
+	}
 	if err := p.negotiate(ctx, remote); err != nil {
 		p.close(err)
 		return nil, err
@@ -255,49 +271,151 @@ func (p *pending) negotiate(ctx context.Context, remote string) error {
 	return nil
 }
 
-// reserve counts p against the caps, or says which one is reached.
+// poolKind is one of the separate budgets of offers and answers waiting to connect, so
+// that no one kind of signalling can starve another: a flood of offers at the signalling
+// server leaves room for the offers peers relay and for the node's own lookups.
+type poolKind int
+
+const (
+	poolOwn     poolKind = iota // the node's own: NewOffer (lookups), Dial (bootstrap)
+	poolRelayed                 // NewAnswer: offers relayed by peers (peer_connection, signals)
+	poolServer                  // the signalling server's answers and offers to its clients
+	numPools
+)
+
+var poolNames = [numPools]string{"own", "relayed", "server"}
+
+// pool is one budget: at most Config.MaxPending offers and answers, at most
+// Config.MaxPendingPerIP of them for one source. Guarded by t.mu.
+type pool struct {
+	entries map[*pending]struct{}
+	sources map[netip.Addr]int // per valid source, > 0
+}
+
+// victim returns the offer or answer to evict from a full pool so that one for src may
+// enter, or nil: the oldest of those of the source holding the most, provided that it
+// holds more than src does. Max-min fairness: a newcomer always finds room while some
+// source holds two or more, whatever the others renew; a source can only take room from
+// one holding more than itself, so a well-behaved client's one entry is evicted only when
+// the pool holds as many sources as entries. Entries without a source are never evicted.
+func (pl *pool) victim(src netip.Addr) *pending {
+	if !src.IsValid() {
+		return nil
+	}
+	most := 0
+	for _, n := range pl.sources {
+		most = max(most, n)
+	}
+	if most <= pl.sources[src] {
+		return nil
+	}
+	var v *pending
+	for p := range pl.entries {
+		if p.src.IsValid() && pl.sources[p.src] == most && (v == nil || p.seq < v.seq) {
+			v = p
+		}
+	}
+	return v
+}
+
+// reserve counts p against the caps, evicting an unconnected offer or answer of a source
+// that holds more when p's pool is full, or says which cap is reached.
 func (t *Transport) reserve(p *pending) error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if err := t.capped(p.ip); err != nil {
+	victim, err := t.capped(p.kind, p.src)
+	if err != nil {
+		t.mu.Unlock()
 		return err
 	}
+	var end pendingEnd
+	if victim != nil {
+		end = victim.endLocked(errEvicted)
+		t.stats.evicted.Add(1)
+	}
+	t.seq++
+	p.seq = t.seq
 	t.pending[p] = struct{}{}
-	if p.ip.IsValid() {
-		t.perIP[p.ip]++
+	pl := &t.pools[p.kind]
+	pl.entries[p] = struct{}{}
+	if p.src.IsValid() {
+		pl.sources[p.src]++
+	}
+	t.mu.Unlock()
+	if victim != nil {
+		victim.finish(end)
 	}
 	return nil
 }
 
-// canReserve reports which cap, if any, would refuse an offer or answer for ip now.
+// canReserve reports which cap, if any, would refuse an offer or answer of the signalling
+// server for ip now.
 func (t *Transport) canReserve(ip netip.Addr) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.capped(ip.Unmap())
+	_, err := t.capped(poolServer, sourceKey(ip))
+	return err
 }
 
-// capped says which cap refuses one more offer or answer for ip. The caller holds t.mu.
-func (t *Transport) capped(ip netip.Addr) error {
+// capped says which cap refuses one more offer or answer of kind for the source src, or
+// which one to evict to make room for it. The caller holds t.mu.
+func (t *Transport) capped(kind poolKind, src netip.Addr) (*pending, error) {
+	pl := &t.pools[kind]
 	switch {
 	case t.closed:
-		return errClosed
+		return nil, errClosed
+	case src.IsValid() && pl.sources[src] >= t.cfg.MaxPendingPerIP:
+		return nil, fmt.Errorf("%w (%d for %v)", ErrTooManyPending, t.cfg.MaxPendingPerIP, src)
+	case len(pl.entries) >= t.cfg.MaxPending:
+		if v := pl.victim(src); v != nil {
+			return v, nil // replaces v: the total is unchanged
+		}
+		return nil, fmt.Errorf("%w (%d %s)", ErrTooManyPending, t.cfg.MaxPending, poolNames[kind])
 	case len(t.conns)+len(t.pending) >= t.cfg.MaxConns:
-		return fmt.Errorf("%w (%d)", ErrTooManyConnections, t.cfg.MaxConns)
-	case len(t.pending) >= t.cfg.MaxPending:
-		return fmt.Errorf("%w (%d)", ErrTooManyPending, t.cfg.MaxPending)
-	case ip.IsValid() && t.perIP[ip] >= t.cfg.MaxPendingPerIP:
-		return fmt.Errorf("%w (%d for %v)", ErrTooManyPending, t.cfg.MaxPendingPerIP, ip)
+		return nil, fmt.Errorf("%w (%d)", ErrTooManyConnections, t.cfg.MaxConns)
 	}
-	return nil
+	return nil, nil
 }
 
 // unreserve removes p from the transport's pending set. The caller holds t.mu.
 func (t *Transport) unreserve(p *pending) {
 	delete(t.pending, p)
-	if p.ip.IsValid() {
-		if t.perIP[p.ip]--; t.perIP[p.ip] <= 0 {
-			delete(t.perIP, p.ip)
+	pl := &t.pools[p.kind]
+	delete(pl.entries, p)
+	if p.src.IsValid() {
+		if pl.sources[p.src]--; pl.sources[p.src] <= 0 {
+			delete(pl.sources, p.src)
 		}
+	}
+}
+
+// pendingEnd is what closing an offer or answer leaves to do outside t.mu.
+type pendingEnd struct {
+	err   error
+	timer *time.Timer
+	pc    *pwebrtc.PeerConnection
+}
+
+// endLocked marks p closed, unless it opened or ended already, and releases its place in
+// the caps; finish does the rest. The caller holds t.mu.
+func (p *pending) endLocked(err error) pendingEnd {
+	p.state, p.err = pendingClosed, err
+	p.t.unreserve(p)
+	return pendingEnd{err, p.timer, p.pc}
+}
+
+// finish completes closing p, outside t.mu.
+func (p *pending) finish(e pendingEnd) {
+	t := p.t
+	t.stats.failed.Add(1)
+	close(p.ended)
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	if e.pc != nil {
+		e.pc.Close()
+	}
+	if t.log.IsDebug() && e.err != errClosed {
+		t.log.Debug("offer or answer closed", "offerer", p.offerer, "reason", e.err)
 	}
 }
 
@@ -309,21 +427,9 @@ func (p *pending) close(err error) {
 		t.mu.Unlock()
 		return
 	}
-	p.state, p.err = pendingClosed, err
-	t.unreserve(p)
-	timer := p.timer
+	e := p.endLocked(err)
 	t.mu.Unlock()
-	t.stats.failed.Add(1)
-	close(p.ended)
-	if timer != nil {
-		timer.Stop()
-	}
-	if p.pc != nil {
-		p.pc.Close()
-	}
-	if t.log.IsDebug() && err != errClosed {
-		t.log.Debug("offer or answer closed", "offerer", p.offerer, "reason", err)
-	}
+	p.finish(e)
 }
 
 // endedErr returns why p ended without opening, or nil.
@@ -509,3 +615,19 @@ const ourLabelPrefix = "wdht-"
 // can prove only by its first message, that its side of the connection is ready. It is
 // never sent to another peer, and is not a KRPC message (those begin with 'd').
 var readyMessage = []byte("wdht-ready")
+
+// poolSizes returns, per budget, how many offers and answers it holds and for how many
+// sources (tests).
+func (t *Transport) poolSizes() [numPools][2]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out [numPools][2]int
+	for i, pl := range t.pools {
+		out[i] = [2]int{len(pl.entries), len(pl.sources)}
+	}
+	return out
+}
+
+// sourceKey is the key under which every per-source cap of the package counts ip: the
+// IPv4 address, or the IPv6 /64 (ratelimit.SourceKey).
+func sourceKey(ip netip.Addr) netip.Addr { return ratelimit.SourceKey(ip) }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/net/netutil"
 )
 
 // Defaults for ServerConfig fields left zero.
@@ -29,6 +28,9 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxClients caps the TCP connections Serve holds open at once.
 	DefaultMaxClients = 1024
+	// DefaultMaxClientsPerIP caps the TCP connections, and the requests in progress, of one
+	// source (an IPv4 address, or an IPv6 /64).
+	DefaultMaxClientsPerIP = 16
 )
 
 // ServerConfig configures a Server. The zero value (or a nil *ServerConfig) is usable:
@@ -41,12 +43,21 @@ type ServerConfig struct {
 	// MaxBodySize bounds an offer POSTed over HTTP and an answer sent over a WebSocket.
 	// Default 64 KiB (an offer is 1 to 5 KiB).
 	MaxBodySize int64
-	// HandshakeTimeout bounds reading an HTTP request (headers and body) and the wait for
-	// a WebSocket client's answer. Default 10 s.
+	// HandshakeTimeout bounds a client's connection from its acceptance: reading the
+	// request (headers and body, whatever the method), writing the response (a client
+	// that does not read it is cut off), and the wait for a WebSocket client's answer.
+	// Serve answers one request per connection (no keep-alive), so every connection that
+	// is not a WebSocket waiting for its data channel is closed within it. Default 10 s.
 	HandshakeTimeout time.Duration
 	// MaxClients caps the TCP connections Serve accepts at once; more wait in the
 	// listen queue. Default 1024.
 	MaxClients int
+	// MaxClientsPerIP caps the TCP connections Serve holds open for one source (an IPv4
+	// address, or an IPv6 /64), so that one host cannot take the MaxClients slots:
+	// beyond it a new connection is closed as soon as it is accepted. The requests in
+	// progress per client (see ServeHTTP) are capped the same, beyond which they get 503.
+	// Default 16.
+	MaxClientsPerIP int
 	// TrustedProxies are the reverse proxies whose requests carry the real client's
 	// address in ProxyHeader: for a request from one of them, the client address (for
 	// the per-IP caps and the logs) is the last address in the header that is not
@@ -79,6 +90,9 @@ func (c *ServerConfig) Validate() error {
 	}
 	if c.MaxClients < 0 {
 		errs = append(errs, fmt.Errorf("webrtc: negative MaxClients %d", c.MaxClients))
+	}
+	if c.MaxClientsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("webrtc: negative MaxClientsPerIP %d", c.MaxClientsPerIP))
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() {
@@ -126,9 +140,11 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // ServeHTTP calls in progress
 
-	mu      sync.Mutex
-	closed  bool
-	servers []*http.Server
+	mu       sync.Mutex
+	closed   bool
+	servers  []*http.Server
+	inflight map[netip.Addr]int // requests in progress per client source
+	limiters []*clientLimiter
 }
 
 // NewServer returns a signalling server whose connections belong to t. A nil cfg means
@@ -150,11 +166,14 @@ func NewServer(t *Transport, cfg *ServerConfig) (*Server, error) {
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	if c.MaxClientsPerIP == 0 {
+		c.MaxClientsPerIP = DefaultMaxClientsPerIP
+	}
 	c.TrustedProxies = append([]netip.Prefix(nil), c.TrustedProxies...)
 	for i, p := range c.TrustedProxies {
 		c.TrustedProxies[i] = unmapPrefix(p)
 	}
-	s := &Server{t: t, cfg: c, log: t.log.Named("signal")}
+	s := &Server{t: t, cfg: c, log: t.log.Named("signal"), inflight: make(map[netip.Addr]int)}
 	if c.CertFile != "" {
 		certs, err := newCertReloader(c.CertFile, c.KeyFile, s.log)
 		if err != nil {
@@ -177,7 +196,16 @@ func (s *Server) Serve(l net.Listener) error {
 		IdleTimeout:       s.cfg.HandshakeTimeout,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug}),
+		// The handshake deadline counts from the connection's acceptance (see deadline).
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, acceptedKey{}, time.Now())
+		},
 	}
+	// One request per connection: a signalling client makes one (a browser maybe a CORS
+	// preflight first), and a connection that could carry more would outlive the
+	// handshake deadline. Without keep-alive, net/http also never waits to drain the
+	// unread body of a request it answered (a GET with a stalled body).
+	hs.SetKeepAlivesEnabled(false)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -186,7 +214,11 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
-	l = netutil.LimitListener(l, s.cfg.MaxClients)
+	cl := newClientLimiter(l, s.cfg.MaxClients, s.cfg.MaxClientsPerIP, s.log)
+	s.mu.Lock()
+	s.limiters = append(s.limiters, cl)
+	s.mu.Unlock()
+	l = cl
 	if s.tls != nil {
 		l = tls.NewListener(l, s.tls)
 	}
@@ -245,6 +277,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.counts.count(requestKind(r), cmp.Or(sw.status, http.StatusOK)) }()
 	w, r = sw, s.withClient(r)
 
+	// Every path, whatever the method: the request's body and the response must pass
+	// within the handshake deadline (a WebSocket upgrade clears these, and is bounded by
+	// its context instead).
+	deadline := s.deadline(r)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(deadline)
+	_ = rc.SetWriteDeadline(deadline)
+	remote, _, _ := client(r)
+	if !s.enterClient(remote) {
+		if s.log.IsDebug() {
+			s.log.Debug("signalling refused: too many requests from one source", "client", remote)
+		}
+		w.Header().Set("Connection", "close")
+		http.Error(w, "too many requests from your address", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.leaveClient(remote)
+
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	switch {
@@ -269,10 +319,51 @@ func isUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
+// acceptedKey is the context key of the time Serve accepted a request's connection.
+type acceptedKey struct{}
+
+// deadline returns the handshake deadline of a request: HandshakeTimeout after its
+// connection was accepted (by Serve), or after now (mounted elsewhere).
+func (s *Server) deadline(r *http.Request) time.Time {
+	start, ok := r.Context().Value(acceptedKey{}).(time.Time)
+	if !ok {
+		start = time.Now()
+	}
+	return start.Add(s.cfg.HandshakeTimeout)
+}
+
+// enterClient counts a request in progress for the source of remote (its client, as
+// client(r) finds it), unless that source has MaxClientsPerIP in progress already.
+func (s *Server) enterClient(remote netip.Addr) bool {
+	key := sourceKey(remote)
+	if !key.IsValid() {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[key] >= s.cfg.MaxClientsPerIP {
+		return false
+	}
+	s.inflight[key]++
+	return true
+}
+
+func (s *Server) leaveClient(remote netip.Addr) {
+	key := sourceKey(remote)
+	if !key.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight[key]--; s.inflight[key] <= 0 {
+		delete(s.inflight, key)
+	}
+}
+
 // handshakeCtx is the context of one request's handshake: the request's, ended by Close
-// and by the handshake timeout.
+// and at the handshake deadline.
 func (s *Server) handshakeCtx(r *http.Request) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithDeadline(r.Context(), s.deadline(r))
 	stop := context.AfterFunc(s.ctx, cancel)
 	return ctx, func() { stop(); cancel() }
 }
@@ -306,7 +397,6 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 	remote, host, port := client(r)
 	ctx, cancel := s.handshakeCtx(r)
 	defer cancel()
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodySize))
 	if err != nil {
 		var mb *http.MaxBytesError
@@ -322,7 +412,7 @@ func (s *Server) servePost(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p, err := s.t.newPending(ctx, false, offer.SDP, remote, announceHTTP, host, port)
+	p, err := s.t.newPending(ctx, poolServer, false, offer.SDP, remote, announceHTTP, host, port)
 	switch {
 	case errors.Is(err, ErrTooManyConnections), errors.Is(err, ErrTooManyPending), errors.Is(err, errClosed):
 		s.refuse(w, remote, err)
@@ -367,7 +457,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	defer stopWS()
 	ws.SetReadLimit(s.cfg.MaxBodySize)
 
-	p, err := s.t.newPending(ctx, true, "", remote, announceWS, host, port)
+	p, err := s.t.newPending(ctx, poolServer, true, "", remote, announceWS, host, port)
 	if err != nil {
 		if s.log.IsDebug() {
 			s.log.Debug("cannot offer over a WebSocket", "client", remote, "error", err)
@@ -413,4 +503,126 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("answered over a WebSocket", "client", remote)
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// clientLimiter is the listener of Serve: at most max connections open at once (more
+// wait in the listen queue, as with netutil.LimitListener), and at most perIP of them
+// from one source (an IPv4 address, or an IPv6 /64), beyond which a connection is closed
+// as soon as it is accepted, so that one host cannot hold every slot. It keys by the TCP
+// peer: behind a reverse proxy, the per-request cap of ServeHTTP (by client(r)) is the
+// one that sees clients.
+type clientLimiter struct {
+	net.Listener
+	sem   chan struct{}
+	perIP int
+	log   hclog.Logger
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	mu    sync.Mutex
+	count map[netip.Addr]int
+}
+
+func newClientLimiter(l net.Listener, max, perIP int, log hclog.Logger) *clientLimiter {
+	return &clientLimiter{
+		Listener: l,
+		sem:      make(chan struct{}, max),
+		perIP:    perIP,
+		log:      log,
+		done:     make(chan struct{}),
+		count:    make(map[netip.Addr]int),
+	}
+}
+
+func (l *clientLimiter) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		var key netip.Addr
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			key = sourceKey(ap.Addr())
+		}
+		l.mu.Lock()
+		refuse := key.IsValid() && l.count[key] >= l.perIP
+		if !refuse && key.IsValid() {
+			l.count[key]++
+		}
+		l.mu.Unlock()
+		if refuse {
+			if l.log.IsDebug() {
+				l.log.Debug("connection refused: too many from one source", "client", c.RemoteAddr())
+			}
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, l: l, key: key}, nil
+	}
+}
+
+func (l *clientLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// sources returns how many sources hold connections and requests in progress (tests).
+func (s *Server) sources() (conns, requests int) {
+	s.mu.Lock()
+	limiters := s.limiters
+	requests = len(s.inflight)
+	s.mu.Unlock()
+	for _, l := range limiters {
+		l.mu.Lock()
+		conns += len(l.count)
+		l.mu.Unlock()
+	}
+	return conns, requests
+}
+
+type limitedConn struct {
+	net.Conn
+	l        *clientLimiter
+	key      netip.Addr
+	released sync.Once // the source's count
+	semOnce  sync.Once // the MaxClients slot
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	c.semOnce.Do(func() { <-c.l.sem })
+	return err
+}
+
+// CloseWrite half-closes the connection, as net/http does once it has answered (so that
+// the client sees the end at once) before lingering up to 500 ms: the source's count is
+// released then, the MaxClients slot at Close.
+func (c *limitedConn) CloseWrite() error {
+	var err error
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		err = cw.CloseWrite()
+	}
+	c.release()
+	return err
+}
+
+func (c *limitedConn) release() {
+	c.released.Do(func() {
+		l := c.l
+		if c.key.IsValid() {
+			l.mu.Lock()
+			if l.count[c.key]--; l.count[c.key] <= 0 {
+				delete(l.count, c.key)
+			}
+			l.mu.Unlock()
+		}
+	})
 }

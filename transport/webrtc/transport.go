@@ -22,8 +22,9 @@ var (
 	// ErrTooManyConnections is returned when Config.MaxConns connections are open or being
 	// set up.
 	ErrTooManyConnections = errors.New("webrtc: too many connections")
-	// ErrTooManyPending is returned when Config.MaxPending offers and answers (or
-	// Config.MaxPendingPerIP for one remote IP) are waiting to connect.
+	// ErrTooManyPending is returned when Config.MaxPending offers and answers of one
+	// budget (or Config.MaxPendingPerIP for one source) are waiting to connect, and none
+	// can be evicted for this one; and by an offer or answer evicted while it was made.
 	ErrTooManyPending = errors.New("webrtc: too many pending offers and answers")
 	// ErrSendBufferFull is returned by Send when the connection already has
 	// Config.SendBuffer bytes queued: the peer or the path is slower than the sender.
@@ -52,8 +53,9 @@ type Transport struct {
 	closed  bool
 	conns   map[netip.AddrPort]*conn
 	aliases map[netip.AddrPort]netip.AddrPort // signalling address -> peer address
-	pending map[*pending]struct{}
-	perIP   map[netip.Addr]int
+	pending map[*pending]struct{}             // every offer and answer waiting to connect
+	pools   [numPools]pool                    // the same, by budget
+	seq     uint64                            // numbers reservations
 	notify  []func(netip.AddrPort)
 
 	queue     chan transport.Packet
@@ -61,10 +63,13 @@ type Transport struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // readers and callbacks that Close waits for
 
+	sendQueued atomic.Int64 // bytes queued on all connections, as each last saw (conn.buffered)
+
 	noted     atomic.Bool // candidateNote ran
 	failNoted atomic.Bool // explain logged
 	mdns      mdnsQuerier
-	resolve   func(ctx context.Context, names []string) map[string]netip.Addr // resolveMDNS; tests replace it
+	mdnsSem   chan struct{}                                             // Config.MaxMDNSQueries
+	query     func(ctx context.Context, name string) (netip.Addr, bool) // queryMDNS; tests replace it
 	stats     counters
 }
 
@@ -78,7 +83,7 @@ var (
 type counters struct {
 	messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 	dropped, oversize, sendErrors, bufferFull  atomic.Uint64
-	opened, closedConns, failed                atomic.Uint64
+	opened, closedConns, failed, evicted       atomic.Uint64
 }
 
 // Stats are a transport's counters.
@@ -89,6 +94,9 @@ type Stats struct {
 	Opened uint64 // connections opened since the start
 	Closed uint64 // open connections that closed since the start
 	Failed uint64 // offers and answers that never connected (timed out, closed, failed)
+	// Evicted counts, among the failed, the unconnected offers and answers closed to make
+	// room in a full budget for a source that held fewer (see Config.MaxPending).
+	Evicted uint64
 
 	MessagesIn, BytesIn   uint64 // messages received (and queued for Receive)
 	MessagesOut, BytesOut uint64 // messages sent
@@ -110,11 +118,14 @@ func New(cfg *Config) (*Transport, error) {
 		conns:   make(map[netip.AddrPort]*conn),
 		aliases: make(map[netip.AddrPort]netip.AddrPort),
 		pending: make(map[*pending]struct{}),
-		perIP:   make(map[netip.Addr]int),
 		queue:   make(chan transport.Packet, c.QueueLen),
 		done:    make(chan struct{}),
 	}
-	t.resolve = t.resolveMDNS
+	for i := range t.pools {
+		t.pools[i] = pool{entries: make(map[*pending]struct{}), sources: make(map[netip.Addr]int)}
+	}
+	t.query = t.queryMDNS
+	t.mdnsSem = make(chan struct{}, c.MaxMDNSQueries)
 	if c.Advertise != "" {
 		t.adHost, t.adPort, _ = splitHostPort(c.Advertise)
 	}
@@ -321,6 +332,7 @@ func (t *Transport) Stats() Stats {
 		Opened:      s.opened.Load(),
 		Closed:      s.closedConns.Load(),
 		Failed:      s.failed.Load(),
+		Evicted:     s.evicted.Load(),
 		MessagesIn:  s.messagesIn.Load(),
 		BytesIn:     s.bytesIn.Load(),
 		MessagesOut: s.messagesOut.Load(),

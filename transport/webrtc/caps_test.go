@@ -1,0 +1,180 @@
+package webrtc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wdht/wdht/transport/webrtc"
+)
+
+// An SDP's candidates are deduplicated (transport, address, port) and capped at 160; its
+// distinct mDNS names at 8, each resolved once.
+func TestSDPCandidateCaps(t *testing.T) {
+	tr, err := webrtc.New(&webrtc.Config{Logger: testLogger("sdp")}) // mDNS on
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var mu sync.Mutex
+	asked := map[string]int{}
+	tr.SetResolver(func(ctx context.Context, name string) (netip.Addr, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked[name]++
+		return netip.AddrFrom4([4]byte{10, 0, 0, byte(len(asked))}), true
+	})
+	var b strings.Builder
+	b.WriteString("v=0\r\n")
+	for i := range 300 { // 300 distinct, each twice (the second with another foundation)
+		for rep := range 2 {
+			fmt.Fprintf(&b, "a=candidate:%d 1 UDP 2113937151 198.51.%d.%d %d typ host\r\n", rep, i/250, i%250, 5000+i)
+		}
+	}
+	for i := range 50 { // 50 names, each three times in different case
+		for _, n := range []string{"n%d.local", "N%d.LOCAL", "n%d.Local"} {
+			fmt.Fprintf(&b, "a=candidate:9 1 udp 1 "+n+" 6000 typ host\r\n", i)
+		}
+	}
+	got := tr.PrepareRemoteSDP(t.Context(), b.String())
+	cands := strings.Count(got, "a=candidate:")
+	if cands != 160 {
+		t.Errorf("%d candidates kept from 300 distinct ones, want the cap, 160", cands)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(got, "\r\n") {
+		if f := strings.Fields(l); len(f) > 5 && strings.HasPrefix(l, "a=candidate:") {
+			k := strings.ToLower(f[2]) + " " + f[4] + " " + f[5]
+			if seen[k] {
+				t.Errorf("duplicate candidate kept: %s", l)
+			}
+			seen[k] = true
+		}
+	}
+	if len(asked) != 8 {
+		t.Errorf("%d names resolved, want 8: %v", len(asked), asked)
+	}
+	for n, c := range asked {
+		if c != 1 {
+			t.Errorf("%s resolved %d times", n, c)
+		}
+	}
+
+	// A small SDP with names is kept whole: names first resolved, then candidates.
+	small := "v=0\r\na=candidate:1 1 udp 1 a.local 1 typ host\r\na=candidate:1 1 udp 1 A.local 1 typ host\r\na=candidate:2 1 udp 1 192.0.2.1 1 typ host\r\n"
+	if got := tr.PrepareRemoteSDP(t.Context(), small); strings.Count(got, "a=candidate:") != 2 || strings.Contains(got, ".local") {
+		t.Errorf("small SDP: %q", got)
+	}
+}
+
+// At most MaxMDNSQueries resolutions run at once in the whole transport, however many
+// SDPs are prepared together.
+func TestMDNSConcurrency(t *testing.T) {
+	tr, err := webrtc.New(&webrtc.Config{MaxMDNSQueries: 3, MDNSTimeout: 10 * time.Second, Logger: testLogger("mdns")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	var now, peak, total atomic.Int32
+	tr.SetResolver(func(ctx context.Context, name string) (netip.Addr, bool) {
+		n := now.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		total.Add(1)
+		time.Sleep(5 * time.Millisecond)
+		now.Add(-1)
+		return netip.MustParseAddr("10.0.0.1"), true
+	})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b strings.Builder
+			for j := range 8 {
+				fmt.Fprintf(&b, "a=candidate:1 1 udp 1 s%d-n%d.local %d typ host\r\n", i, j, 1000+j)
+			}
+			tr.PrepareRemoteSDP(t.Context(), b.String())
+		}()
+	}
+	wg.Wait()
+	if peak.Load() > 3 || total.Load() != 160 {
+		t.Errorf("%d resolutions at once (cap 3), %d in all (want 160)", peak.Load(), total.Load())
+	}
+}
+
+// Send refuses once all connections together hold TotalSendBuffer bytes, though each
+// holds less than its SendBuffer; the bytes are counted down as connections close.
+func TestTotalSendBuffer(t *testing.T) {
+	a := newTransport(t, "a", &webrtc.Config{SendBuffer: 1 << 20, TotalSendBuffer: 128 << 10, ReadyDelay: -1})
+	b1 := newTransport(t, "b1", &webrtc.Config{QueueLen: 4096, ReadyDelay: -1})
+	b2 := newTransport(t, "b2", &webrtc.Config{QueueLen: 4096, ReadyDelay: -1})
+	ab1, _ := pair(t, a, b1)
+	ab2, _ := pair(t, a, b2)
+	msg := make([]byte, 32<<10)
+	refused := 0
+	for i := range 40 { // 640 KiB to each: under SendBuffer, far over the total
+		to := ab1
+		if i%2 == 1 {
+			to = ab2
+		}
+		if err := a.Send(to, msg); errors.Is(err, webrtc.ErrSendBufferFull) {
+			refused++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refused == 0 {
+		t.Fatal("1.25 MiB sent at once over two connections with a 128 KiB total: nothing refused")
+	}
+	// Once the queues drain, sending works again.
+	deadline := time.Now().Add(20 * time.Second)
+	for a.Send(ab1, msg) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("still refused after the queues drained")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Messages beyond QueueLen waiting for Receive are dropped and counted.
+func TestReceiveQueueDrop(t *testing.T) {
+	a := newTransport(t, "a", &webrtc.Config{ReadyDelay: -1})
+	b := newTransport(t, "b", &webrtc.Config{QueueLen: 4, ReadyDelay: -1})
+	ab, _ := pair(t, a, b)
+	for i := range 20 {
+		if err := a.Send(ab, []byte(fmt.Sprintf("d1:t2:%02de", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s := b.Stats()
+		if s.MessagesIn+s.Dropped == 20 {
+			if s.MessagesIn != 4 || s.Dropped != 16 {
+				t.Fatalf("MessagesIn %d, Dropped %d; want 4 and 16", s.MessagesIn, s.Dropped)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not all arrived: %+v", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range 4 {
+		p, err := b.Receive(ctxFor(t, 5*time.Second))
+		if want := fmt.Sprintf("d1:t2:%02de", i); err != nil || string(p.Data) != want {
+			t.Fatalf("message %d: %q %v, want %q (the first ones are kept)", i, p.Data, err, want)
+		}
+	}
+}
