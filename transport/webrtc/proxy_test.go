@@ -2,6 +2,7 @@ package webrtc_test
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -79,6 +80,39 @@ func TestTrustedProxy(t *testing.T) {
 		}
 		if got := post(t, direct, "127.0.0.1", "203.0.113.5"); got != http.StatusServiceUnavailable {
 			t.Errorf("a forged X-Forwarded-For from the proxy's address: %d, want 503", got)
+		}
+	})
+	// A trusted proxy holds many clients' connections: the per-source connection cap,
+	// applied when a connection is accepted (before any header), leaves it out.
+	t.Run("connection cap", func(t *testing.T) {
+		for _, tc := range []struct {
+			name    string
+			trusted []netip.Prefix
+			ok      bool
+		}{
+			{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, true},
+			{"untrusted", nil, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				b := newTransport(t, "b", nil)
+				_, addr := serve(t, b, &webrtc.ServerConfig{MaxClientsPerIP: 1, TrustedProxies: tc.trusted})
+				held, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.1")}}).Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer held.Close()
+				time.Sleep(50 * time.Millisecond) // accepted and counted before the next one
+				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/", strings.NewReader(body))
+				req.Header.Set("X-Forwarded-For", "192.0.2.7")
+				resp, err := from("127.0.0.1").Do(req)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if got := err == nil && resp.StatusCode == http.StatusOK; got != tc.ok {
+					t.Errorf("a second connection from the proxy's address: answered %v (%v), want %v", got, err, tc.ok)
+				}
+			})
 		}
 	})
 	t.Run("forwarded", func(t *testing.T) {

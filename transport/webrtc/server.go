@@ -56,6 +56,7 @@ type ServerConfig struct {
 	// address, or an IPv6 /64), so that one host cannot take the MaxClients slots:
 	// beyond it a new connection is closed as soon as it is accepted. The requests in
 	// progress per client (see ServeHTTP) are capped the same, beyond which they get 503.
+	// TrustedProxies are not held to the connection cap (their clients are, per request).
 	// Default 16.
 	MaxClientsPerIP int
 	// TrustedProxies are the reverse proxies whose requests carry the real client's
@@ -214,7 +215,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.servers = append(s.servers, hs)
 	s.mu.Unlock()
-	cl := newClientLimiter(l, s.cfg.MaxClients, s.cfg.MaxClientsPerIP, s.log)
+	cl := newClientLimiter(l, s.cfg.MaxClients, s.cfg.MaxClientsPerIP, s.cfg.TrustedProxies, s.log)
 	s.mu.Lock()
 	s.limiters = append(s.limiters, cl)
 	s.mu.Unlock()
@@ -509,13 +510,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 // wait in the listen queue, as with netutil.LimitListener), and at most perIP of them
 // from one source (an IPv4 address, or an IPv6 /64), beyond which a connection is closed
 // as soon as it is accepted, so that one host cannot hold every slot. It keys by the TCP
-// peer: behind a reverse proxy, the per-request cap of ServeHTTP (by client(r)) is the
-// one that sees clients.
+// peer, and leaves the trusted proxies out of the per-source cap (all their clients
+// would count as one host): behind a reverse proxy, the per-request cap of ServeHTTP (by
+// client(r)) is the one that sees clients.
 type clientLimiter struct {
 	net.Listener
-	sem   chan struct{}
-	perIP int
-	log   hclog.Logger
+	sem     chan struct{}
+	perIP   int
+	trusted []netip.Prefix
+	log     hclog.Logger
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -524,11 +527,12 @@ type clientLimiter struct {
 	count map[netip.Addr]int
 }
 
-func newClientLimiter(l net.Listener, max, perIP int, log hclog.Logger) *clientLimiter {
+func newClientLimiter(l net.Listener, max, perIP int, trusted []netip.Prefix, log hclog.Logger) *clientLimiter {
 	return &clientLimiter{
 		Listener: l,
 		sem:      make(chan struct{}, max),
 		perIP:    perIP,
+		trusted:  trusted,
 		log:      log,
 		done:     make(chan struct{}),
 		count:    make(map[netip.Addr]int),
@@ -548,7 +552,7 @@ func (l *clientLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		var key netip.Addr
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil && !inPrefixes(l.trusted, ap.Addr().Unmap()) {
 			key = sourceKey(ap.Addr())
 		}
 		l.mu.Lock()

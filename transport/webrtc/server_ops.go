@@ -179,11 +179,14 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 }
 
 // trusted reports whether ip is in ServerConfig.TrustedProxies.
-func (s *Server) trusted(ip netip.Addr) bool {
+func (s *Server) trusted(ip netip.Addr) bool { return inPrefixes(s.cfg.TrustedProxies, ip) }
+
+// inPrefixes reports whether ip is in one of ps.
+func inPrefixes(ps []netip.Prefix, ip netip.Addr) bool {
 	if !ip.IsValid() {
 		return false
 	}
-	for _, p := range s.cfg.TrustedProxies {
+	for _, p := range ps {
 		if p.Contains(ip) {
 			return true
 		}

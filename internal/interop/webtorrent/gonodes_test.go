@@ -75,7 +75,8 @@ func newGoNode(t testing.TB, name string, o goOpts) *goNode {
 	}
 	var stopServer func()
 	if o.signalling {
-		srv, err := webrtc.NewServer(tr, nil)
+		// As above: the per-source connection cap would count the network as one host.
+		srv, err := webrtc.NewServer(tr, &webrtc.ServerConfig{MaxClientsPerIP: 1024})
 		if err != nil {
 			t.Fatal(err)
 		}
