@@ -60,7 +60,9 @@ func (n *Node) resolveNames(ctx context.Context) []netip.AddrPort {
 	d, dials := n.t.(transport.Dialer)
 	for _, hp := range n.bootstrapNames {
 		if dials {
-			if peer, err := d.Dial(ctx, hp); err == nil {
+			peer, err := d.Dial(ctx, hp)
+			n.dials.note(hp, err == nil)
+			if err == nil {
 				out = append(out, peer)
 			} else {
 				n.log.Warn("cannot dial a saved bootstrap node", "node", hp, "error", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,7 @@ type Node struct {
 	sample         sampler          // BEP 51
 	votes          bep42Votes       // what responders say our IP is
 	externalIP     netip.Addr       // what enough of them agreed on
+	dials          dialLog          // which signalling servers answered a dial (own lock)
 
 	lookups, lookupQueries atomic.Uint64
 	lookupTimes            lookupTimes
@@ -131,7 +133,8 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 				n.items.Put(it.clone(), nil) // an older version than one stored is refused: fine
 			}
 		}
-		for _, hp := range c.State.Bootstrap {
+		n.dials.saved = slices.Sorted(slices.Values(c.State.Bootstrap[:min(len(c.State.Bootstrap), MaxStateServers)]))
+		for _, hp := range n.dials.saved {
 			if ap, err := netip.ParseAddrPort(hp); err == nil {
 				n.bootstrap = append(n.bootstrap, transport.Unmap(ap))
 			} else {
@@ -319,7 +322,9 @@ func (n *Node) queryDialing(ctx context.Context, addr netip.AddrPort, id *ID, me
 	if err == nil || !ok || !errors.Is(err, transport.ErrUnreachable) {
 		return resp, err
 	}
-	if _, derr := d.Dial(ctx, addr.String()); derr != nil {
+	_, derr := d.Dial(ctx, addr.String())
+	n.dials.note(addr.String(), derr == nil)
+	if derr != nil {
 		return nil, fmt.Errorf("dht: dialling %v: %w", addr, derr)
 	}
 	return n.query(ctx, addr, id, method, args)

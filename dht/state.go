@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/wdht/wdht/krpc"
 )
@@ -30,7 +31,9 @@ import (
 type State struct {
 	ID    ID
 	Nodes []NodeInfo
-	// Bootstrap lists nodes to bootstrap from as "host:port" (a name is allowed).
+	// Bootstrap lists nodes to bootstrap from as "host:port" (a name is allowed). A node
+	// reads at most MaxStateServers of them, and saves those it was given and at most
+	// MaxStateServers others (see MaxStateServers), dropping those whose dial failed.
 	Bootstrap []string
 	// Items are BEP 44 items to store again, at most MaxStateItems (Node.State saves the
 	// most recently stored; a node given more restores the first MaxStateItems). Each
@@ -175,24 +178,95 @@ func (s *State) UnmarshalJSON(b []byte) error {
 }
 
 // State returns the node's ID and the good nodes of its routing table; on a transport
-// that knows signalling servers (WebRTC), those servers instead: the ones its open
-// connections announced and the ones it was given to bootstrap from.
+// that knows signalling servers (WebRTC), those servers instead (see savedServers): the
+// ones it was given, and at most MaxStateServers others, those that answered first.
 func (n *Node) State() State {
 	if ss, ok := n.t.(interface{ SignallingServers() []string }); ok {
-		// The servers of the open connections, and those the node was given: a node
-		// saved while disconnected still knows where to start.
-		servers := ss.SignallingServers()
-		for _, a := range n.bootstrap {
-			servers = append(servers, a.String())
-		}
-		servers = append(servers, n.bootstrapNames...)
-		slices.Sort(servers)
-		return State{ID: n.ID(), Bootstrap: slices.Compact(servers), Items: n.items.All(MaxStateItems)}
+		return State{ID: n.ID(), Bootstrap: n.savedServers(ss.SignallingServers()), Items: n.items.All(MaxStateItems)}
 	}
 	items := n.items.All(MaxStateItems)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return State{ID: n.ID(), Nodes: n.allNodes(true), Items: items}
+}
+
+// MaxStateServers bounds the signalling servers a State saves beyond those the node was
+// given (Config.Bootstrap, Config.BootstrapHosts): the ones that peers announced or an
+// earlier State saved, which a restart dials. A node also reads at most this many from
+// State.Bootstrap. Peers choose those hosts: without a bound, every restart would dial
+// as many hosts as peers cared to announce.
+const MaxStateServers = 16
+
+// maxDialled bounds the servers whose last dial the node remembers.
+const maxDialled = 256
+
+// dialLog remembers whether the signalling servers (or seeds) the node dialled answered.
+type dialLog struct {
+	mu       sync.Mutex
+	answered map[string]bool // "host:port" -> whether the last dial answered
+	saved    []string        // the servers of the loaded State (at most MaxStateServers), sorted
+}
+
+// note records that a dial of hp answered (ok) or failed.
+func (d *dialLog) note(hp string, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.answered == nil {
+		d.answered = make(map[string]bool)
+	}
+	if _, known := d.answered[hp]; known || len(d.answered) < maxDialled {
+		d.answered[hp] = ok
+	}
+}
+
+// savedServers picks the signalling servers a State saves, sorted: every server the node
+// was given, then at most MaxStateServers others, in this order of preference: those
+// whose last dial answered; those of the loaded State not dialled yet; those the peers of
+// open connections announced (announced, and not dialled yet). A server whose last dial
+// failed is pruned, whoever chose it but the user.
+func (n *Node) savedServers(announced []string) []string {
+	var out []string
+	given := make(map[string]bool)
+	for _, a := range n.cfg.Bootstrap {
+		given[a.String()] = true
+	}
+	for _, hp := range n.cfg.BootstrapHosts {
+		given[hp] = true
+	}
+	for hp := range given {
+		out = append(out, hp)
+	}
+	n.dials.mu.Lock()
+	var answered []string
+	for hp, ok := range n.dials.answered {
+		if ok && !given[hp] {
+			answered = append(answered, hp)
+		}
+	}
+	slices.Sort(answered)
+	others := answered
+	for _, list := range [][]string{n.dials.saved, announced} {
+		for _, hp := range list {
+			if _, dialled := n.dials.answered[hp]; !dialled && !given[hp] {
+				others = append(others, hp)
+			}
+		}
+	}
+	n.dials.mu.Unlock()
+	// others holds no duplicates but for one server saved and announced: compact it
+	// keeping the order of preference.
+	seen := make(map[string]bool, len(others))
+	for _, hp := range others {
+		if len(seen) == MaxStateServers {
+			break
+		}
+		if !seen[hp] {
+			seen[hp] = true
+			out = append(out, hp)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // splitHostPort splits "host:port" with a port from 1 to 65535.

@@ -6,8 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
+
+	"github.com/wdht/wdht/transport"
+	"github.com/wdht/wdht/transport/memory"
 )
 
 // TestStateItemsRoundTrip: a node's items survive State -> JSON -> State -> New.
@@ -109,4 +115,74 @@ func TestStateItemsBoundedAndChecked(t *testing.T) {
 	if err := json.Unmarshal([]byte(wrongKey), &st); err == nil {
 		t.Fatal("an item under another target loaded")
 	}
+}
+
+// announcing is a dialling transport whose peers announced many signalling servers.
+type announcing struct {
+	*dialing
+	servers []string
+}
+
+func (a *announcing) SignallingServers() []string { return a.servers }
+
+// TestSavedServersBounded: peers choose the signalling servers a WebRTC node saves and a
+// restart dials. The state keeps at most MaxStateServers of them besides the given ones,
+// those that answered first; a restart dials at most that many; one whose dial failed is
+// pruned (unless the user gave it).
+func TestSavedServersBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := memory.NewNetwork(&memory.Config{Linked: true})
+		listen := func() *memory.Transport {
+			tr, err := mem.Listen(netip.AddrPort{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { tr.Close() })
+			return tr
+		}
+		start := func(tr transport.Transport, cfg *Config) *Node {
+			n, err := New(tr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close() })
+			return n
+		}
+		a := start(listen(), nil) // a signalling server that answers
+		var flood []string
+		for i := range 100 {
+			flood = append(flood, fmt.Sprintf("peer%03d.example:%d", i, 1000+i))
+		}
+		b := start(&announcing{dialing: &dialing{Transport: listen(), net: mem}, servers: flood}, nil)
+		st := b.State()
+		if len(st.Bootstrap) != MaxStateServers {
+			t.Fatalf("a node whose peers announced 100 servers saves %d, want %d", len(st.Bootstrap), MaxStateServers)
+		}
+
+		// A restart from a state of 100 servers dials at most MaxStateServers of them.
+		d := &dialing{Transport: listen(), net: mem}
+		saved := append([]string{a.Addr().String()}, flood...)
+		c := start(&announcing{dialing: d, servers: flood[50:]}, &Config{
+			State:          &State{Bootstrap: saved},
+			BootstrapHosts: []string{"given.example:1"},
+		})
+		if _, err := c.Bootstrap(t.Context()); err != nil {
+			t.Fatalf("bootstrap from the saved server that answers: %v", err)
+		}
+		if len(d.dialed) > MaxStateServers+1 {
+			t.Fatalf("a restart dialled %d servers, want at most %d saved and 1 given", len(d.dialed), MaxStateServers)
+		}
+		got := c.State().Bootstrap
+		if len(got) != MaxStateServers+1 {
+			t.Fatalf("saved %d servers, want %d and the given one: %v", len(got), MaxStateServers, got)
+		}
+		if !slices.Contains(got, a.Addr().String()) || !slices.Contains(got, "given.example:1") {
+			t.Fatalf("the server that answered or the given one is not saved: %v", got)
+		}
+		for _, hp := range d.dialed {
+			if hp != a.Addr().String() && hp != "given.example:1" && slices.Contains(got, hp) {
+				t.Fatalf("%s did not answer its dial, yet is saved again: %v", hp, got)
+			}
+		}
+	})
 }
