@@ -68,7 +68,7 @@ func (n *Node) handlePut(_ context.Context, q *krpc.Query) (*krpc.Response, erro
 	if err := it.Verify(); err != nil {
 		return nil, err
 	}
-	if err := n.items.Put(it, cas); err != nil {
+	if err := n.items.PutFrom(it, cas, q.From.Addr()); err != nil {
 		return nil, err
 	}
 	n.itemStored(it, NodeInfo{ID: a.ID, Addr: q.From})

@@ -28,6 +28,9 @@ var (
 	ErrSaltTooBig       = &krpc.Error{Code: krpc.ErrorCodeSaltTooBig, Msg: "salt (salt field) too big"}
 	ErrCASMismatch      = &krpc.Error{Code: krpc.ErrorCodeCASMismatch, Msg: "the CAS hash mismatched, re-read value and try again"}
 	ErrSeqTooLow        = &krpc.Error{Code: krpc.ErrorCodeSeqTooLow, Msg: "sequence number less than current"}
+	// ErrSourceQuota refuses a put of a new item from a source that holds
+	// ItemStoreConfig.MaxPerSource items already; it is sent as a server error (202).
+	ErrSourceQuota = &krpc.Error{Code: krpc.ErrorCodeServer, Msg: "too many items from your address"}
 	// ErrNegativeSeq refuses a mutable item with a negative sequence number, as BEP 44
 	// allows; it is sent as a protocol error (203).
 	ErrNegativeSeq = &krpc.Error{Code: krpc.ErrorCodeProtocol, Msg: "negative sequence number"}

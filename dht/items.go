@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"container/heap"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wdht/wdht/internal/ratelimit"
 )
 
 // ItemStoreConfig configures an ItemStore. Zero fields mean the documented defaults.
@@ -18,6 +21,12 @@ type ItemStoreConfig struct {
 	MaxItems int
 	// MaxBytes caps the bytes of values and salts held. Default 16 MiB.
 	MaxBytes int
+	// MaxPerSource caps the items one source holds: the items first put from one IPv4
+	// address or one IPv6 /64 (items put with Put, and those restored from a State, have
+	// no source). A put of a new item from a source at its quota is refused with
+	// ErrSourceQuota; updates of stored items are not counted. One address cannot fill
+	// the store. Default MaxItems/100 (100).
+	MaxPerSource int
 }
 
 // Validate reports the first invalid field.
@@ -29,6 +38,8 @@ func (c *ItemStoreConfig) Validate() error {
 		return fmt.Errorf("dht: ItemStoreConfig.MaxItems %d is negative", c.MaxItems)
 	case c.MaxBytes < 0:
 		return fmt.Errorf("dht: ItemStoreConfig.MaxBytes %d is negative", c.MaxBytes)
+	case c.MaxPerSource < 0:
+		return fmt.Errorf("dht: ItemStoreConfig.MaxPerSource %d is negative", c.MaxPerSource)
 	}
 	return nil
 }
@@ -37,19 +48,21 @@ func (c *ItemStoreConfig) Validate() error {
 // compare-and-swap), with expiry and caps: when full, the items closest to expiring go
 // first. It is safe for concurrent use, and one store may serve several nodes.
 type ItemStore struct {
-	ttl            time.Duration
-	maxItems, maxB int
+	ttl                    time.Duration
+	maxItems, maxB, perSrc int
 
-	mu    sync.Mutex
-	items map[ID]*storedItem
-	order expiryHeap
-	bytes int
+	mu      sync.Mutex
+	items   map[ID]*storedItem
+	order   expiryHeap
+	bytes   int
+	sources map[netip.Addr]int // ratelimit.SourceKey -> items it first put
 }
 
 type storedItem struct {
 	item    *Item
 	expires time.Time
-	index   int // in the heap
+	index   int        // in the heap
+	source  netip.Addr // ratelimit.SourceKey of who first put it; invalid for none
 }
 
 func (s *storedItem) size() int { return len(s.item.V) + len(s.item.Salt) }
@@ -72,7 +85,13 @@ func NewItemStore(cfg *ItemStoreConfig) (*ItemStore, error) {
 	if c.MaxBytes == 0 {
 		c.MaxBytes = 16 << 20
 	}
-	return &ItemStore{ttl: c.TTL, maxItems: c.MaxItems, maxB: c.MaxBytes, items: make(map[ID]*storedItem)}, nil
+	if c.MaxPerSource == 0 {
+		c.MaxPerSource = max(1, c.MaxItems/100)
+	}
+	return &ItemStore{
+		ttl: c.TTL, maxItems: c.MaxItems, maxB: c.MaxBytes, perSrc: c.MaxPerSource,
+		items: make(map[ID]*storedItem), sources: make(map[netip.Addr]int),
+	}, nil
 }
 
 // Get returns a copy of the item stored under target, if there is one that has not expired.
@@ -95,8 +114,13 @@ func (s *ItemStore) Get(target ID) (*Item, bool) {
 // already stored it applies BEP 44: cas, when not nil, must equal the stored sequence
 // number (else ErrCASMismatch); a lower sequence number, or the same one with another
 // value, is refused (ErrSeqTooLow); the same version again refreshes the expiry.
-// An immutable item is stored or refreshed.
-func (s *ItemStore) Put(it *Item, cas *int64) error {
+// An immutable item is stored or refreshed. The item has no source (see PutFrom).
+func (s *ItemStore) Put(it *Item, cas *int64) error { return s.PutFrom(it, cas, netip.Addr{}) }
+
+// PutFrom is Put of an item put by the node at source: a new item from a source (its
+// IPv4 address or IPv6 /64) that holds MaxPerSource items already is refused with
+// ErrSourceQuota. An invalid source has no quota.
+func (s *ItemStore) PutFrom(it *Item, cas *int64, source netip.Addr) error {
 	target := it.Target()
 	now := time.Now()
 	s.mu.Lock()
@@ -121,7 +145,14 @@ func (s *ItemStore) Put(it *Item, cas *int64) error {
 	} else if si != nil {
 		s.remove(si) // expired: as if absent
 	}
-	si := &storedItem{item: it.clone(), expires: now.Add(s.ttl)}
+	src := ratelimit.SourceKey(source)
+	if src.IsValid() {
+		if s.sources[src] >= s.perSrc {
+			return ErrSourceQuota
+		}
+		s.sources[src]++
+	}
+	si := &storedItem{item: it.clone(), expires: now.Add(s.ttl), source: src}
 	s.items[target] = si
 	heap.Push(&s.order, si)
 	s.bytes += si.size()
@@ -150,6 +181,13 @@ func (s *ItemStore) remove(si *storedItem) {
 	heap.Remove(&s.order, si.index)
 	delete(s.items, si.item.Target())
 	s.bytes -= si.size()
+	if si.source.IsValid() {
+		if s.sources[si.source] <= 1 {
+			delete(s.sources, si.source)
+		} else {
+			s.sources[si.source]--
+		}
+	}
 }
 
 // Sweep drops expired items and returns how many it dropped.

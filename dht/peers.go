@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/wdht/wdht/internal/ratelimit"
 )
 
 // PeerStoreConfig configures a PeerStore. Zero fields mean the documented defaults.
@@ -17,6 +19,11 @@ type PeerStoreConfig struct {
 	MaxPerInfohash int
 	// MaxPeers caps the peers kept in total, over all infohashes. Default 100,000.
 	MaxPeers int
+	// MaxPerSource caps the peers kept from one source, over all infohashes: one IPv4
+	// address or one IPv6 /64 (a peer's source is its address: announce_peer stores the
+	// querier's). A source at its quota can refresh its peers but adds no new one until
+	// some expire, so one address cannot fill the store. Default MaxPeers/100 (1,000).
+	MaxPerSource int
 }
 
 // Validate reports the first invalid field.
@@ -28,6 +35,8 @@ func (c *PeerStoreConfig) Validate() error {
 		return fmt.Errorf("dht: PeerStoreConfig.MaxPerInfohash %d is negative", c.MaxPerInfohash)
 	case c.MaxPeers < 0:
 		return fmt.Errorf("dht: PeerStoreConfig.MaxPeers %d is negative", c.MaxPeers)
+	case c.MaxPerSource < 0:
+		return fmt.Errorf("dht: PeerStoreConfig.MaxPerSource %d is negative", c.MaxPerSource)
 	}
 	return nil
 }
@@ -36,12 +45,13 @@ func (c *PeerStoreConfig) Validate() error {
 // concurrent use, and one store may serve several nodes (the bridge shares one between
 // its UDP and WebRTC nodes).
 type PeerStore struct {
-	ttl           time.Duration
-	perIH, maxAll int
+	ttl                   time.Duration
+	perIH, maxAll, perSrc int
 
-	mu     sync.Mutex
-	swarms map[ID]map[netip.AddrPort]storedPeer // infohash -> peer
-	total  int
+	mu      sync.Mutex
+	swarms  map[ID]map[netip.AddrPort]storedPeer // infohash -> peer
+	total   int
+	sources map[netip.Addr]int // ratelimit.SourceKey -> peers stored
 }
 
 type storedPeer struct {
@@ -78,14 +88,21 @@ func NewPeerStore(cfg *PeerStoreConfig) (*PeerStore, error) {
 	if c.MaxPeers == 0 {
 		c.MaxPeers = 100_000
 	}
-	return &PeerStore{ttl: c.TTL, perIH: c.MaxPerInfohash, maxAll: c.MaxPeers, swarms: make(map[ID]map[netip.AddrPort]storedPeer)}, nil
+	if c.MaxPerSource == 0 {
+		c.MaxPerSource = max(1, c.MaxPeers/100)
+	}
+	return &PeerStore{
+		ttl: c.TTL, perIH: c.MaxPerInfohash, maxAll: c.MaxPeers, perSrc: c.MaxPerSource,
+		swarms: make(map[ID]map[netip.AddrPort]storedPeer), sources: make(map[netip.Addr]int),
+	}, nil
 }
 
 // Add records (or refreshes) peer for infohash, with no origin.
 func (s *PeerStore) Add(infohash ID, peer netip.AddrPort) { s.AddFrom(infohash, peer, PeerOrigin{}) }
 
 // AddFrom records (or refreshes) peer for infohash, announced as origin says; a refresh
-// takes the newer origin.
+// takes the newer origin. A new peer whose source (its address's IPv4 address or IPv6
+// /64) holds MaxPerSource peers already is not stored.
 func (s *PeerStore) AddFrom(infohash ID, peer netip.AddrPort, origin PeerOrigin) {
 	now := time.Now()
 	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
@@ -94,6 +111,10 @@ func (s *PeerStore) AddFrom(infohash ID, peer netip.AddrPort, origin PeerOrigin)
 	sw := s.swarms[infohash]
 	if _, ok := sw[peer]; ok {
 		sw[peer] = storedPeer{now.Add(s.ttl), origin}
+		return
+	}
+	src := ratelimit.SourceKey(peer.Addr())
+	if s.sources[src] >= s.perSrc {
 		return
 	}
 	if sw == nil {
@@ -113,6 +134,17 @@ func (s *PeerStore) AddFrom(infohash ID, peer netip.AddrPort, origin PeerOrigin)
 	s.swarms[infohash] = sw // eviction may have removed an emptied swarm
 	sw[peer] = storedPeer{now.Add(s.ttl), origin}
 	s.total++
+	s.sources[src]++
+}
+
+// forget uncounts a peer that left the store (s.mu held).
+func (s *PeerStore) forget(peer netip.AddrPort) {
+	src := ratelimit.SourceKey(peer.Addr())
+	if s.sources[src] <= 1 {
+		delete(s.sources, src)
+	} else {
+		s.sources[src]--
+	}
 }
 
 func (s *PeerStore) evictOldest(ih ID, sw map[netip.AddrPort]storedPeer) {
@@ -125,6 +157,7 @@ func (s *PeerStore) evictOldest(ih ID, sw map[netip.AddrPort]storedPeer) {
 	}
 	delete(sw, oldest)
 	s.total--
+	s.forget(oldest)
 	if len(sw) == 0 && s.swarms[ih] != nil {
 		delete(s.swarms, ih)
 	}
@@ -146,6 +179,7 @@ func (s *PeerStore) PeersFor(infohash ID, max int, keep func(PeerOrigin) bool) [
 		if now.After(e.expires) {
 			delete(sw, p)
 			s.total--
+			s.forget(p)
 			continue
 		}
 		if len(out) < max && (keep == nil || keep(e.origin)) {
@@ -168,6 +202,7 @@ func (s *PeerStore) Sweep() int {
 		for p, e := range sw {
 			if now.After(e.expires) {
 				delete(sw, p)
+				s.forget(p)
 				n++
 			}
 		}
