@@ -81,33 +81,59 @@ func ExemptIP(ip netip.Addr) bool {
 func (ni NodeInfo) secure() bool { return VerifyID(ni.ID, ni.Addr.Addr()) }
 
 // bep42Votes collects what the nodes answering us say our address is (the "ip" key of
-// their responses), to learn our external IP.
+// their responses), to learn our external IP. A vote counts per network of reporters,
+// a /24 for IPv4 and a /64 for IPv6 (its latest claim), so that one host, or hosts of
+// one network, cannot outvote the rest.
 type bep42Votes struct {
-	votes map[netip.Addr]map[netip.Addr]struct{} // our IP as reported -> the reporters' IPs
+	votes map[netip.Prefix]netip.Addr // reporter's /24 or /64 -> the IP it said is ours
 }
 
-// ipVotesNeeded is how many distinct reporters must agree before we believe them.
+// ipVotesNeeded is how many networks of reporters must agree before we believe them,
+// and then they must be a clear majority: at least two thirds of the networks that
+// voted.
 const ipVotesNeeded = 3
 
-// add counts reporter's claim that our IP is ip and returns ip once enough distinct
-// reporters agree (then it starts counting afresh).
+// maxVoters bounds the networks whose votes are kept: a new one beyond replaces one at
+// random (Go's map order).
+const maxVoters = 64
+
+// voterNet returns the network a reporter votes for: its /24 (IPv4) or /64 (IPv6).
+func voterNet(reporter netip.Addr) netip.Prefix {
+	bits := 64
+	if reporter.Is4() {
+		bits = 24
+	}
+	p, _ := reporter.WithZone("").Prefix(bits)
+	return p
+}
+
+// add counts reporter's claim that our IP is ip and returns ip when at least
+// ipVotesNeeded networks of reporters say so and they are at least two thirds of the
+// networks that voted.
 func (v *bep42Votes) add(ip, reporter netip.Addr) (netip.Addr, bool) {
 	ip, reporter = ip.Unmap(), reporter.Unmap()
-	if !ip.IsValid() || ip.IsUnspecified() {
+	if !ip.IsValid() || ip.IsUnspecified() || !reporter.IsValid() {
 		return netip.Addr{}, false
 	}
-	if v.votes == nil || len(v.votes) > 64 { // bounded: a liar cannot grow it
-		v.votes = make(map[netip.Addr]map[netip.Addr]struct{})
+	if v.votes == nil {
+		v.votes = make(map[netip.Prefix]netip.Addr)
 	}
-	r := v.votes[ip]
-	if r == nil {
-		r = make(map[netip.Addr]struct{})
-		v.votes[ip] = r
+	key := voterNet(reporter)
+	if _, ok := v.votes[key]; !ok && len(v.votes) >= maxVoters {
+		for k := range v.votes {
+			delete(v.votes, k)
+			break
+		}
 	}
-	r[reporter] = struct{}{}
-	if len(r) < ipVotesNeeded {
+	v.votes[key] = ip
+	agree := 0
+	for _, said := range v.votes {
+		if said == ip {
+			agree++
+		}
+	}
+	if agree < ipVotesNeeded || 3*agree < 2*len(v.votes) {
 		return netip.Addr{}, false
 	}
-	v.votes = nil
 	return ip, true
 }

@@ -3,6 +3,7 @@ package dht
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -59,18 +60,38 @@ func TestSecureID(t *testing.T) {
 }
 
 func TestIPVotes(t *testing.T) {
-	var v bep42Votes
-	ip := netip.MustParseAddr("203.0.113.9")
-	liar := netip.MustParseAddr("198.51.100.1")
-	for i := range 5 { // one reporter repeating itself is one vote
-		if _, ok := v.add(ip, liar); ok {
-			t.Fatalf("vote %d from one reporter decided", i)
+	for _, tc := range []struct {
+		name   string
+		votes  []string // "reporter said", the last decides or not
+		decide string   // what the last vote decides ("": nothing)
+	}{
+		{"one reporter repeating itself", []string{"198.51.100.1 203.0.113.9", "198.51.100.1 203.0.113.9", "198.51.100.1 203.0.113.9"}, ""},
+		{"three reporters of one /24", []string{"198.51.100.1 203.0.113.9", "198.51.100.2 203.0.113.9", "198.51.100.3 203.0.113.9"}, ""},
+		{"three addresses of one IPv6 /64", []string{"2001:db8::1 203.0.113.9", "2001:db8::2 203.0.113.9", "2001:db8::3 203.0.113.9"}, ""},
+		{"three /24s", []string{"198.51.100.1 203.0.113.9", "198.51.101.1 203.0.113.9", "198.51.102.1 203.0.113.9"}, "203.0.113.9"},
+		{"three /64s", []string{"2001:db8:0:1::1 203.0.113.9", "2001:db8:0:2::1 203.0.113.9", "2001:db8:0:3::1 203.0.113.9"}, "203.0.113.9"},
+		{"three /24s against two", []string{"198.51.100.1 192.0.2.200", "198.51.101.1 192.0.2.200", "198.51.110.1 203.0.113.9", "198.51.111.1 203.0.113.9", "198.51.112.1 203.0.113.9"}, ""},
+		{"three /24s against one", []string{"198.51.100.1 192.0.2.200", "198.51.110.1 203.0.113.9", "198.51.111.1 203.0.113.9", "198.51.112.1 203.0.113.9"}, "203.0.113.9"},
+		{"a /24 changes its vote", []string{"198.51.100.1 203.0.113.9", "198.51.101.1 203.0.113.9", "198.51.102.1 203.0.113.9", "198.51.100.1 192.0.2.200", "198.51.101.1 192.0.2.200", "198.51.102.2 192.0.2.200"}, "192.0.2.200"},
+	} {
+		var v bep42Votes
+		var got netip.Addr
+		var ok bool
+		for _, vote := range tc.votes {
+			f := strings.Fields(vote)
+			got, ok = v.add(netip.MustParseAddr(f[1]), netip.MustParseAddr(f[0]))
+		}
+		if want := tc.decide; (want == "") == ok || ok && got.String() != want {
+			t.Errorf("%s: decided %v %v, want %q", tc.name, got, ok, want)
 		}
 	}
-	v.add(ip, netip.MustParseAddr("198.51.100.2"))
-	got, ok := v.add(ip, netip.MustParseAddr("198.51.100.3"))
-	if !ok || got != ip {
-		t.Fatalf("three reporters: %v %v", got, ok)
+	// The votes kept are bounded, whatever the number of networks voting.
+	var v bep42Votes
+	for i := range 1000 {
+		v.add(netip.MustParseAddr("203.0.113.9"), netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}))
+	}
+	if len(v.votes) > maxVoters {
+		t.Fatalf("%d votes kept, want at most %d", len(v.votes), maxVoters)
 	}
 }
 
@@ -81,7 +102,7 @@ func TestNodeTakesSecureID(t *testing.T) {
 		c := newCluster(t, nil)
 		var peers []*Node
 		for i := range 4 {
-			tr, err := c.net.Listen(netip.MustParseAddrPort(fmt.Sprintf("198.51.100.%d:6881", i+1)))
+			tr, err := c.net.Listen(netip.MustParseAddrPort(fmt.Sprintf("198.51.%d.1:6881", 100+i))) // four /24s
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,6 +147,54 @@ func TestNodeTakesSecureID(t *testing.T) {
 			if p.Stats().SecureID {
 				t.Fatal("a KeepID node changed its ID")
 			}
+		}
+	})
+}
+
+// Four nodes of one /24 that tell a node its address do not make it change its ID: they
+// are one vote.
+func TestOneNetworkCannotChangeID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		var peers []*Node
+		for i := range 4 {
+			tr, err := c.net.Listen(netip.MustParseAddrPort(fmt.Sprintf("198.51.100.%d:6881", i+1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := New(tr, &Config{KeepID: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close(); tr.Close() })
+			peers = append(peers, n)
+		}
+		for _, p := range peers[1:] {
+			p.Bootstrap(t.Context(), peers[0].Addr())
+		}
+		synctest.Wait()
+		tr, err := c.net.Listen(netip.MustParseAddrPort("203.0.113.10:6881"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		x, err := New(tr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer x.Close()
+		old := x.ID()
+		if _, err := x.Bootstrap(t.Context(), peers[0].Addr()); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range peers { // every one of them answers a query of x
+			if _, err := x.Ping(t.Context(), p.Addr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		synctest.Wait()
+		if st := x.Stats(); st.ID != old || st.ExternalIP.IsValid() {
+			t.Fatalf("reporters of one /24 changed the node's ID to %v (was %v), external IP %v", st.ID, old, st.ExternalIP)
 		}
 	})
 }
