@@ -393,7 +393,11 @@ func (n *Node) noteExternalIP(ip, reporter netip.Addr) {
 	n.pong.Store(&krpc.Response{Return: n.newReturn()})
 	n.mu.Unlock()
 	n.log.Info("took a node ID that matches our external IP (BEP 42)", "ip", ext, "old", old, "new", id)
-	n.spawn(func() { n.Bootstrap(n.ctx) })
+	n.spawn(func() { // within MaxLookupDuration, like maintenance lookups
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+		defer cancel()
+		n.Bootstrap(ctx)
+	})
 }
 
 // sawQuery records a query; an unknown querier is pinged before it may enter the table.
