@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	akrpc "github.com/anacrolix/dht/v2/krpc"
+
+	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/memory"
 )
 
@@ -60,6 +64,86 @@ func TestVerifyingBounded(t *testing.T) {
 		x.mu.Unlock()
 		if pending != 0 {
 			t.Fatalf("%d verifications still pending after the pings timed out", pending)
+		}
+	})
+}
+
+// peerFlood is a fakeResponder whose get_peers answers also carry 500 peers never seen
+// before, with its ever-closer fake nodes.
+type peerFlood struct {
+	*fakeResponder
+	peers uint32
+}
+
+func (f *peerFlood) filter(d *memory.Datagram) bool {
+	if !fakeNet.Contains(d.To.Addr()) {
+		return true
+	}
+	var m krpc.Msg
+	if m.UnmarshalBinary(d.Data) != nil || m.Y != krpc.TypeQuery || m.A == nil || m.Q != krpc.MethodGetPeers {
+		return false
+	}
+	f.mu.Lock()
+	self := f.ids[d.To]
+	var ns []NodeInfo
+	for range 8 {
+		ns = append(ns, f.fake(m.A.InfoHash))
+	}
+	tok := "tok"
+	r := krpc.Msg{T: m.T, Y: krpc.TypeResponse, R: &krpc.Return{}}
+	r.R.ID = self
+	r.R.Nodes = compactNodes(ns)
+	r.R.Token = &tok
+	for range 500 {
+		f.peers++
+		var na akrpc.NodeAddr
+		na.FromAddrPort(netip.AddrPortFrom(netip.AddrFrom4([4]byte{100, 64 + byte(f.peers>>16), byte(f.peers >> 8), byte(f.peers)}), 6881))
+		r.R.Values = append(r.R.Values, na)
+	}
+	f.mu.Unlock()
+	b, err := r.AppendBinary(nil)
+	if err != nil {
+		panic(err)
+	}
+	from, to := d.To, d.From
+	go f.net.Inject(from, to, b)
+	return false
+}
+
+// TestGetPeersSeenBounded: responders that answer get_peers with ever more distinct
+// peers (500 new ones each, and ever-closer fake nodes) get at most maxLookupPeers of
+// them delivered, each once, and the lookup still ends within its query cap.
+func TestGetPeersSeenBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, nil)
+		f := &peerFlood{fakeResponder: &fakeResponder{net: c.net, ids: make(map[netip.AddrPort]ID)}}
+		c.net.SetFilter(f.filter)
+		a := c.add(&Config{MaxLookupQueries: 50})
+		ih := RandomID()
+		f.mu.Lock()
+		entry := f.fake(ih)
+		f.mu.Unlock()
+		know(a, entry, time.Millisecond)
+		seen := make(map[netip.AddrPort]int)
+		res, err := a.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool { seen[p]++; return true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		delivered := 0
+		for p, n := range seen {
+			if n != 1 {
+				t.Fatalf("peer %v delivered %d times", p, n)
+			}
+			delivered++
+		}
+		f.mu.Lock()
+		sent := f.peers
+		f.mu.Unlock()
+		if sent <= maxLookupPeers || delivered != maxLookupPeers {
+			t.Fatalf("responders sent %d distinct peers, %d delivered; want more than %d sent and %d delivered", sent, delivered, maxLookupPeers, maxLookupPeers)
+		}
+		if res.Queries > 50 {
+			t.Fatalf("%d queries, above the cap of 50", res.Queries)
 		}
 	})
 }
