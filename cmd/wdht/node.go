@@ -162,9 +162,15 @@ Flags for running a public node (each also from the environment: see below):
   --max-peers N, --max-peers-per-infohash N, --peer-ttl DURATION
         the peer store: peers kept in all (default 100000), per infohash
         (default 200), and how long an announced peer is kept (default 30m)
+  --max-peers-per-source N
+        peers kept from one source IP (an IPv6 /64) at most (default 0: a
+        hundredth of --max-peers)
   --max-items N, --max-item-bytes N, --item-ttl DURATION
         the BEP 44 item store: items kept (default 10000), bytes of values and
         salts (default 16777216), how long after its last put (default 2h)
+  --max-items-per-source N
+        items first put by one source IP (an IPv6 /64) at most; a put beyond
+        gets error 202 (default 0: a hundredth of --max-items)
   --source-rate N, --source-burst N
         the per-source inbound rate limit: queries per second each source IP
         (an IPv6 /64) may send, and the burst above it (defaults 100 and 200);

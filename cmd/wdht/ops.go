@@ -46,9 +46,11 @@ type opsFlags struct {
 	maxPendingPerIP int
 	maxPeers        int
 	maxPeersPerIH   int
+	maxPeersPerSrc  int
 	peerTTL         time.Duration
 	maxItems        int
 	maxItemBytes    int
+	maxItemsPerSrc  int
 	itemTTL         time.Duration
 	sourceRate      float64
 	sourceBurst     int
@@ -71,9 +73,11 @@ func (o *opsFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&o.maxPendingPerIP, "max-pending-per-ip", webrtc.DefaultMaxPendingPerIP, "")
 	fs.IntVar(&o.maxPeers, "max-peers", defaultMaxPeers, "")
 	fs.IntVar(&o.maxPeersPerIH, "max-peers-per-infohash", defaultMaxPeersPerIH, "")
+	fs.IntVar(&o.maxPeersPerSrc, "max-peers-per-source", 0, "")
 	fs.DurationVar(&o.peerTTL, "peer-ttl", defaultPeerTTL, "")
 	fs.IntVar(&o.maxItems, "max-items", defaultMaxItems, "")
 	fs.IntVar(&o.maxItemBytes, "max-item-bytes", defaultMaxItemBytes, "")
+	fs.IntVar(&o.maxItemsPerSrc, "max-items-per-source", 0, "")
 	fs.DurationVar(&o.itemTTL, "item-ttl", defaultItemTTL, "")
 	fs.Float64Var(&o.sourceRate, "source-rate", krpc.DefaultSourceRate, "")
 	fs.IntVar(&o.sourceBurst, "source-burst", krpc.DefaultSourceBurst, "")
@@ -93,6 +97,7 @@ func (o *opsFlags) check() error {
 		{"max-peers", o.maxPeers, 1}, {"max-peers-per-infohash", o.maxPeersPerIH, 1},
 		{"max-items", o.maxItems, 1}, {"max-item-bytes", o.maxItemBytes, 1}, {"source-burst", o.sourceBurst, 1},
 		{"udp-read-buffer", o.udpReadBuffer, 0}, {"udp-write-buffer", o.udpWriteBuffer, 0},
+		{"max-peers-per-source", o.maxPeersPerSrc, 0}, {"max-items-per-source", o.maxItemsPerSrc, 0},
 	} {
 		if c.v < c.min {
 			return badInput("--%s %d: want a number of at least %d", c.name, c.v, c.min)
@@ -147,11 +152,11 @@ func (o *opsFlags) header() string {
 
 // stores returns the peer and item stores the flags describe.
 func (o *opsFlags) stores() (*dht.PeerStore, *dht.ItemStore, error) {
-	peers, err := dht.NewPeerStore(&dht.PeerStoreConfig{TTL: o.peerTTL, MaxPerInfohash: o.maxPeersPerIH, MaxPeers: o.maxPeers})
+	peers, err := dht.NewPeerStore(&dht.PeerStoreConfig{TTL: o.peerTTL, MaxPerInfohash: o.maxPeersPerIH, MaxPeers: o.maxPeers, MaxPerSource: o.maxPeersPerSrc})
 	if err != nil {
 		return nil, nil, err
 	}
-	items, err := dht.NewItemStore(&dht.ItemStoreConfig{TTL: o.itemTTL, MaxItems: o.maxItems, MaxBytes: o.maxItemBytes})
+	items, err := dht.NewItemStore(&dht.ItemStoreConfig{TTL: o.itemTTL, MaxItems: o.maxItems, MaxBytes: o.maxItemBytes, MaxPerSource: o.maxItemsPerSrc})
 	if err != nil {
 		return nil, nil, err
 	}

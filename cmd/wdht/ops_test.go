@@ -38,6 +38,8 @@ func TestOpsUsageErrors(t *testing.T) {
 		{"negative per ip", []string{"--max-pending-per-ip", "-3"}, nil, "wdht: node: --max-pending-per-ip -3: want a number of at least 1"},
 		{"negative peers", []string{"--max-peers", "-1"}, nil, "wdht: node: --max-peers -1: want a number of at least 1"},
 		{"negative items", []string{"--max-items", "-1"}, nil, "wdht: node: --max-items -1: want a number of at least 1"},
+		{"negative peers per source", []string{"--max-peers-per-source", "-1"}, nil, "wdht: node: --max-peers-per-source -1: want a number of at least 0"},
+		{"negative items per source", []string{"--max-items-per-source", "-2"}, nil, "wdht: node: --max-items-per-source -2: want a number of at least 0"},
 		{"negative buffer", []string{"--udp-read-buffer", "-1"}, nil, "wdht: node: --udp-read-buffer -1: want a number of at least 0"},
 		{"zero ttl", []string{"--peer-ttl", "0s"}, nil, "wdht: node: --peer-ttl 0s: want a positive duration"},
 		{"zero rate", []string{"--source-rate", "0"}, nil, "wdht: node: --source-rate 0: want queries per second above 0 (--limits=false turns the limit off)"},
@@ -219,7 +221,9 @@ func promtoolCheck(t *testing.T, exposition string) {
 // --source-burst 1 a ping right after another from the same client is dropped and
 // counted in /metrics.
 func TestOpsFlagsApplied(t *testing.T) {
-	n := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--max-items", "1", "--limits=false")
+	// Both puts come from one address: its quota (a hundredth of --max-items, at least 1)
+	// would refuse the second; --max-items-per-source 2 lets it push the first out.
+	n := startNode(t, "--transports", "udp", "--addr", "127.0.0.1:0", "--status", "20ms", "--max-items", "1", "--max-items-per-source", "2", "--limits=false")
 	boot := "--bootstrap=" + n.addr
 	wantRun(t, exitOK, "put", "first", boot)
 	wantRun(t, exitOK, "put", "second", boot)
