@@ -352,12 +352,12 @@ func TestWebEndToEnd(t *testing.T) {
 		if r.stdout != "" || !strings.HasPrefix(r.stderr, "found 0 peers from 1 nodes") {
 			t.Errorf("lookup over UDP of a WebRTC implied-port announce: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
-		// Announced over UDP: the peer is in the shared store, but a WebRTC lookup only
-		// reports peers it can connect to over WebRTC (the node relays an offer to each
-		// peer it returns), and the UDP peer has no WebRTC side.
+		// Announced over UDP: the peer is in the shared store, and a WebRTC lookup gets it
+		// as a plain address (signals.PeersKey), not as a value the node relays an offer
+		// to (the UDP peer has no WebRTC side).
 		wantRun(t, exitOK, "announce", ih, "--port", "6882", udp)
 		r = wantRun(t, exitOK, append([]string{"lookup", ih}, web...)...)
-		if r.stdout != "" || !strings.HasPrefix(r.stderr, "found 0 peers from 1 nodes in 1 rounds") {
+		if r.stdout != "peer 127.0.0.1:6882\n" || !strings.HasPrefix(r.stderr, "found 1 peers from 1 nodes in 1 rounds") {
 			t.Errorf("lookup over WebRTC of UDP peers: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
 		r = wantRun(t, exitOK, append([]string{"sample", "--json", "--target", ih}, web...)...)
