@@ -434,7 +434,7 @@ type fallbackHandler struct {
 }
 
 func (h *fallbackHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
-	if q.Method != krpc.MethodGet || q.Args.Target == (dht.ID{}) {
+	if q.Method != krpc.MethodGet || !q.Args.HasTarget() {
 		return h.next.ServeKRPC(ctx, q)
 	}
 	target, seq := q.Args.Target, q.Args.Seq // q is the server's: read it before anything else

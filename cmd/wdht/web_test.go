@@ -208,8 +208,14 @@ func TestWebUnreachable(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := results[i]
-			if r.code != exitFailed || r.stderr != tt.want+"\n" || r.stdout != "" {
-				t.Errorf("wdht %q: exit %d, stdout %q, stderr:\n%s\nwant exit %d and stderr:\n%s", tt.args, r.code, r.stdout, r.stderr, exitFailed, tt.want)
+			stdout := "" // with --json, the error as a JSON object
+			if slices.Contains(tt.args, "--json") {
+				cmd, msg, _ := strings.Cut(strings.TrimPrefix(tt.want, "wdht: "), ": ")
+				b, _ := json.Marshal(jsonError{Command: cmd, Error: msg, Exit: exitFailed})
+				stdout = string(b) + "\n"
+			}
+			if r.code != exitFailed || r.stderr != tt.want+"\n" || r.stdout != stdout {
+				t.Errorf("wdht %q: exit %d, stdout %q, stderr:\n%s\nwant exit %d, stdout %q and stderr:\n%s", tt.args, r.code, r.stdout, r.stderr, exitFailed, stdout, tt.want)
 			}
 		})
 	}
