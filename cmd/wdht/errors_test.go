@@ -81,6 +81,16 @@ func TestRemoteKRPCError(t *testing.T) {
 			t.Errorf("wdht %q: stderr %q, want %q", args, r.stderr, "wdht: "+args[0]+": "+want)
 		}
 	}
+	// Direct queries: the node answered, with an error.
+	for _, args := range [][]string{{"ping", addr}, {"sample", addr}, {"ping", "--bootstrap", addr}} {
+		r := wantRun(t, exitFailed, append(args, "--timeout", "5s")...)
+		if r.stderr != "wdht: "+args[0]+": "+want+"\n" {
+			t.Errorf("wdht %q: stderr %q, want %q", args, r.stderr, "wdht: "+args[0]+": "+want)
+		}
+	}
+	if r := wantRun(t, exitFailed, "ping", "--json", addr); !strings.HasSuffix(r.stdout, `"node":"`+addr+`","krpc_code":203,"krpc_message":"no thanks"}`+"\n") {
+		t.Errorf("ping --json: stdout %q", r.stdout)
+	}
 	r := wantRun(t, exitFailed, "lookup", "--json", testIH, "--bootstrap", addr, "--timeout", "5s")
 	var got jsonError
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || strings.Count(r.stdout, "\n") != 1 {

@@ -221,6 +221,8 @@ func report(stdout, stderr io.Writer, cmd *command, args []string, err error) in
 		je := jsonError{Command: cmd.name, Error: err.Error(), Exit: code, Usage: usage}
 		if ne, ok := errors.AsType[*dht.NodeError](err); ok {
 			je.Node = ne.Addr.String()
+		} else if a, ok := errors.AsType[*answered](err); ok {
+			je.Node = a.name
 		}
 		if ke, ok := errors.AsType[*krpc.Error](err); ok {
 			je.KRPCCode, je.KRPCMessage = ke.Code, ke.Msg
