@@ -64,3 +64,28 @@ func TestPlainPeers(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPlainPeers: whatever a responder puts under PeersKey, decoding never panics, takes
+// at most MaxPeers usable addresses, and what it takes encodes and decodes unchanged.
+func FuzzPlainPeers(f *testing.F) {
+	r := &krpc.Return{}
+	SetPeers(r, []netip.AddrPort{netip.MustParseAddrPort("1.2.3.4:6881"), netip.MustParseAddrPort("[2001:db8::1]:1")})
+	f.Add([]byte(r.Extra[PeersKey]))
+	f.Add([]byte("l5:\x01\x02\x03\x04\x006:\x00\x00\x00\x00\x00\x50i1ee"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got := plainPeers(bencode.Bytes(raw))
+		if len(got) > MaxPeers {
+			t.Fatalf("%d addresses taken, more than %d", len(got), MaxPeers)
+		}
+		for _, p := range got {
+			if p.Port() == 0 || !p.Addr().IsValid() || p.Addr().IsUnspecified() || p.Addr().Is4In6() {
+				t.Fatalf("unusable address %v taken", p)
+			}
+		}
+		r := &krpc.Return{}
+		SetPeers(r, got)
+		if again := plainPeers(r.Extra[PeersKey]); !slices.Equal(again, got) {
+			t.Fatalf("re-encoded %v, decoded %v", got, again)
+		}
+	})
+}
