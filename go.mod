@@ -3,7 +3,7 @@ module github.com/wdht/wdht
 go 1.26.0
 
 require (
-	github.com/anacrolix/dht/v2 v2.23.1-0.20260525063928-ec3a9bd99456
+	github.com/anacrolix/dht/v2 v2.23.1-0.20260525063928-ec3a9bd99456 // not v2.23.0: anacrolix/torrent v1.62.0 requires this; its krpc is v2.23.0's (see krpc/doc.go)
 	github.com/anacrolix/torrent v1.62.0
 	github.com/coder/websocket v1.8.15
 	github.com/hashicorp/go-hclog v1.6.3

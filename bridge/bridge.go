@@ -21,15 +21,22 @@
 //     browser's connection), which no mainline client can connect to;
 //   - a peer announced over WebRTC with an explicit port goes to both: the announcer
 //     named a port, as a hybrid client listening for BitTorrent connections does;
-//   - a peer announced on the mainline DHT goes to the mainline network only. On the
-//     WebTorrent wire a get_peers value is not handed over as an address: the responder
-//     relays the querier's WebRTC offer to it (peer_connection) and only the peers that
-//     answer reach the querier, so a mainline peer, which has no WebRTC connection,
-//     could never reach a WebRTC querier and would take one of its few offers (two with
-//     the JS's K=2) from a WebRTC peer that could.
+//   - a peer announced on the mainline DHT goes to both, but to WebRTC queriers not
+//     among the "values": on the WebTorrent wire a get_peers value is not handed over
+//     as an address, the responder relays the querier's WebRTC offer to it
+//     (peer_connection) and only the peers that answer reach the querier, so a mainline
+//     peer, which has no WebRTC connection, would take one of the querier's few offers
+//     (two with the JS's K=2) from a WebRTC peer that could answer. Mainline peers go
+//     instead under the response key signals.PeersKey ("peers", at most
+//     signals.MaxPeers), as plain addresses no offer is relayed to. A wdht WebRTC node
+//     (signals.NewNode) adds them to the peers its GetPeers returns, after the WebRTC
+//     peers it connected to: a program that also speaks BitTorrent over TCP or uTP (a
+//     hybrid client) can use them. A JS webtorrent-dht querier ignores the key (it
+//     keeps only the values it connected to), as it would have to: a browser cannot
+//     open a connection to a mainline peer.
 //
-// Peers stored without an origin (dht.PeerStore.Add) go to both. The bridge's own
-// GetPeers, for Go programs, returns peers of every origin.
+// Peers stored without an origin (dht.PeerStore.Add) go to both as values. The bridge's
+// own GetPeers, for Go programs, returns peers of every origin.
 package bridge
 
 import (
@@ -113,9 +120,49 @@ const (
 // documentation).
 func ServeMainline(o dht.PeerOrigin) bool { return !(o.Network == NetworkWeb && o.ImpliedPort) }
 
-// ServeWeb is the rule of the bridge's WebTorrent node: all but the peers announced on
-// the mainline DHT (see the package documentation).
+// ServeWeb is the rule by which the bridge's WebTorrent node picks the stored peers it
+// returns as get_peers values, to which offers are relayed: all but the peers announced
+// on the mainline DHT, which go under signals.PeersKey instead (see the package
+// documentation).
 func ServeWeb(o dht.PeerOrigin) bool { return o.Network != NetworkMainline }
+
+// isMainline picks the peers announced on the mainline DHT.
+func isMainline(o dht.PeerOrigin) bool { return o.Network == NetworkMainline }
+
+// plainPeers is the krpc.Extension of the WebTorrent node that adds the mainline peers
+// of an infohash to its get_peers responses under signals.PeersKey.
+type plainPeers struct{ peers *dht.PeerStore }
+
+func (p plainPeers) WrapCaller(next krpc.Caller) krpc.Caller { return next }
+func (p plainPeers) Methods() map[string]krpc.Handler        { return nil }
+
+func (p plainPeers) WrapHandler(next krpc.Handler) krpc.Handler {
+	return &plainPeersHandler{peers: p.peers, next: next}
+}
+
+type plainPeersHandler struct {
+	peers *dht.PeerStore
+	next  krpc.Handler
+}
+
+func (h *plainPeersHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
+	if q.Method != krpc.MethodGetPeers {
+		return h.next.ServeKRPC(ctx, q)
+	}
+	ih := q.Args.InfoHash // q is the server's: read it before anything else
+	resp, err := h.next.ServeKRPC(ctx, q)
+	if err == nil && resp != nil && resp.Return != nil {
+		signals.SetPeers(resp.Return, h.peers.PeersFor(ih, signals.MaxPeers, isMainline))
+	}
+	return resp, err
+}
+
+// Inline keeps the node's methods where the node runs them: get_peers reads the store
+// only.
+func (h *plainPeersHandler) Inline(method string) bool {
+	in, ok := h.next.(krpc.InlineHandler)
+	return ok && in.Inline(method)
+}
 
 // Bridge is a mainline node and a WebTorrent node sharing their stores.
 type Bridge struct {
@@ -195,7 +242,7 @@ func New(mainline, web transport.Transport, sig signals.Signaler, cfg *Config) (
 	if wc.Logger == nil {
 		wc.Logger = c.Logger.Named("web")
 	}
-	wc.KRPC.Extensions = append(append([]krpc.Extension(nil), wc.KRPC.Extensions...), &toMainline)
+	wc.KRPC.Extensions = append(append([]krpc.Extension(nil), wc.KRPC.Extensions...), &toMainline, plainPeers{b.peers})
 	if b.Web, err = signals.NewNode(web, sig, &wc, &c.Signals); err != nil {
 		b.Mainline.Close()
 		return nil, err
@@ -387,7 +434,7 @@ type fallbackHandler struct {
 }
 
 func (h *fallbackHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
-	if q.Method != krpc.MethodGet || q.Args.Target == (dht.ID{}) {
+	if q.Method != krpc.MethodGet || !q.Args.HasTarget() {
 		return h.next.ServeKRPC(ctx, q)
 	}
 	target, seq := q.Args.Target, q.Args.Seq // q is the server's: read it before anything else

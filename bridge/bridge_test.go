@@ -264,8 +264,9 @@ func TestFallbackBounds(t *testing.T) {
 
 // TestServesOnlyUsablePeers: the rule of the package doc, on the memory networks. A
 // WebRTC peer's implied-port announce (a data channel's address) never reaches a
-// mainline get_peers; its explicit-port announce does; a mainline peer is not offered
-// to WebRTC queriers; the bridge's own GetPeers returns all.
+// mainline get_peers; its explicit-port announce does; a mainline peer reaches a WebRTC
+// querier as a plain address (signals.PeersKey), not a value offers are relayed to; the
+// bridge's own GetPeers returns all.
 func TestServesOnlyUsablePeers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWorld(t, nil, 3, 2)
@@ -301,11 +302,25 @@ func TestServesOnlyUsablePeers(t *testing.T) {
 			t.Errorf("a mainline get_peers for a WebRTC explicit-port announce got %v, want [%v]", got, want)
 		}
 		mainlinePeer := netip.AddrPortFrom(w.mainline[0].Addr().Addr(), 5555)
-		if got := find(w.webNodes[1], mainline); len(got) != 0 {
-			t.Errorf("a WebRTC get_peers for a mainline peer got %v, want none", got)
+		// A WebRTC node gets the mainline peer, as a plain address (signals.PeersKey),
+		// from the bridge, the node that returned it.
+		var from []dht.NodeInfo
+		got, err := func() (got []netip.AddrPort, err error) {
+			_, err = w.webNodes[1].GetPeers(t.Context(), mainline, func(p netip.AddrPort, f dht.NodeInfo) bool {
+				got, from = append(got, p), append(from, f)
+				return true
+			})
+			return got, err
+		}()
+		if err != nil {
+			t.Fatal(err)
 		}
+		if len(got) != 1 || got[0] != mainlinePeer || from[0].ID != w.bridge.Web.ID() {
+			t.Errorf("a WebRTC get_peers for a mainline peer got %v from %v, want [%v] from the bridge %v", got, from, mainlinePeer, w.bridge.Web.ID())
+		}
+		// ... but not as a value, to which an offer would be relayed.
 		if got := w.bridge.Web.Peers().PeersFor(mainline, 10, ServeWeb); len(got) != 0 {
-			t.Errorf("the bridge's web node would offer the mainline peer %v to WebRTC queriers", got)
+			t.Errorf("the bridge's web node would relay offers to the mainline peer %v", got)
 		}
 		var all []netip.AddrPort
 		if _, err := w.bridge.GetPeers(t.Context(), mainline, func(p netip.AddrPort, _ dht.NodeInfo) bool { all = append(all, p); return true }); err != nil {

@@ -12,6 +12,18 @@ import (
 	"github.com/wdht/wdht/transport"
 )
 
+// NodeError is a KRPC error a node answered a query with. Match it with errors.As, or
+// its code with errors.Is against a *krpc.Error (such as ErrSeqTooLow).
+type NodeError struct {
+	Addr netip.AddrPort // the node that answered
+	Err  *krpc.Error
+}
+
+func (e *NodeError) Error() string { return fmt.Sprintf("node %v answered %v", e.Addr, e.Err) }
+
+// Unwrap returns the *krpc.Error.
+func (e *NodeError) Unwrap() error { return e.Err }
+
 // Ping sends a ping to addr and returns the ID of the node that answered.
 func (n *Node) Ping(ctx context.Context, addr netip.AddrPort) (ID, error) {
 	if !usableAddr(addr) {

@@ -178,8 +178,7 @@ func TestBadArguments(t *testing.T) {
 			method string
 			mod    func(*krpc.Args)
 		}{
-			{"find_node", func(a *krpc.Args) {}},
-			{"get_peers", func(a *krpc.Args) {}},
+			// A missing target or info_hash: TestZeroAndMissingIDs (krpc always sends one).
 			{"announce_peer", func(a *krpc.Args) {}},
 			{"announce_peer", func(a *krpc.Args) { a.InfoHash = RandomID(); a.Token = "x" }},
 			{"announce_peer", func(a *krpc.Args) { a.InfoHash = RandomID(); a.Port = &zero }},

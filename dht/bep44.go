@@ -17,7 +17,7 @@ var ErrNotFound = errors.New("dht: item not found")
 
 func (n *Node) handleGet(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
 	target := q.Args.Target
-	if target == (ID{}) {
+	if !q.Args.HasTarget() {
 		return nil, krpc.ProtocolError("get: missing target")
 	}
 	r := n.newReturn()

@@ -27,7 +27,7 @@ type sampler struct {
 }
 
 func (n *Node) handleSample(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
-	if q.Args.Target == (ID{}) {
+	if !q.Args.HasTarget() {
 		return nil, krpc.ProtocolError("sample_infohashes: missing target")
 	}
 	now := time.Now()

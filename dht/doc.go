@@ -57,4 +57,16 @@
 // table is refreshed with lookups. State and Config.State save and restore the node ID
 // and the good nodes. A Node costs one goroutine (the KRPC read loop) and one timer when
 // idle, so a process can hold very many of them.
+//
+// # Types from dependencies
+//
+// Two types of the public API come from anacrolix's packages, kept because they serve
+// users: ID is anacrolix's krpc.ID (an alias, through package krpc), a [20]byte with
+// String and the other methods Go BitTorrent code (anacrolix/torrent, anacrolix/dht)
+// already uses, so IDs pass between them and this package without conversion, and an
+// array cannot change shape under us; Item.V is anacrolix's bencode.Bytes, a []byte that
+// says "these are bencoded bytes": BEP 44 hashes and signs the exact encoding, which
+// NewImmutableItem and NewMutableItem take as is when given one, and []byte(it.V)
+// converts for free. Package krpc explains its own (Args and Return embed anacrolix's
+// MsgArgs and Return) and why anacrolix/dht/v2 is at the version go.mod names.
 package dht

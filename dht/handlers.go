@@ -42,7 +42,7 @@ func (n *Node) setNodes(r *krpc.Return, q *krpc.Query, target ID) {
 }
 
 func (n *Node) handleFindNode(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
-	if q.Args.Target == (ID{}) {
+	if !q.Args.HasTarget() {
 		return nil, krpc.ProtocolError("find_node: missing target")
 	}
 	r := n.newReturn()
@@ -52,7 +52,7 @@ func (n *Node) handleFindNode(_ context.Context, q *krpc.Query) (*krpc.Response,
 
 func (n *Node) handleGetPeers(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
 	ih := q.Args.InfoHash
-	if ih == (ID{}) {
+	if !q.Args.HasInfoHash() {
 		return nil, krpc.ProtocolError("get_peers: missing info_hash")
 	}
 	r := n.newReturn()
@@ -69,7 +69,7 @@ func (n *Node) handleGetPeers(_ context.Context, q *krpc.Query) (*krpc.Response,
 
 func (n *Node) handleAnnounce(_ context.Context, q *krpc.Query) (*krpc.Response, error) {
 	a := q.Args
-	if a.InfoHash == (ID{}) {
+	if !a.HasInfoHash() {
 		return nil, krpc.ProtocolError("announce_peer: missing info_hash")
 	}
 	if !n.tok.valid(a.Token, q.From.Addr(), a.InfoHash, time.Now()) {

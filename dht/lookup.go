@@ -2,6 +2,7 @@ package dht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -29,6 +30,10 @@ type LookupResult struct {
 	Capped bool
 	// Duration is how long the lookup took.
 	Duration time.Duration
+	// Refused counts the nodes that answered with a KRPC error; Refusal is the last of
+	// those answers (nil when none), which says why when no node answered otherwise.
+	Refused int
+	Refusal *NodeError
 }
 
 // minLookupWidth is the fewest closest nodes a lookup waits to hear from.
@@ -364,6 +369,10 @@ loop:
 		c.stalled = false
 		if r.err != nil {
 			c.state = candFailed
+			if ke, ok := errors.AsType[*krpc.Error](r.err); ok {
+				res.Refused++
+				res.Refusal = &NodeError{Addr: c.Addr, Err: ke}
+			}
 			continue
 		}
 		if r.resp.Return.ID == self { // a seed that turned out to be ourselves

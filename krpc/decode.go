@@ -243,9 +243,9 @@ func (d *decoder) args(i int, a *Args) int {
 		case "id":
 			d.fixed("id", &i, a.ID[:])
 		case "info_hash":
-			d.fixed("info_hash", &i, a.InfoHash[:])
+			a.InfoHashSet = d.fixed("info_hash", &i, a.InfoHash[:])
 		case "target":
-			d.fixed("target", &i, a.Target[:])
+			a.TargetSet = d.fixed("target", &i, a.Target[:])
 		case "token":
 			if s, ok := d.str("token", &i); ok {
 				a.Token = string(s)

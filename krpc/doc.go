@@ -17,4 +17,23 @@
 //
 // Extensions wrap outgoing calls and incoming handling, and add methods, in the manner of
 // gRPC interceptors; see Extension.
+//
+// # Types from dependencies
+//
+// ID is anacrolix's krpc.ID, and Args and Return embed anacrolix's krpc.MsgArgs and
+// krpc.Return, with their NodeInfo and NodeAddr: kept because this package is the low
+// level one, for writers of extensions and tools, and those types are the Go model of
+// KRPC that anacrolix/dht and anacrolix/torrent already use (field for field the keys of
+// BEP 5, 33, 43, 44 and 51), so code moves between the two without conversions. Only the
+// types are used: encoding and decoding are this package's own (anacrolix's decoder
+// panics on some inputs, see above), and what the embedded types cannot say is added
+// beside them (CasSet, InfoHashSet, TargetSet, Extra). The higher-level package dht
+// exposes only ID and bencode.Bytes.
+//
+// The module requires github.com/anacrolix/dht/v2 at v2.23.1-0.20260525063928-ec3a9bd99456,
+// not at its latest tag v2.23.0: github.com/anacrolix/torrent v1.62.0, required for
+// bencode's nesting-depth limit (older versions have none), requires that pseudo-version,
+// and Go's minimal version selection cannot go below it. Its krpc package, the only one
+// this module builds against outside tests, is byte for byte the one tagged v2.23.0
+// (diff -r of the two module versions differs only in globals.go, go.mod and go.sum).
 package krpc

@@ -36,7 +36,7 @@ func (m *Msg) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, 'd')
 	if m.A != nil {
 		b = appendString(x.before(b, "a"), "a")
-		if b, err = m.A.appendBinary(b); err != nil {
+		if b, err = m.A.appendBinary(b, m.Q); err != nil {
 			return b, err
 		}
 	}
@@ -70,7 +70,7 @@ func (m *Msg) AppendBinary(b []byte) ([]byte, error) {
 	return append(x.rest(b), 'e'), nil
 }
 
-func (a *Args) appendBinary(b []byte) ([]byte, error) {
+func (a *Args) appendBinary(b []byte, method string) ([]byte, error) {
 	var x extraWriter
 	if err := x.init(a.Extra, argsKeys, "a."); err != nil {
 		return b, err
@@ -83,7 +83,7 @@ func (a *Args) appendBinary(b []byte) ([]byte, error) {
 	if a.ImpliedPort {
 		b = appendInt(appendString(x.before(b, "implied_port"), "implied_port"), 1)
 	}
-	if a.InfoHash != (ID{}) {
+	if a.HasInfoHash() || method == MethodGetPeers || method == MethodAnnouncePeer {
 		b = appendID(appendString(x.before(b, "info_hash"), "info_hash"), &a.InfoHash)
 	}
 	if a.K != ([32]byte{}) {
@@ -107,7 +107,7 @@ func (a *Args) appendBinary(b []byte) ([]byte, error) {
 	if a.Sig != ([64]byte{}) {
 		b = appendBytes(appendString(x.before(b, "sig"), "sig"), a.Sig[:])
 	}
-	if a.Target != (ID{}) {
+	if a.HasTarget() || method == MethodFindNode || method == MethodGet || method == MethodSampleInfohashes {
 		b = appendID(appendString(x.before(b, "target"), "target"), &a.Target)
 	}
 	if a.Token != "" {

@@ -64,8 +64,22 @@ type Args struct {
 	// CasSet says that "cas" is present, so a Cas of 0 is sent and compared (BEP 44
 	// compare-and-swap on sequence number 0) rather than meaning "absent".
 	CasSet bool
-	Extra  Extra
+	// InfoHashSet and TargetSet say that "info_hash" and "target" are present, so that an
+	// all-zero infohash or target is an ordinary ID rather than "absent". Decoding sets
+	// them. Encoding writes the key when the ID is not zero, when the flag is set, or when
+	// the query's method takes it (info_hash: get_peers, announce_peer; target:
+	// find_node, get, sample_infohashes), so callers need not set them.
+	InfoHashSet, TargetSet bool
+	Extra                  Extra
 }
+
+// HasInfoHash reports whether the query carries "info_hash": InfoHashSet, or an
+// InfoHash that is not zero.
+func (a *Args) HasInfoHash() bool { return a.InfoHashSet || a.InfoHash != (ID{}) }
+
+// HasTarget reports whether the query carries "target": TargetSet, or a Target that is
+// not zero.
+func (a *Args) HasTarget() bool { return a.TargetSet || a.Target != (ID{}) }
 
 // Return is the body of a response (the "r" dictionary): anacrolix's Return plus any keys it
 // does not model (for example libtorrent's "p" or the WebTorrent extension's "signals").

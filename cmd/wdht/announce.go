@@ -87,7 +87,7 @@ func announce(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID,
 	if err != nil {
 		if res == nil || res.Lookup == nil || res.Lookup.Responses == 0 {
 			if errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded) {
-				return c.noAnswer("get_peers lookup")
+				return c.noAnswer("get_peers lookup", lookupOf(res))
 			}
 			return opError(err, f.timeout)
 		}

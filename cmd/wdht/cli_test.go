@@ -98,15 +98,17 @@ func TestUnreachable(t *testing.T) {
 	addr := closedPort(t)
 	tried := "no bootstrap node answered (tried " + addr + ")"
 	tests := []struct {
-		name string
-		args []string
-		want string
+		name   string
+		args   []string
+		want   string
+		stdout string // with --json: the error as a JSON object
 	}{
-		{"lookup", []string{"lookup", testIH, "--bootstrap", addr, "--timeout", "1s"}, "wdht: lookup: " + tried},
-		{"lookup json", []string{"lookup", "--json", testIH, "--bootstrap", addr, "--timeout", "1s"}, "wdht: lookup: " + tried},
-		{"announce", []string{"announce", testIH, "--port", "6882", "--bootstrap", addr, "--timeout", "1s"}, "wdht: announce: " + tried},
-		{"ping bootstrap", []string{"ping", "--bootstrap", addr, "--timeout", "1s"}, "wdht: ping: " + tried},
-		{"ping addr", []string{"ping", addr, "--timeout", "1s"}, "wdht: ping: no answer from " + addr + " (timed out after 1s)"},
+		{"lookup", []string{"lookup", testIH, "--bootstrap", addr, "--timeout", "1s"}, "wdht: lookup: " + tried, ""},
+		{"lookup json", []string{"lookup", "--json", testIH, "--bootstrap", addr, "--timeout", "1s"}, "wdht: lookup: " + tried,
+			`{"command":"lookup","error":"` + tried + `","exit":1}` + "\n"},
+		{"announce", []string{"announce", testIH, "--port", "6882", "--bootstrap", addr, "--timeout", "1s"}, "wdht: announce: " + tried, ""},
+		{"ping bootstrap", []string{"ping", "--bootstrap", addr, "--timeout", "1s"}, "wdht: ping: " + tried, ""},
+		{"ping addr", []string{"ping", addr, "--timeout", "1s"}, "wdht: ping: no answer from " + addr + " (timed out after 1s)", ""},
 	}
 	// Run them at once: each waits out its timeout, and t.Parallel would run only
 	// GOMAXPROCS of them at a time.
@@ -122,8 +124,8 @@ func TestUnreachable(t *testing.T) {
 			if r.code != exitFailed || !strings.Contains(r.stderr, tt.want) {
 				t.Errorf("wdht %q: exit %d, stderr:\n%s\nwant exit %d and stderr containing %q", tt.args, r.code, r.stderr, exitFailed, tt.want)
 			}
-			if r.stdout != "" {
-				t.Errorf("wdht %q wrote to stdout:\n%s", tt.args, r.stdout)
+			if r.stdout != tt.stdout {
+				t.Errorf("wdht %q wrote to stdout:\n%s\nwant:\n%s", tt.args, r.stdout, tt.stdout)
 			}
 		})
 	}

@@ -67,7 +67,7 @@ const clientFlagsHelp = `  --transport udp|webrtc
   --timeout DURATION
         give up after this long in all (default 30s)
   --json
-        print JSON instead of text
+        print JSON instead of text (errors too, as {"error":...})
 ` + iceFlagsHelp
 
 // webrtc reports whether the command runs over WebRTC.
@@ -126,10 +126,18 @@ type client struct {
 // elapsed is the real time since the client started, which summaries report.
 func (c *client) elapsed() time.Duration { return time.Since(c.start) }
 
-// noAnswer is the error of a client's operation whose lookup no node answered: over UDP
-// the client did not join first (its lookup starts from the bootstrap nodes), so no
-// bootstrap node answered; what says which lookup otherwise.
-func (c *client) noAnswer(what string) error {
+// noAnswer is the error of a client's operation whose lookup (res, which may be nil) no
+// node answered: when a node answered with a KRPC error, that error, naming the node and
+// its code (a *dht.NodeError); else, over UDP, where the client did not join first (its
+// lookup starts from the bootstrap nodes), that no bootstrap node answered; what says
+// which lookup otherwise.
+func (c *client) noAnswer(what string, res *dht.LookupResult) error {
+	if res != nil && res.Refusal != nil {
+		if res.Refused > 1 {
+			return fmt.Errorf("%w (and %d more nodes answered with KRPC errors)", res.Refusal, res.Refused-1)
+		}
+		return res.Refusal
+	}
 	if c.web == nil {
 		return fmt.Errorf("no bootstrap node answered (tried %s)", c.tried)
 	}
@@ -246,3 +254,22 @@ func opError(err error, timeout time.Duration) error {
 
 // ms returns d in milliseconds.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// lookupOf returns the lookup of an operation's result (a *dht.AnnounceResult,
+// *dht.GetResult or *dht.PutResult), or nil.
+func lookupOf[R interface {
+	*dht.AnnounceResult | *dht.GetResult | *dht.PutResult
+}](r R) *dht.LookupResult {
+	if r == nil {
+		return nil
+	}
+	switch r := any(r).(type) {
+	case *dht.AnnounceResult:
+		return r.Lookup
+	case *dht.GetResult:
+		return r.Lookup
+	case *dht.PutResult:
+		return r.Lookup
+	}
+	return nil
+}

@@ -27,10 +27,24 @@
 // stored, item not found, an address in use); 2 usage error or bad input (unknown
 // command or flag, missing or extra arguments, a malformed infohash, target, key, seed,
 // address or port, a value too large, an unresolvable host name, an unreadable state or
-// certificate file, a flag of a transport not in use). Every error names what is wrong,
-// for example
+// certificate file, a flag of a transport not in use); 130 a client command stopped by
+// SIGINT (128 plus the signal's number: 143 for SIGTERM; wdht node stops cleanly and
+// exits 0). Every error names what is wrong, for example
 //
 //	wdht: lookup: infohash "abc": want 40 hex characters, got 3
+//
+// A node that answers with a KRPC error is reported as such, with its code and message:
+//
+//	wdht: lookup: node 192.0.2.1:6881 answered KRPC error 203: get_peers: missing info_hash
+//
+// With --json, an error also goes to stdout as one JSON object (after the objects
+// printed before it):
+//
+//	{"command":"lookup","error":"node 192.0.2.1:6881 answered KRPC error 203: ...","exit":1,
+//	 "node":"192.0.2.1:6881","krpc_code":203,"krpc_message":"..."}
+//
+// with "usage":true for a usage error (exit 2). An all-zero infohash or target is an
+// ordinary ID, on the wire and in every command.
 //
 // # Running a node
 //
@@ -220,7 +234,7 @@
 //	              every --bootstrap or ADDR is on loopback; --loopback=false turns it
 //	              off)
 //	--timeout     give up after this long in all (default 30s)
-//	--json        print JSON instead of text
+//	--json        print JSON instead of text (errors too, as {"error":...})
 //
 // An INFOHASH is 40 hex characters, or a magnet URI whose xt=urn:btih: holds 40 hex or
 // 32 base32 characters. When no bootstrap node answers, lookup, announce, put and get

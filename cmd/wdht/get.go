@@ -166,7 +166,7 @@ func get(ctx context.Context, e *env, f *clientFlags, c *client, target dht.ID, 
 			}
 			return fmt.Errorf("item %v not found%s (%d nodes answered%s)", target, newer, responses, hint)
 		case responses == 0 && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)):
-			return c.noAnswer("get lookup")
+			return c.noAnswer("get lookup", lookupOf(res))
 		}
 		return opError(err, f.timeout)
 	}

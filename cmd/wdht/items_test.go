@@ -228,7 +228,9 @@ func TestItemsEndToEnd(t *testing.T) {
 		}
 		r = wantRun(t, exitFailed, append([]string{"put", "other", "--seq", "2", "--json"}, mut...)...)
 		var put putJSON
-		if err := json.Unmarshal([]byte(r.stdout), &put); err != nil || put.Stored != 0 || put.NewestSeq == nil || *put.NewestSeq != 2 ||
+		// The result, then the error (see TestRemoteKRPCError).
+		if err := json.NewDecoder(strings.NewReader(r.stdout)).Decode(&put); err != nil || put.Stored != 0 || put.NewestSeq == nil || *put.NewestSeq != 2 ||
+			!strings.HasSuffix(r.stdout, `","exit":1}`+"\n") ||
 			!strings.Contains(r.stderr, "the DHT already holds another value under seq 2 of item") {
 			t.Errorf("put of another value under the same seq: stdout %q (%v), stderr %q", r.stdout, err, r.stderr)
 		}
@@ -245,7 +247,7 @@ func TestItemsEndToEnd(t *testing.T) {
 			t.Errorf("put with a wrong --cas: stdout %q, stderr:\n%s\nwant:\n%s", r.stdout, r.stderr, want)
 		}
 		r = wantRun(t, exitFailed, append([]string{"put", "third", "--seq", "3", "--cas", "1", "--json"}, mut...)...)
-		if err := json.Unmarshal([]byte(r.stdout), &put); err != nil || put.Stored != 0 || len(put.Errors) != 2 ||
+		if err := json.NewDecoder(strings.NewReader(r.stdout)).Decode(&put); err != nil || put.Stored != 0 || len(put.Errors) != 2 ||
 			put.Errors[0].Code != krpc.ErrorCodeCASMismatch || put.Errors[0].Addr != addrs[0] {
 			t.Errorf("put --json with a wrong --cas: stdout %q (%v)", r.stdout, err)
 		}
@@ -279,7 +281,7 @@ func TestItemsEndToEnd(t *testing.T) {
 			t.Errorf("get of an unknown target: stdout %q, stderr %q; want %q", r.stdout, r.stderr, want)
 		}
 		r = wantRun(t, exitFailed, "get", "--json", unknown, boot)
-		if r.stdout != "" || !strings.HasPrefix(r.stderr, "wdht: get: item "+unknown+" not found") {
+		if !strings.HasPrefix(r.stdout, `{"command":"get","error":"item `+unknown+` not found`) || !strings.HasPrefix(r.stderr, "wdht: get: item "+unknown+" not found") {
 			t.Errorf("get --json of an unknown target: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
 	})

@@ -155,7 +155,7 @@ func lookup(ctx context.Context, e *env, f *clientFlags, c *client, ih dht.ID) e
 	case err == nil:
 		return nil
 	case (res == nil || res.Responses == 0) && (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)):
-		return c.noAnswer("lookup")
+		return c.noAnswer("lookup", res)
 	}
 	return opError(err, f.timeout)
 }

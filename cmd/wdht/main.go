@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/krpc"
 )
 
 // Exit codes.
@@ -26,13 +31,31 @@ const (
 const logEnv = "WDHT_LOG"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
+		s := <-sigs
 		// After the first signal, restore the default handling so a second one kills.
-		<-ctx.Done()
-		stop()
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		cancel(&interrupted{s})
 	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// interrupted is the cause of run's context when a signal (SIGINT, SIGTERM) stops the
+// program. A client command it stops exits with 128 plus the signal's number (130 for
+// SIGINT), as a shell reports a command a signal killed; wdht node shuts down and exits 0.
+type interrupted struct{ sig os.Signal }
+
+func (e *interrupted) Error() string { return "interrupted (" + e.sig.String() + ")" }
+
+// code is the exit status: 128 plus the signal's number.
+func (e *interrupted) code() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 128 + int(syscall.SIGINT)
 }
 
 // env is what a command runs with.
@@ -101,7 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{stdout: stdout, stderr: stderr, stdoutTTY: outTTY, stderrTTY: tty, log: log, logErr: logErr}
 	err := cmd.run(ctx, e, args)
-	return report(stdout, stderr, cmd, err)
+	if ie, ok := errors.AsType[*interrupted](context.Cause(ctx)); ok && cmd.name != "node" {
+		err = ie
+	}
+	return report(stdout, stderr, cmd, args, err)
 }
 
 // findCommand returns the command called name, or nil.
@@ -163,13 +189,15 @@ The environment variable WDHT_LOG sets the level of the logs written to stderr:
 trace, debug, info, warn (the default), error or off.
 
 Exit status: 0 success, 1 the operation failed (no node answered, timeout,
-nothing stored), 2 usage error or bad input.
+nothing stored), 2 usage error or bad input, 130 a client command stopped by
+SIGINT.
 `)
 	return b.String()
 }
 
-// report prints err, if any, and returns the exit code it means.
-func report(stdout, stderr io.Writer, cmd *command, err error) int {
+// report prints err, if any, and returns the exit code it means. With --json among
+// args, the error also goes to stdout as a JSON object (see jsonError).
+func report(stdout, stderr io.Writer, cmd *command, args []string, err error) int {
 	if err == nil {
 		return exitOK
 	}
@@ -178,14 +206,58 @@ func report(stdout, stderr io.Writer, cmd *command, err error) int {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "wdht: %s: %v\n", cmd.name, err)
-	var ue *usageError
-	if errors.As(err, &ue) {
+	code := exitFailed
+	ue, usage := errors.AsType[*usageError](err)
+	if usage {
 		if ue.showUsage {
 			fmt.Fprintf(stderr, "Run 'wdht help %s' for usage.\n", cmd.name)
 		}
-		return exitUsage
+		code = exitUsage
 	}
-	return exitFailed
+	if ie, ok := errors.AsType[*interrupted](err); ok {
+		code = ie.code()
+	}
+	if jsonOutput(cmd, args) {
+		je := jsonError{Command: cmd.name, Error: err.Error(), Exit: code, Usage: usage}
+		if ne, ok := errors.AsType[*dht.NodeError](err); ok {
+			je.Node = ne.Addr.String()
+		} else if a, ok := errors.AsType[*answered](err); ok {
+			je.Node = a.name
+		}
+		if ke, ok := errors.AsType[*krpc.Error](err); ok {
+			je.KRPCCode, je.KRPCMessage = ke.Code, ke.Msg
+		}
+		json.NewEncoder(stdout).Encode(je)
+	}
+	return code
+}
+
+// jsonError is how a command run with --json reports an error on stdout, after anything
+// it printed before failing, as one JSON object; the error goes to stderr as text too.
+type jsonError struct {
+	Command string `json:"command"`
+	Error   string `json:"error"`
+	Exit    int    `json:"exit"`            // the exit status
+	Usage   bool   `json:"usage,omitempty"` // a usage error or bad input (exit 2)
+	// Node, KRPCCode and KRPCMessage describe a KRPC error a remote node answered with.
+	Node        string `json:"node,omitempty"`
+	KRPCCode    int    `json:"krpc_code,omitempty"`
+	KRPCMessage string `json:"krpc_message,omitempty"`
+}
+
+// jsonOutput reports whether args give the command's --json flag. A bad flag or argument
+// later in args does not hide one given before it.
+func jsonOutput(cmd *command, args []string) bool {
+	if cmd.flags == nil {
+		return false
+	}
+	fs := cmd.flags()
+	if fs.Lookup("json") == nil {
+		return false
+	}
+	parseArgs(fs, args) // its error was the command's to report
+	on, _ := strconv.ParseBool(fs.Lookup("json").Value.String())
+	return on
 }
 
 // usageError is a usage error or bad input: exit status 2.

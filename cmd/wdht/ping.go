@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wdht/wdht/krpc"
 )
 
 // pingCommand is "wdht ping".
@@ -82,6 +84,9 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	failed := c.queryEach(ctx, names, targets, f.timeout, func(t target) error {
 		return c.ping(ctx, &pe, t, f.json)
 	})
+	if err := failed.answeredError(); err != nil {
+		return err
+	}
 	switch {
 	case len(failed) == 0:
 		return nil
@@ -94,7 +99,30 @@ func runPing(ctx context.Context, e *env, args []string) error {
 }
 
 // failure is a node a direct command got nothing from, and why.
-type failure struct{ name, why string }
+type failure struct {
+	name, why string
+	err       error
+}
+
+// answered is the error of a direct query that a node answered with a KRPC error.
+type answered struct {
+	name string
+	err  *krpc.Error
+}
+
+func (a *answered) Error() string { return "node " + a.name + " answered " + a.err.Error() }
+func (a *answered) Unwrap() error { return a.err }
+
+// answeredError returns the KRPC error of the only node that failed, when it answered
+// with one: the command reports it as what it is.
+func (fs failures) answeredError() error {
+	if len(fs) == 1 {
+		if a, ok := errors.AsType[*answered](fs[0].err); ok {
+			return a
+		}
+	}
+	return nil
+}
 
 // failures are the nodes a direct command got nothing from.
 type failures []failure
@@ -207,7 +235,9 @@ func (c *client) queryEach(ctx context.Context, names []string, targets [][]neti
 					}
 				}
 			}
-			if err != nil {
+			if ke, ok := errors.AsType[*krpc.Error](err); ok {
+				errs[i] = &answered{name: name, err: ke}
+			} else if err != nil {
 				errs[i] = opError(err, timeout)
 			}
 		})
@@ -216,7 +246,7 @@ func (c *client) queryEach(ctx context.Context, names []string, targets [][]neti
 	var failed failures
 	for i, err := range errs {
 		if err != nil {
-			failed = append(failed, failure{names[i], err.Error()})
+			failed = append(failed, failure{names[i], err.Error(), err})
 		}
 	}
 	return failed

@@ -217,7 +217,7 @@ func put(ctx context.Context, e *env, f *clientFlags, c *client, req *putRequest
 	prog.stop()
 	if err != nil && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0) {
 		if errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded) {
-			return c.noAnswer("get lookup")
+			return c.noAnswer("get lookup", lookupOf(res))
 		}
 		return opError(err, f.timeout)
 	}
@@ -255,7 +255,7 @@ func (req *putRequest) item(ctx context.Context, f *clientFlags, c *client) (*dh
 		seq = 1
 	case (errors.Is(err, dht.ErrNoNodes) || errors.Is(err, context.DeadlineExceeded)) && (res == nil || res.Lookup == nil || res.Lookup.Responses == 0):
 		if c.web == nil {
-			return nil, c.noAnswer("")
+			return nil, c.noAnswer("", lookupOf(res))
 		}
 		return nil, errors.New("no node answered the get lookup for the current version")
 	default:

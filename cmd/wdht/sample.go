@@ -104,6 +104,9 @@ func runSample(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "wdht: sample: no sample from %s\n", failed)
 		return nil
 	}
+	if err := failed.answeredError(); err != nil {
+		return err
+	}
 	return fmt.Errorf("no sample from %s", failed)
 }
 

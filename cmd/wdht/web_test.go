@@ -208,8 +208,14 @@ func TestWebUnreachable(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := results[i]
-			if r.code != exitFailed || r.stderr != tt.want+"\n" || r.stdout != "" {
-				t.Errorf("wdht %q: exit %d, stdout %q, stderr:\n%s\nwant exit %d and stderr:\n%s", tt.args, r.code, r.stdout, r.stderr, exitFailed, tt.want)
+			stdout := "" // with --json, the error as a JSON object
+			if slices.Contains(tt.args, "--json") {
+				cmd, msg, _ := strings.Cut(strings.TrimPrefix(tt.want, "wdht: "), ": ")
+				b, _ := json.Marshal(jsonError{Command: cmd, Error: msg, Exit: exitFailed})
+				stdout = string(b) + "\n"
+			}
+			if r.code != exitFailed || r.stderr != tt.want+"\n" || r.stdout != stdout {
+				t.Errorf("wdht %q: exit %d, stdout %q, stderr:\n%s\nwant exit %d, stdout %q and stderr:\n%s", tt.args, r.code, r.stdout, r.stderr, exitFailed, stdout, tt.want)
 			}
 		})
 	}
@@ -352,12 +358,12 @@ func TestWebEndToEnd(t *testing.T) {
 		if r.stdout != "" || !strings.HasPrefix(r.stderr, "found 0 peers from 1 nodes") {
 			t.Errorf("lookup over UDP of a WebRTC implied-port announce: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
-		// Announced over UDP: the peer is in the shared store, but a WebRTC lookup only
-		// reports peers it can connect to over WebRTC (the node relays an offer to each
-		// peer it returns), and the UDP peer has no WebRTC side.
+		// Announced over UDP: the peer is in the shared store, and a WebRTC lookup gets it
+		// as a plain address (signals.PeersKey), not as a value the node relays an offer
+		// to (the UDP peer has no WebRTC side).
 		wantRun(t, exitOK, "announce", ih, "--port", "6882", udp)
 		r = wantRun(t, exitOK, append([]string{"lookup", ih}, web...)...)
-		if r.stdout != "" || !strings.HasPrefix(r.stderr, "found 0 peers from 1 nodes in 1 rounds") {
+		if r.stdout != "peer 127.0.0.1:6882\n" || !strings.HasPrefix(r.stderr, "found 1 peers from 1 nodes in 1 rounds") {
 			t.Errorf("lookup over WebRTC of UDP peers: stdout %q, stderr %q", r.stdout, r.stderr)
 		}
 		r = wantRun(t, exitOK, append([]string{"sample", "--json", "--target", ih}, web...)...)

@@ -22,6 +22,11 @@
 // entries {id: <that node>} up to Config.PeerSignals: the node relays them to its peers,
 // which answer them with the shortcut.
 //
+// A responder that stores peers with no WebRTC side (a bridge's mainline peers) sends
+// them under PeersKey ("peers"), as plain addresses to which no offer is relayed; our
+// querier adds them to the values after the peers it connected to, and the JS ignores
+// the key.
+//
 // The extension negotiates connections through a Signaler: the WebRTC transport (see
 // WebRTC), or, for tests and simulations without pion, a FakeNetwork over the memory
 // network's linked mode.

@@ -464,8 +464,20 @@ func (e *Extension) prepare(ctx context.Context) []Offer {
 func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer, own dht.ID) {
 	raw, ok := r.Extra["signals"]
 	delete(r.Extra, "signals")
+	plain := plainPeers(r.Extra[PeersKey])
+	delete(r.Extra, PeersKey)
 	if !ok {
 		return // a responder without the extension: its addresses mean nothing to us
+	}
+	if len(plain) > 0 {
+		// Peers that are not WebRTC peers go after those we connect to (see PeersKey).
+		defer func() {
+			for _, p := range plain {
+				var na akrpc.NodeAddr
+				na.FromAddrPort(p)
+				r.Values = append(r.Values, na)
+			}
+		}()
 	}
 	sigs := decodeList(raw)
 	if len(sigs) > len(offers) {

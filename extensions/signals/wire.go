@@ -1,9 +1,13 @@
 package signals
 
 import (
+	"net/netip"
+	"strconv"
+
 	"github.com/anacrolix/torrent/bencode"
 
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/krpc"
 )
 
 // signal is one entry of "signals" or the "signal" of peer_connection: an offer
@@ -74,4 +78,61 @@ func encodeList(elems []bencode.Bytes) bencode.Bytes {
 		b = append(b, e...)
 	}
 	return append(b, 'e')
+}
+
+// PeersKey is the key of a get_peers response that carries peers which are not WebRTC
+// peers of the responder: compact addresses (6 or 18 bytes, as in "values") to which no
+// offer is relayed, such as the mainline peers a bridge stores. A querier that can open
+// BitTorrent connections (a hybrid client) uses them; the WebTorrent wire has no place
+// for them, since a responder's "values" are one to one with its "signals" and a JS
+// querier keeps only the values it connected to. A responder sets it with SetPeers; our
+// querier adds them to the response's values after the peers it connected to.
+const PeersKey = "peers"
+
+// MaxPeers bounds the addresses a querier takes from one response's PeersKey.
+const MaxPeers = 100
+
+// SetPeers puts peers under PeersKey in r (at most MaxPeers; none removes the key).
+func SetPeers(r *krpc.Return, peers []netip.AddrPort) {
+	if len(peers) == 0 {
+		delete(r.Extra, PeersKey)
+		return
+	}
+	b := []byte{'l'}
+	for _, p := range peers[:min(len(peers), MaxPeers)] {
+		ip := p.Addr().Unmap()
+		c := append(ip.AsSlice(), byte(p.Port()>>8), byte(p.Port()))
+		b = append(b, strconv.Itoa(len(c))...)
+		b = append(b, ':')
+		b = append(b, c...)
+	}
+	if r.Extra == nil {
+		r.Extra = krpc.Extra{}
+	}
+	r.Extra[PeersKey] = append(b, 'e')
+}
+
+// plainPeers decodes PeersKey: at most MaxPeers valid addresses (port not 0); malformed
+// entries are skipped, a malformed list gives none.
+func plainPeers(raw bencode.Bytes) []netip.AddrPort {
+	var elems []string
+	if len(raw) == 0 || raw[0] != 'l' || bencode.Unmarshal(raw, &elems) != nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, e := range elems {
+		if len(out) == MaxPeers {
+			break
+		}
+		if len(e) != 6 && len(e) != 18 {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice([]byte(e[:len(e)-2]))
+		port := uint16(e[len(e)-2])<<8 | uint16(e[len(e)-1])
+		if port == 0 || !ip.IsValid() || ip.IsUnspecified() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(ip.Unmap(), port))
+	}
+	return out
 }
