@@ -52,6 +52,7 @@ func infohash(s string) string {
 type pairResult struct {
 	a, b       netlab.NATType
 	turn       bool
+	relayB     bool // B gathers relay candidates only
 	connected  bool
 	candidates string  // B's view of its connection to A: "local/remote"
 	connectMS  float64 // B's lookup that opened the connection to A
@@ -64,6 +65,9 @@ func (r pairResult) String() string {
 	if r.turn {
 		ice = "STUN+TURN"
 	}
+	if r.relayB {
+		ice += " (B relay only)"
+	}
 	return fmt.Sprintf("| %s | %s | %s | %v | %s | %.0f ms | %.0f / %.0f ms | %d/2 |", r.a, r.b, ice, r.connected,
 		r.candidates, r.connectMS, r.dialMS[0], r.dialMS[1], r.found)
 }
@@ -71,20 +75,20 @@ func (r pairResult) String() string {
 // runPair starts a node behind a NAT of type a and one behind b, both joining through
 // the bridge; each announces an infohash and looks up the other's. It returns what
 // happened; the caller checks it.
-func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, withTURN bool) (pairResult, *labNode, *labNode) {
+func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, withTURN, relayB bool) (pairResult, *labNode, *labNode) {
 	t.Helper()
 	ice := []string{l.turn.STUNURL()}
 	if withTURN {
 		ice = append(ice, l.turn.TURNURL())
 	}
-	res := pairResult{a: a, b: b, turn: withTURN}
+	res := pairResult{a: a, b: b, turn: withTURN, relayB: relayB}
 	var na, nb *labNode
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		na = startNode(ctx, t, l.hosts[a.String()+"/a"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
 	})
 	wg.Go(func() {
-		nb = startNode(ctx, t, l.hosts[b.String()+"/b"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+		nb = startNode(ctx, t, l.hosts[b.String()+"/b"], nodeSpec{ICE: ice, Relay: relayB, Bootstrap: l.bridge.signal})
 	})
 	wg.Wait()
 	if t.Failed() {
@@ -103,11 +107,15 @@ func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, wit
 	}
 	tag := fmt.Sprintf("%s-%s-%v-%d", a, b, withTURN, time.Now().UnixNano())
 	ihA, ihB := infohash("a"+tag), infohash("b"+tag)
-	if r := na.do(ctx, t, command{Op: "announce", IH: ihA}); r.Err != "" || r.Stored == 0 {
-		t.Fatalf("A's announce: %+v", r)
-	}
-	if r := nb.do(ctx, t, command{Op: "announce", IH: ihB}); r.Err != "" || r.Stored == 0 {
-		t.Fatalf("B's announce: %+v", r)
+	for _, n := range []struct {
+		node *labNode
+		ih   string
+	}{{na, ihA}, {nb, ihB}} {
+		r := n.node.do(ctx, t, command{Op: "announce", IH: n.ih})
+		if r.Err != "" || r.Stored == 0 {
+			t.Fatalf("%s's announce: %+v", n.node.host.Name, r)
+		}
+		t.Logf("%s's announce: %.0f ms", n.node.host.Name, r.MS)
 	}
 	// B looks up A's infohash: the bridge relays B's offer to A (the peer it stores),
 	// and the value B gets is the address of B's own connection to A.
@@ -153,16 +161,29 @@ func TestGoNodesBehindNATs(t *testing.T) {
 	l := newLab(ctx, t, netlab.NATConfig{})
 	var rows []pairResult
 	for _, tc := range []struct {
-		a, b netlab.NATType
-		turn bool
+		a, b   netlab.NATType
+		turn   bool // coturn's TURN URL besides its STUN URL
+		relayB bool // B: --ice-transport-policy relay
 	}{
-		{netlab.EndpointIndependent, netlab.EndpointIndependent, false},
-		{netlab.EndpointIndependent, netlab.PortRestricted, false},
-		{netlab.PortRestricted, netlab.PortRestricted, false},
-		{netlab.EndpointIndependent, netlab.Symmetric, false},
+		{netlab.EndpointIndependent, netlab.EndpointIndependent, false, false},
+		{netlab.EndpointIndependent, netlab.PortRestricted, false, false},
+		{netlab.PortRestricted, netlab.PortRestricted, false, false},
+		{netlab.EndpointIndependent, netlab.Symmetric, false, false},
+		// Through the TURN relay: no direct pair works between a port-restricted or
+		// symmetric NAT and a symmetric one, and a relay-only node uses nothing else.
+		{netlab.PortRestricted, netlab.Symmetric, true, false},
+		{netlab.Symmetric, netlab.Symmetric, true, false},
+		{netlab.EndpointIndependent, netlab.Symmetric, true, true},
 	} {
-		t.Run(fmt.Sprintf("%s-%s", tc.a, tc.b), func(t *testing.T) {
-			r, _, _ := runPair(ctx, t, l, tc.a, tc.b, tc.turn)
+		name := fmt.Sprintf("%s-%s", tc.a, tc.b)
+		if tc.turn {
+			name += "-turn"
+		}
+		if tc.relayB {
+			name += "-relay-only"
+		}
+		t.Run(name, func(t *testing.T) {
+			r, _, _ := runPair(ctx, t, l, tc.a, tc.b, tc.turn, tc.relayB)
 			rows = append(rows, r)
 			if r.found != 2 {
 				t.Errorf("%d of 2 lookups found the other's peer", r.found)
@@ -170,14 +191,20 @@ func TestGoNodesBehindNATs(t *testing.T) {
 			if !r.connected {
 				return
 			}
-			remote := r.candidates[strings.Index(r.candidates, "/")+1:]
+			local, remote, _ := strings.Cut(r.candidates, "/")
+			if tc.turn {
+				if local != "relay" && remote != "relay" {
+					t.Errorf("B's connection to A: candidates %s, want a relayed one", r.candidates)
+				}
+				return
+			}
 			if remote != "srflx" && remote != "prflx" {
 				t.Errorf("B's connection to A: candidates %s, want a server- or peer-reflexive remote candidate", r.candidates)
 			}
 		})
 	}
 	t.Run("symmetric-symmetric-no-turn", func(t *testing.T) {
-		r, na, nb := runPair(ctx, t, l, netlab.Symmetric, netlab.Symmetric, false)
+		r, na, nb := runPair(ctx, t, l, netlab.Symmetric, netlab.Symmetric, false, false)
 		rows = append(rows, r)
 		if r.found != 0 {
 			t.Fatalf("%d lookups found the other's peer behind two symmetric NATs without TURN", r.found)
