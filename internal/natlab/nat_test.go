@@ -4,6 +4,7 @@ package natlab
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wdht/wdht/dht"
 	"github.com/wdht/wdht/internal/netlab"
 )
 
@@ -203,6 +205,9 @@ func TestGoNodesBehindNATs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("mutable-get-symmetric-turn", func(t *testing.T) {
+		testMutableGet(ctx, t, l)
+	})
 	t.Run("symmetric-symmetric-no-turn", func(t *testing.T) {
 		r, na, nb := runPair(ctx, t, l, netlab.Symmetric, netlab.Symmetric, false, false)
 		rows = append(rows, r)
@@ -244,4 +249,50 @@ func joinRows(rows []pairResult) string {
 		b.WriteString(r.String() + "\n")
 	}
 	return b.String()
+}
+
+// testMutableGet: a node behind a symmetric NAT puts a BEP 44 mutable item through the
+// bridge; a node behind another symmetric NAT that uses the TURN relay only (so every
+// connection it has, to the bridge too, is relayed) gets it, with its sequence number.
+func testMutableGet(ctx context.Context, t *testing.T, l *lab) {
+	ice := []string{l.turn.STUNURL(), l.turn.TURNURL()}
+	var na, nb *labNode
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		na = startNode(ctx, t, l.hosts["symmetric/a"], nodeSpec{ICE: ice, Bootstrap: l.bridge.signal})
+	})
+	wg.Go(func() {
+		nb = startNode(ctx, t, l.hosts["symmetric/b"], nodeSpec{ICE: ice, Relay: true, Bootstrap: l.bridge.signal})
+	})
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, n := range []*labNode{na, nb} {
+		if n.joined.Err != "" {
+			t.Fatalf("%s did not join through the bridge: %s", n.host.Name, n.joined.Err)
+		}
+	}
+	if c := candidatesOf(nb.joined.Peers, nb.joined.Peer); c != "relay/host" {
+		t.Errorf("the relay-only node's connection to the bridge: candidates %s, want relay/host", c)
+	}
+	seed := sha1.Sum([]byte(fmt.Sprint("mutable", time.Now().UnixNano())))
+	key := ed25519.NewKeyFromSeed(append(seed[:], make([]byte, ed25519.SeedSize-len(seed))...))
+	value := fmt.Sprintf("behind a symmetric NAT %d", time.Now().UnixNano())
+	r := na.do(ctx, t, command{Op: "put", Seed: hex.EncodeToString(key.Seed()), Value: value, Seq: 7})
+	if r.Err != "" || r.Stored == 0 {
+		t.Fatalf("A's put: %+v", r)
+	}
+	target := dht.MutableTarget([ed25519.PublicKeySize]byte(key.Public().(ed25519.PublicKey)), nil)
+	g := nb.do(ctx, t, command{Op: "get", IH: target.String(), Timeout: lookupTimeoutMS})
+	t.Logf("B's get (relay only): %+v", g)
+	want := fmt.Sprintf("%d:%s", len(value), value)
+	if g.Err != "" || g.Value != want || g.Seq != 7 {
+		t.Fatalf("B's get: value %q seq %d err %q, want %q seq 7", g.Value, g.Seq, g.Err, want)
+	}
+	for _, p := range g.Peers {
+		if !strings.HasPrefix(p.Candidates, "relay/") {
+			t.Errorf("the relay-only node has a connection to %s with candidates %s", p.Addr, p.Candidates)
+		}
+	}
 }
