@@ -79,8 +79,9 @@ func (r pairResult) String() string {
 
 // runPair starts a node behind a NAT of type a and one behind b, both joining through
 // a new bridge; each announces an infohash and looks up the other's. It returns what
-// happened; the caller checks it. With parallel, A's and B's lookups run at once (for pairs that do not connect: each
-// waits for its connection attempts to time out).
+// happened; the caller checks it. With parallel, A's and B's announces, then their
+// lookups, run at once (for pairs that do not connect: each waits for its connection
+// attempts to time out).
 func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, withTURN, relayB, parallel bool) (pairResult, *labNode, *labNode) {
 	t.Helper()
 	ice := []string{l.turn.STUNURL()}
@@ -116,15 +117,24 @@ func runPair(ctx context.Context, t *testing.T, l *lab, a, b netlab.NATType, wit
 	}
 	tag := fmt.Sprintf("%s-%s-%v-%d", a, b, withTURN, time.Now().UnixNano())
 	ihA, ihB := infohash("a"+tag), infohash("b"+tag)
-	for _, n := range []struct {
+	var ann [2]reply
+	for i, n := range []struct {
 		node *labNode
 		ih   string
 	}{{na, ihA}, {nb, ihB}} {
-		r := n.node.do(ctx, t, command{Op: "announce", IH: n.ih})
-		if r.Err != "" || r.Stored == 0 {
-			t.Fatalf("%s's announce: %+v", n.node.host.Name, r)
+		announce := func() { ann[i] = n.node.do(ctx, t, command{Op: "announce", IH: n.ih}) }
+		if parallel {
+			wg.Go(announce)
+		} else {
+			announce()
 		}
-		t.Logf("%s's announce: %.0f ms", n.node.host.Name, r.MS)
+	}
+	wg.Wait()
+	for i, n := range []*labNode{na, nb} {
+		if r := ann[i]; r.Err != "" || r.Stored == 0 {
+			t.Fatalf("%s's announce: %+v", n.host.Name, r)
+		}
+		t.Logf("%s's announce: %.0f ms", n.host.Name, ann[i].MS)
 	}
 	// B looks up A's infohash: the bridge relays B's offer to A (the peer it stores),
 	// and the value B gets is the address of B's own connection to A.
