@@ -171,7 +171,7 @@
 //	--max-pending N
 //	      WebRTC offers and answers waiting to connect at most (default 64)
 //	--max-pending-per-ip N
-//	      the same, per signalling client IP (default 8)
+//	      the same, per signalling client IP (default 32)
 //	--max-peers N, --max-peers-per-infohash N, --peer-ttl DURATION
 //	      the peer store: peers kept in all (default 100000), per infohash
 //	      (default 200), and how long an announced peer is kept (default 30m)

@@ -203,7 +203,7 @@ func do(node *dht.Node, tr *webrtc.Transport, c command) reply {
 			var res *dht.GetResult
 			if res, err = node.Get(ctx, target, nil); err == nil && res.Item != nil {
 				r.Seq = res.Item.Seq
-				r.Value = fmt.Sprint(res.Item.V)
+				r.Value = string(res.Item.V) // bencoded
 			}
 		}
 	case "peers":

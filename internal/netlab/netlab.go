@@ -148,8 +148,18 @@ func New(t testing.TB) *Lab {
 	l.sw = l.newNS("sw")
 	l.must(l.sw, "ip", "link", "add", "br0", "type", "bridge")
 	l.must(l.sw, "ip", "link", "set", "br0", "up")
+	// The rest of the internet: every public host's and NAT router's default route,
+	// where packets to addresses off the public network (another NAT's LAN, say) go
+	// and are dropped silently (forwarding is off in the switch). Without a default
+	// route a send to such an address fails at once with ENETUNREACH, which a real
+	// host never sees, and coturn closes the whole TURN allocation on that error.
+	l.must(l.sw, "ip", "addr", "add", Gateway.String()+"/24", "dev", "br0")
+	l.must(l.sw, "sysctl", "-qw", "net.ipv4.ip_forward=0")
 	return l
 }
+
+// Gateway is the public network's default router: it drops what it is sent.
+var Gateway = netip.MustParseAddr("203.0.113.1")
 
 // sweep deletes the namespaces of lab processes that no longer run.
 func sweep() {
@@ -256,6 +266,7 @@ func (l *Lab) plug(ns, dev string) netip.Addr {
 	l.must(l.sw, "ip", "link", "set", port, "master", "br0", "up")
 	l.must(ns, "ip", "addr", "add", ip.String()+"/24", "dev", dev)
 	l.must(ns, "ip", "link", "set", dev, "up")
+	l.must(ns, "ip", "route", "add", "default", "via", Gateway.String(), "dev", dev)
 	return ip
 }
 
@@ -553,12 +564,16 @@ func (h *Host) StartTURN(t testing.TB, user, password string) *TURN {
 	}
 	ip := h.IP.String()
 	dir := t.TempDir()
-	p := h.Start(t, nil, bin, "-n", "--no-cli", "--no-tls", "--no-dtls",
+	args := []string{"-n", "--no-cli", "--no-tls", "--no-dtls",
 		"-L", ip, "-E", ip, "--listening-port", "3478", "--min-port", "49152", "--max-port", "65535",
-		"--lt-cred-mech", "--user", user+":"+password, "--realm", "wdht.test", "--fingerprint",
+		"--lt-cred-mech", "--user", user + ":" + password, "--realm", "wdht.test", "--fingerprint",
 		"--allowed-peer-ip", "203.0.113.0-203.0.113.255", "--allowed-peer-ip", "10.0.0.0-10.255.255.255",
 		"--pidfile", filepath.Join(dir, "turn.pid"), "--userdb", filepath.Join(dir, "turn.db"),
-		"--log-file", "stdout", "--simple-log")
+		"--log-file", "stdout", "--simple-log"}
+	if os.Getenv("WDHT_NETLAB_LOG") != "" {
+		args = append(args, "-V") // every request, permission and session close
+	}
+	p := h.Start(t, nil, bin, args...)
 	s := &TURN{Host: h, Port: 3478, User: user, Password: password, Proc: p}
 	// Wait for a STUN binding answer.
 	deadline := time.Now().Add(10 * time.Second)

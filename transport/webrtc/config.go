@@ -32,7 +32,7 @@ const (
 	// DefaultMaxPendingPerIP caps the offers and answers waiting to connect in one budget
 	// that one source asked for (a signalling client, or the node relaying an offer): an
 	// IPv4 address, or an IPv6 /64.
-	DefaultMaxPendingPerIP = 8
+	DefaultMaxPendingPerIP = 32
 	// DefaultSendBuffer is how many bytes a connection may have queued, unsent, before Send
 	// refuses more with ErrSendBufferFull.
 	DefaultSendBuffer = 1 << 20
@@ -172,7 +172,10 @@ type Config struct {
 	// MaxPendingPerIP caps the offers and answers waiting to connect in one budget that
 	// were made on behalf of one source: the signalling server's client, or the node that
 	// relayed an offer (see NewAnswer). A source is an IPv4 address, or an IPv6 /64 (one
-	// host routinely has a whole /64). Default 8.
+	// host routinely has a whole /64). Many users behind one NAT (a carrier NAT, a
+	// campus, every client of one TURN server) are one source: 20 nodes behind one NAT
+	// joining at once need more than 8 (internal/natlab TestCrowdBehindOneNAT), and a
+	// full budget is shared between sources by eviction anyway. Default 32.
 	MaxPendingPerIP int
 
 	// SendBuffer is how many bytes a connection may have queued and unsent (the data

@@ -30,7 +30,7 @@ const (
 	DefaultMaxClients = 1024
 	// DefaultMaxClientsPerIP caps the TCP connections, and the requests in progress, of one
 	// source (an IPv4 address, or an IPv6 /64).
-	DefaultMaxClientsPerIP = 16
+	DefaultMaxClientsPerIP = 64
 )
 
 // ServerConfig configures a Server. The zero value (or a nil *ServerConfig) is usable:
@@ -57,7 +57,9 @@ type ServerConfig struct {
 	// beyond it a new connection is closed as soon as it is accepted. The requests in
 	// progress per client (see ServeHTTP) are capped the same, beyond which they get 503.
 	// TrustedProxies are not held to the connection cap (their clients are, per request).
-	// Default 16.
+	// Users behind one NAT are one source: a carrier NAT shares an IPv4 address between
+	// tens of subscribers, each of whose joins holds a connection until its data channel
+	// opens (internal/natlab TestCrowdBehindOneNAT: 20 at once). Default 64.
 	MaxClientsPerIP int
 	// TrustedProxies are the reverse proxies whose requests carry the real client's
 	// address in ProxyHeader: for a request from one of them, the client address (for
