@@ -14,13 +14,15 @@
 // performance.now() (milliseconds since the navigation started): "loaded" when the node
 // can be started (ours: the wasm node instantiated and running; js: the bundle's script
 // run), "joined" when the bootstrap is done (ours: start() resolved; js: "ready"),
-// "first" when the first peer of the infohash arrived.
+// "first" when the first peer of the infohash arrived; ours adds "fetch" (wdht.js starts
+// fetching the wasm) and "instantiated" (the module downloaded and compiled), from the
+// performance marks wdht.js leaves.
 //
 //   node pages.js --playwright DIR --bundle FILE --ours URL --bootstrap H:P --ih HEX
 //        [--runs N] [--run-timeout S] [--timeout S]
 //
 // Prints the LISTENING line of internal/interop, then one line per run,
-//   RESULT <kind> <run> {"loaded":..,"joined":..,"first":..,"peer":"ip:port","id":HEX}
+//   RESULT <kind> <run> {"loaded":..,"joined":..,"first":..,"peer":"ip:port","id":HEX,...}
 // (or {"error":"..."}), the kinds alternating (ours first in even runs, js first in odd
 // ones), then DONE; a page load without a result in --run-timeout seconds (default 90) is
 // a failed run. It exits when done, on SIGTERM, or at --timeout (status 1).
@@ -53,6 +55,9 @@ async function runOurs (o) {
   window.__gum = await navigator.mediaDevices.getUserMedia({ audio: true })
   while (window.demoReady !== true) await new Promise((resolve) => setTimeout(resolve, 1))
   const r = { loaded: performance.now() }
+  const mark = (n) => { const e = performance.getEntriesByName(n)[0]; return e ? e.startTime : null }
+  r.fetch = mark('wdht:fetch')
+  r.instantiated = mark('wdht:instantiated')
   await window.demo.join()
   r.joined = performance.now()
   const node = window.wdhtNode
@@ -143,7 +148,7 @@ async function main () {
     for (const kind of kinds) {
       let r
       try { r = await once(kind) } catch (e) { r = { error: String(e && e.message).split('\n')[0] } }
-      for (const k of ['loaded', 'joined', 'first']) if (typeof r[k] === 'number') r[k] = Math.round(r[k])
+      for (const k of ['fetch', 'instantiated', 'loaded', 'joined', 'first']) if (typeof r[k] === 'number') r[k] = Math.round(r[k])
       console.log('RESULT ' + kind + ' ' + run + ' ' + JSON.stringify(r))
     }
   }
