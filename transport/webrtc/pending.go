@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -532,11 +533,47 @@ func remoteAddr(pc *pwebrtc.PeerConnection) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("webrtc: no selected candidate pair: %v", err)
 	}
 	ip, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil && pair.Remote.Port != 0 {
+		// A browser redacts the address of a peer-reflexive remote candidate (one it
+		// learnt from the peer's connectivity checks, which reached it before the peer's
+		// description did) for good. Without a NAT between them the checks came from a
+		// candidate of that description, found by its port.
+		if d := pc.RemoteDescription(); d != nil {
+			var ok bool
+			if ip, ok = sdpCandidateIP(d.SDP, pair.Remote.Port); ok {
+				err = nil
+			}
+		}
+	}
 	if err != nil || pair.Remote.Port == 0 {
 		return netip.AddrPort{}, fmt.Errorf("webrtc: the selected remote candidate %s:%d has no IP address",
 			pair.Remote.Address, pair.Remote.Port)
 	}
 	return transport.Unmap(netip.AddrPortFrom(ip.WithZone(""), pair.Remote.Port)), nil
+}
+
+// sdpCandidateIP returns the IP address of the UDP candidates of sdp whose port is port,
+// when they all have the same one.
+func sdpCandidateIP(sdp string, port uint16) (netip.Addr, bool) {
+	var found netip.Addr
+	for _, l := range strings.Split(sdp, "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		a, _, _, ok := candidateAddr(l)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(l)
+		ip, err := netip.ParseAddr(a)
+		if err != nil || len(f) < 6 || !strings.EqualFold(f[2], "udp") || f[5] != strconv.Itoa(int(port)) {
+			continue
+		}
+		ip = ip.Unmap().WithZone("")
+		if found.IsValid() && found != ip {
+			return netip.Addr{}, false
+		}
+		found = ip
+	}
+	return found, found.IsValid()
 }
 
 // adopt makes c, the connection p opened, one of the transport's connections, unless p

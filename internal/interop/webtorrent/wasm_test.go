@@ -310,7 +310,9 @@ func TestWasmPagesFindEachOther(t *testing.T) {
 
 // libtorrent puts a mutable BEP 44 item on a mainline network before 'wdht node' (a
 // bridge) joins it; the page reads it through the bridge (its get reaches the bridge's
-// WebRTC node, which answers from a lookup on the UDP side).
+// WebRTC node, which answers from a lookup on the UDP side). Then the page puts a mutable
+// item of its own, and a libtorrent client on the UDP side reads it from the bridge's UDP
+// node (libtorrent checks the signature; the test checks it again).
 func TestWasmPageItemsWithLibtorrent(t *testing.T) {
 	playwright := wasmRequire(t)
 	require(t, func() error { return interop.Available(interop.Libtorrent) })
@@ -334,8 +336,10 @@ func TestWasmPageItemsWithLibtorrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ltClient := func(name string, seed []byte, pub ed25519.PublicKey, boot netip.AddrPort, op string) *interop.Peer {
-		argv := []string{interop.Python, "-u", lt, "--peers-dir", peers, "--seed", hex.EncodeToString(seed),
-			"--pubkey", hex.EncodeToString(pub), "--op", op}
+		argv := []string{interop.Python, "-u", lt, "--peers-dir", peers, "--op", op}
+		if seed != nil {
+			argv = append(argv, "--seed", hex.EncodeToString(seed), "--pubkey", hex.EncodeToString(pub))
+		}
 		p, err := interop.StartProcess(ctx, name, argv, interop.Options{Bootstrap: []netip.AddrPort{boot}, MaxSeconds: 4 * time.Minute})
 		if err != nil {
 			t.Fatal(err)
@@ -354,9 +358,10 @@ func TestWasmPageItemsWithLibtorrent(t *testing.T) {
 		Found bool   `json:"found"`
 		Seq   *int64 `json:"seq"`
 		V     string `json:"v"`
+		Sig   string `json:"sig"`
 	}
 	ltWait := func(p *interop.Peer) ltResult {
-		line, err := p.WaitFunc(ctx, func(s string) bool { return strings.HasPrefix(s, `RESULT {"i": 0,`) })
+		line, err := p.WaitFunc(ctx, func(s string) bool { return strings.HasPrefix(s, "RESULT {") }) // each client runs one step
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -404,4 +409,38 @@ func TestWasmPageItemsWithLibtorrent(t *testing.T) {
 		step("the page read libtorrent's item through the bridge: %v", got)
 	}
 
+	// The page's item: put by the page's node (signed in the browser, by the Go code
+	// compiled to wasm) on the WebRTC side, where the bridge's WebRTC node stores it in
+	// the store its UDP node shares; a fresh libtorrent client on the UDP side gets it.
+	seedP := make([]byte, ed25519.SeedSize)
+	copy(seedP, "wdht wasm put "+hexID(dht.RandomID())[:12])
+	pubP := ed25519.NewKeyFromSeed(seedP).Public().(ed25519.PublicKey)
+	dataP := "from the page " + hexID(dht.RandomID())[:10]
+	put, err := pg.do(ctx, 0, "put", map[string]any{"item": map[string]any{"value": dataP, "seed": hex.EncodeToString(seedP)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kP [32]byte
+	copy(kP[:], pubP)
+	targetP := dht.MutableTarget(kP, nil)
+	seqP, _ := put["seq"].(float64)
+	if stored, _ := put["stored"].(float64); stored < 1 || put["target"] != hexID(targetP) || seqP < 1 || put["key"] != hex.EncodeToString(pubP) {
+		t.Fatalf("the page's put: %v, want target %v, key %x, stored on a node", put, targetP, pubP)
+	}
+	step("the page put %v %q: %v", targetP, dataP, put)
+	l3 := ltClient("libtorrent-item-client get", nil, nil, l1.Addr, "get-mutable:"+hex.EncodeToString(pubP)+":")
+	r := ltWait(l3)
+	wantV := fmt.Sprintf("%d:%s", len(dataP), dataP)
+	if !r.OK || !r.Found || r.Seq == nil || *r.Seq != int64(seqP) || r.V != hex.EncodeToString([]byte(wantV)) {
+		t.Fatalf("libtorrent's get of the page's item: %+v, want seq %d v %q", r, int64(seqP), wantV)
+	}
+	// libtorrent reports only items whose signature it checked; check it here too.
+	sig, err := hex.DecodeString(r.Sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := fmt.Sprintf("3:seqi%de1:v%s", *r.Seq, wantV); !ed25519.Verify(pubP, []byte(msg), sig) {
+		t.Fatalf("libtorrent read the page's item with signature %s, which does not verify over %q", r.Sig, msg)
+	}
+	step("libtorrent read the page's item: seq %d, v %s, signature %s verified", *r.Seq, r.V, r.Sig)
 }
