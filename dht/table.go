@@ -1,6 +1,8 @@
 package dht
 
 import (
+	"cmp"
+	"math"
 	"net/netip"
 	"slices"
 	"time"
@@ -12,20 +14,31 @@ const questionableAfter = 15 * time.Minute
 
 // entry is a node in the routing table or in a replacement cache.
 //
-// Its fields are ordered, failures is an int32 and rtt two int32s, so that an entry is
-// 96 bytes: a simulation holds some 150 of them per node (table and replacement caches).
-// (It kept the time of the node's last query to us too, which nothing read.)
+// Its fields are ordered, failures is an int32, rtt two int32s and lastResponse a stamp
+// (8 bytes, where a time.Time takes 24), so that an entry is 80 bytes: a simulation holds
+// some 150 of them per node (table and replacement caches). (It kept the time of the
+// node's last query to us too, which nothing read.)
 type entry struct {
 	NodeInfo
-	lastResponse time.Time // last answer to one of our queries; zero: never
-	failures     int32     // consecutive queries it left unanswered
-	secure       bool      // its ID matches its IP under BEP 42
-	pinging      bool      // a liveness ping is in flight
+	lastResponse stamp // last answer to one of our queries; never: none yet
+	failures     int32 // consecutive queries it left unanswered
+	secure       bool  // its ID matches its IP under BEP 42
+	pinging      bool  // a liveness ping is in flight
 	rtt          rttEstimate
 }
 
-func (e *entry) good(now time.Time) bool {
-	return e.failures == 0 && !e.lastResponse.IsZero() && now.Sub(e.lastResponse) < questionableAfter
+// stamp is a time in a table, as nanoseconds since the table's base time: the
+// monotonic clock's difference when the times have it, as time.Time.Sub computes it.
+type stamp int64
+
+// never is the stamp of an event that has not happened.
+const never stamp = math.MinInt64
+
+// answered reports whether the node ever answered one of our queries.
+func (e *entry) answered() bool { return e.lastResponse != never }
+
+func (e *entry) good(now stamp) bool {
+	return e.failures == 0 && e.answered() && now-e.lastResponse < stamp(questionableAfter)
 }
 
 type bucket struct {
@@ -53,7 +66,8 @@ type table struct {
 	self        ID
 	k           int
 	maxFailures int
-	enforce     bool // BEP 42: refuse nodes whose IDs do not match their IPs
+	enforce     bool      // BEP 42: refuse nodes whose IDs do not match their IPs
+	base        time.Time // the entries' stamps count from it
 	buckets     []bucket
 	// keep, when set, is told when a node enters (true) or leaves (false) the table, so
 	// that a connection-based transport keeps the connections of the nodes in it.
@@ -73,7 +87,10 @@ func (t *table) changed(n NodeInfo, in bool) {
 }
 
 // newEntry returns the table entry for n.
-func newEntry(n NodeInfo) entry { return entry{NodeInfo: n, secure: n.secure()} }
+func newEntry(n NodeInfo) entry { return entry{NodeInfo: n, secure: n.secure(), lastResponse: never} }
+
+// stamp returns now as a stamp of t's entries.
+func (t *table) stamp(now time.Time) stamp { return max(stamp(now.Sub(t.base)), never+1) }
 
 // refused reports whether enforcement keeps n out of the table.
 func (t *table) refused(n NodeInfo) bool {
@@ -81,7 +98,7 @@ func (t *table) refused(n NodeInfo) bool {
 }
 
 func newTable(self ID, k, maxFailures int, now time.Time) *table {
-	return &table{self: self, k: k, maxFailures: maxFailures, buckets: []bucket{{changed: now}}}
+	return &table{self: self, k: k, maxFailures: maxFailures, base: now, buckets: []bucket{{changed: now}}}
 }
 
 func (t *table) index(id *ID) int {
@@ -152,14 +169,14 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	b := &t.buckets[bi]
 	if i >= 0 {
 		e := &b.nodes[i]
-		e.Addr, e.lastResponse, e.failures, e.pinging = n.Addr, now, 0, false
+		e.Addr, e.lastResponse, e.failures, e.pinging = n.Addr, t.stamp(now), 0, false
 		b.changed = now
 		return false, nil
 	}
 	bi, ok := t.room(&n.ID)
 	b = &t.buckets[bi]
 	e := newEntry(n)
-	e.lastResponse = now
+	e.lastResponse = t.stamp(now)
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
@@ -167,7 +184,7 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 		return true, nil
 	}
 	for j := range b.nodes {
-		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
+		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && !b.nodes[j].answered()) {
 			t.changed(b.nodes[j].NodeInfo, false)
 			b.nodes[j] = e
 			b.changed = now
@@ -186,7 +203,7 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 		}
 	}
 	b.addReplacement(e, t.k)
-	return false, b.stalest(now)
+	return false, b.stalest(t.stamp(now))
 }
 
 // insecure returns the index of the node, among those whose IDs do not match their
@@ -198,7 +215,7 @@ func (b *bucket) insecure() int {
 		if e.secure || ExemptIP(e.Addr.Addr()) {
 			continue
 		}
-		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+		if best < 0 || e.lastResponse < b.nodes[best].lastResponse {
 			best = j
 		}
 	}
@@ -216,14 +233,14 @@ func (b *bucket) addReplacement(e entry, limit int) {
 
 // stalest returns the questionable node that answered longest ago and is not being pinged
 // already, marking it as being pinged; nil if every node is good.
-func (b *bucket) stalest(now time.Time) *NodeInfo {
+func (b *bucket) stalest(ts stamp) *NodeInfo {
 	best := -1
 	for j := range b.nodes {
 		e := &b.nodes[j]
-		if e.pinging || e.good(now) {
+		if e.pinging || e.good(ts) {
 			continue
 		}
-		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+		if best < 0 || e.lastResponse < b.nodes[best].lastResponse {
 			best = j
 		}
 	}
@@ -240,13 +257,14 @@ func (b *bucket) stalest(now time.Time) *NodeInfo {
 // answers one of our queries (liveness pings ask it soon). It reports whether the caller
 // should ping n now: it is unconfirmed, or its bucket holds nodes that are not good.
 func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
+	ts := t.stamp(now)
 	if n.ID == t.self || t.refused(n) {
 		return false
 	}
 	bi, i := t.locate(&n.ID)
 	b := &t.buckets[bi]
 	if i >= 0 {
-		return b.nodes[i].lastResponse.IsZero() && !b.nodes[i].pinging
+		return !b.nodes[i].answered() && !b.nodes[i].pinging
 	}
 	if bi, ok := t.room(&n.ID); ok {
 		e := newEntry(n)
@@ -255,7 +273,7 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 		return true
 	}
 	for j := range b.nodes {
-		if !b.nodes[j].good(now) {
+		if !b.nodes[j].good(ts) {
 			return true
 		}
 	}
@@ -278,7 +296,7 @@ func (t *table) failed(id ID) bool {
 	e := &b.nodes[i]
 	e.failures++
 	e.pinging = false
-	if int(e.failures) < t.maxFailures && !e.lastResponse.IsZero() && len(b.repl) == 0 {
+	if int(e.failures) < t.maxFailures && e.answered() && len(b.repl) == 0 {
 		return false
 	}
 	t.evict(bi, i)
@@ -346,13 +364,14 @@ func (t *table) insert(n NodeInfo) bool {
 // know of each; the nodes that answered most recently get the room first.
 func (t *table) rebased(self ID, now time.Time) *table {
 	nt := newTable(self, t.k, t.maxFailures, now)
+	nt.base = t.base // the entries keep their stamps
 	nt.enforce, nt.keep, nt.notify = t.enforce, t.keep, t.notify
 	var all []entry
 	for bi := range t.buckets {
 		all = append(all, t.buckets[bi].nodes...)
 		all = append(all, t.buckets[bi].repl...)
 	}
-	slices.SortFunc(all, func(a, b entry) int { return b.lastResponse.Compare(a.lastResponse) })
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(b.lastResponse, a.lastResponse) })
 	for _, e := range all {
 		if e.ID == self {
 			continue
@@ -363,7 +382,7 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			nt.buckets[bi].nodes = append(nt.buckets[bi].nodes, e)
 			continue
 		}
-		if !e.lastResponse.IsZero() {
+		if e.answered() {
 			nt.buckets[bi].addReplacement(e, nt.k)
 		}
 		if t.contains(e.ID) {
@@ -404,7 +423,7 @@ func (t *table) closest(dst []NodeInfo, target ID, k int, confirmed bool) []Node
 	start := len(dst)
 	add := func(b *bucket) {
 		for j := range b.nodes {
-			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || !e.lastResponse.IsZero()) {
+			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || e.answered()) {
 				dst = append(dst, b.nodes[j].NodeInfo)
 			}
 		}
@@ -442,16 +461,17 @@ func sortByDistance(ns []NodeInfo, target ID) {
 // questionable returns up to max nodes that have not answered for questionableAfter (or
 // never did), stalest first, and marks them as being pinged.
 func (t *table) questionable(now time.Time, max int) []NodeInfo {
+	ts := t.stamp(now)
 	var cands []*entry
 	for bi := range t.buckets {
 		for j := range t.buckets[bi].nodes {
 			e := &t.buckets[bi].nodes[j]
-			if !e.pinging && !e.good(now) {
+			if !e.pinging && !e.good(ts) {
 				cands = append(cands, e)
 			}
 		}
 	}
-	slices.SortFunc(cands, func(a, b *entry) int { return a.lastResponse.Compare(b.lastResponse) })
+	slices.SortFunc(cands, func(a, b *entry) int { return cmp.Compare(a.lastResponse, b.lastResponse) })
 	var out []NodeInfo
 	for _, e := range cands[:min(max, len(cands))] {
 		e.pinging = true
@@ -519,9 +539,10 @@ func (t *table) thinBucket(now time.Time, d, max time.Duration) (ID, bool) {
 
 // nodes appends every node in the table to dst.
 func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
+	ts := t.stamp(now)
 	for bi := range t.buckets {
 		for j := range t.buckets[bi].nodes {
-			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(now) {
+			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(ts) {
 				dst = append(dst, e.NodeInfo)
 			}
 		}
@@ -531,12 +552,13 @@ func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
 
 // counts returns the number of nodes, of good nodes and of replacements.
 func (t *table) counts(now time.Time) (nodes, good, repl int) {
+	ts := t.stamp(now)
 	for bi := range t.buckets {
 		b := &t.buckets[bi]
 		nodes += len(b.nodes)
 		repl += len(b.repl)
 		for j := range b.nodes {
-			if b.nodes[j].good(now) {
+			if b.nodes[j].good(ts) {
 				good++
 			}
 		}
