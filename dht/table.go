@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -14,17 +15,102 @@ const questionableAfter = 15 * time.Minute
 
 // entry is a node in the routing table or in a replacement cache.
 //
-// Its fields are ordered, failures is an int32, rtt two int32s and lastResponse a stamp
-// (8 bytes, where a time.Time takes 24), so that an entry is 80 bytes: a simulation holds
+// Its fields are ordered, its address packed (19 bytes and a zone index, where a
+// netip.AddrPort takes 32), failures an int32, rtt two int32s and lastResponse a stamp (8
+// bytes, where a time.Time takes 24), so that an entry is 64 bytes: a simulation holds
 // some 150 of them per node (table and replacement caches). (It kept the time of the
 // node's last query to us too, which nothing read.)
 type entry struct {
-	NodeInfo
-	lastResponse stamp // last answer to one of our queries; never: none yet
+	ID           ID
+	addr         packedAddr
+	secure       bool // its ID matches its IP under BEP 42
+	pinging      bool // a liveness ping is in flight
+	zone         uint16
 	failures     int32 // consecutive queries it left unanswered
-	secure       bool  // its ID matches its IP under BEP 42
-	pinging      bool  // a liveness ping is in flight
 	rtt          rttEstimate
+	lastResponse stamp // last answer to one of our queries; never: none yet
+}
+
+// packedAddr is a netip.AddrPort without its zone (the entry keeps an index of it).
+type packedAddr struct {
+	ip   [16]byte
+	port uint16
+	kind uint8 // 0: the zero address; 4: IPv4; 6: IPv6
+}
+
+// setAddr stores a in e.
+func (e *entry) setAddr(a netip.AddrPort) {
+	ip := a.Addr()
+	e.addr = packedAddr{ip: ip.As16(), port: a.Port()}
+	e.zone = 0
+	switch {
+	case ip.Is4():
+		e.addr.kind = 4
+	case ip.Is6():
+		e.addr.kind = 6
+		if z := ip.Zone(); z != "" {
+			e.zone = zones.index(z)
+		}
+	default:
+		e.addr.ip = [16]byte{}
+	}
+}
+
+// Addr returns the node's address.
+func (e *entry) Addr() netip.AddrPort {
+	var ip netip.Addr
+	switch e.addr.kind {
+	case 4:
+		ip = netip.AddrFrom16(e.addr.ip).Unmap()
+	case 6:
+		ip = netip.AddrFrom16(e.addr.ip)
+		if e.zone != 0 {
+			ip = ip.WithZone(zones.name(e.zone))
+		}
+	default:
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip, e.addr.port)
+}
+
+// info returns the node's ID and address.
+func (e *entry) info() NodeInfo { return NodeInfo{ID: e.ID, Addr: e.Addr()} }
+
+// zones interns the IPv6 zones of the addresses in routing tables (the names of local
+// network interfaces, which only the transport's source addresses carry: compact node
+// infos have none), so that an entry keeps a zone in two bytes.
+var zones zoneTable
+
+type zoneTable struct {
+	mu     sync.Mutex
+	names  []string // index i+1 is names[i]
+	byName map[string]uint16
+}
+
+// index returns z's index (never 0). A process has as many zones as it has network
+// interfaces; past 65,535 of them the last index is reused.
+func (zt *zoneTable) index(z string) uint16 {
+	zt.mu.Lock()
+	defer zt.mu.Unlock()
+	if i, ok := zt.byName[z]; ok {
+		return i
+	}
+	if len(zt.names) == math.MaxUint16 {
+		return math.MaxUint16
+	}
+	if zt.byName == nil {
+		zt.byName = make(map[string]uint16)
+	}
+	zt.names = append(zt.names, z)
+	i := uint16(len(zt.names))
+	zt.byName[z] = i
+	return i
+}
+
+func (zt *zoneTable) name(i uint16) string {
+	zt.mu.Lock()
+	defer zt.mu.Unlock()
+	return zt.names[i-1]
 }
 
 // stamp is a time in a table, as nanoseconds since the table's base time: the
@@ -87,7 +173,11 @@ func (t *table) changed(n NodeInfo, in bool) {
 }
 
 // newEntry returns the table entry for n.
-func newEntry(n NodeInfo) entry { return entry{NodeInfo: n, secure: n.secure(), lastResponse: never} }
+func newEntry(n NodeInfo) entry {
+	e := entry{ID: n.ID, secure: n.secure(), lastResponse: never}
+	e.setAddr(n.Addr)
+	return e
+}
 
 // stamp returns now as a stamp of t's entries.
 func (t *table) stamp(now time.Time) stamp { return max(stamp(now.Sub(t.base)), never+1) }
@@ -169,7 +259,8 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	b := &t.buckets[bi]
 	if i >= 0 {
 		e := &b.nodes[i]
-		e.Addr, e.lastResponse, e.failures, e.pinging = n.Addr, t.stamp(now), 0, false
+		e.setAddr(n.Addr)
+		e.lastResponse, e.failures, e.pinging = t.stamp(now), 0, false
 		b.changed = now
 		return false, nil
 	}
@@ -180,25 +271,25 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
-		t.changed(e.NodeInfo, true)
+		t.changed(e.info(), true)
 		return true, nil
 	}
 	for j := range b.nodes {
 		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && !b.nodes[j].answered()) {
-			t.changed(b.nodes[j].NodeInfo, false)
+			t.changed(b.nodes[j].info(), false)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.NodeInfo, true)
+			t.changed(e.info(), true)
 			return true, nil
 		}
 	}
 	if e.secure { // BEP 42: a secure node takes the place of an insecure one
 		if j := b.insecure(); j >= 0 {
-			t.changed(b.nodes[j].NodeInfo, false)
+			t.changed(b.nodes[j].info(), false)
 			b.addReplacement(b.nodes[j], t.k)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.NodeInfo, true)
+			t.changed(e.info(), true)
 			return true, nil
 		}
 	}
@@ -212,7 +303,7 @@ func (b *bucket) insecure() int {
 	best := -1
 	for j := range b.nodes {
 		e := &b.nodes[j]
-		if e.secure || ExemptIP(e.Addr.Addr()) {
+		if e.secure || ExemptIP(e.Addr().Addr()) {
 			continue
 		}
 		if best < 0 || e.lastResponse < b.nodes[best].lastResponse {
@@ -248,7 +339,7 @@ func (b *bucket) stalest(ts stamp) *NodeInfo {
 		return nil
 	}
 	b.nodes[best].pinging = true
-	n := b.nodes[best].NodeInfo
+	n := b.nodes[best].info()
 	return &n
 }
 
@@ -269,7 +360,7 @@ func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
 	if bi, ok := t.room(&n.ID); ok {
 		e := newEntry(n)
 		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
-		t.changed(e.NodeInfo, true)
+		t.changed(e.info(), true)
 		return true
 	}
 	for j := range b.nodes {
@@ -306,11 +397,11 @@ func (t *table) failed(id ID) bool {
 // evict removes node i of bucket bi, promoting the newest replacement.
 func (t *table) evict(bi, i int) {
 	b := &t.buckets[bi]
-	t.changed(b.nodes[i].NodeInfo, false)
+	t.changed(b.nodes[i].info(), false)
 	if n := len(b.repl); n > 0 {
 		b.nodes[i] = b.repl[n-1]
 		b.repl = b.repl[:n-1]
-		t.changed(b.nodes[i].NodeInfo, true)
+		t.changed(b.nodes[i].info(), true)
 		return
 	}
 	b.nodes = slices.Delete(b.nodes, i, i+1)
@@ -332,9 +423,9 @@ func (t *table) remove(id ID) bool {
 func (t *table) removeAddr(addr netip.AddrPort) bool {
 	for bi := range t.buckets {
 		b := &t.buckets[bi]
-		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.Addr == addr })
+		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.Addr() == addr })
 		for i := range b.nodes {
-			if b.nodes[i].Addr == addr {
+			if b.nodes[i].Addr() == addr {
 				t.evict(bi, i)
 				return true
 			}
@@ -386,7 +477,7 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			nt.buckets[bi].addReplacement(e, nt.k)
 		}
 		if t.contains(e.ID) {
-			nt.changed(e.NodeInfo, false) // it was in the table, and is not any more
+			nt.changed(e.info(), false) // it was in the table, and is not any more
 		}
 	}
 	return nt
@@ -424,7 +515,7 @@ func (t *table) closest(dst []NodeInfo, target ID, k int, confirmed bool) []Node
 	add := func(b *bucket) {
 		for j := range b.nodes {
 			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || e.answered()) {
-				dst = append(dst, b.nodes[j].NodeInfo)
+				dst = append(dst, b.nodes[j].info())
 			}
 		}
 	}
@@ -475,7 +566,7 @@ func (t *table) questionable(now time.Time, max int) []NodeInfo {
 	var out []NodeInfo
 	for _, e := range cands[:min(max, len(cands))] {
 		e.pinging = true
-		out = append(out, e.NodeInfo)
+		out = append(out, e.info())
 	}
 	return out
 }
@@ -543,7 +634,7 @@ func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
 	for bi := range t.buckets {
 		for j := range t.buckets[bi].nodes {
 			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(ts) {
-				dst = append(dst, e.NodeInfo)
+				dst = append(dst, e.info())
 			}
 		}
 	}
@@ -578,5 +669,5 @@ func (t *table) addrOf(id ID) (netip.AddrPort, bool) {
 	if i < 0 {
 		return netip.AddrPort{}, false
 	}
-	return t.buckets[bi].nodes[i].Addr, true
+	return t.buckets[bi].nodes[i].Addr(), true
 }
