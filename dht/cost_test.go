@@ -20,15 +20,16 @@ func heapAlloc() uint64 {
 }
 
 // Bounds of what an idle node and a routing-table entry cost on the heap, with margin over
-// what they cost when the bounds were set (an idle node about 5.5 KiB; an entry 128 bytes:
-// 96 of its own plus its share of the slices' spare capacity and of the buckets). Before
-// the entry lost a field and was packed, an entry took 161 bytes (128 of its own, without
-// the round-trip estimate it has now). A simulation of 100,000 nodes holds about 100,000
-// idle nodes' worth of structures plus some 150 entries per node; going past these bounds
-// is a regression its memory would show.
+// what they cost when the bounds were set: an idle node about 5.4 KiB (5.9 before the
+// node's handlers became one table for every node, a map and seven closures each); an
+// entry 80 bytes, 64 of its own plus its share of the slices' spare capacity and of the
+// buckets. Before the entry packed its address and kept its last answer as a stamp, it
+// took 128 bytes (96 of its own), and 161 before it lost a field. A simulation of 100,000
+// nodes holds about 100,000 idle nodes' worth of structures plus some 150 entries per
+// node; going past these bounds is a regression its memory would show.
 const (
-	maxIdleNodeHeap  = 7 << 10
-	maxBytesPerEntry = 136
+	maxIdleNodeHeap  = 6 << 10
+	maxBytesPerEntry = 88
 )
 
 // TestIdleNodeCost measures what an idle node costs, for simulations that hold very many:

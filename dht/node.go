@@ -146,16 +146,7 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	if n.events != nil {
 		n.spawn(func() { n.events.run(n.ctx.Done()) })
 	}
-	h := nodeHandler{n: n, mux: krpc.Mux{
-		krpc.MethodPing:         krpc.HandlerFunc(n.handlePing),
-		krpc.MethodFindNode:     krpc.HandlerFunc(n.handleFindNode),
-		krpc.MethodGetPeers:     krpc.HandlerFunc(n.handleGetPeers),
-		krpc.MethodAnnouncePeer: krpc.HandlerFunc(n.handleAnnounce),
-		krpc.MethodGet:          krpc.HandlerFunc(n.handleGet),
-		krpc.MethodPut:          krpc.HandlerFunc(n.handlePut),
-
-		krpc.MethodSampleInfohashes: krpc.HandlerFunc(n.handleSample),
-	}}
+	h := nodeHandler{n: n}
 	for _, e := range c.KRPC.Extensions {
 		if a, ok := e.(interface{ AttachNode(*Node) }); ok {
 			a.AttachNode(n) // before the server starts: the extension may answer at once
@@ -181,18 +172,33 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 // nodeHandler answers the node's queries. None of its methods block (they only read and
 // update memory), so the KRPC server may run them on its read loop.
 type nodeHandler struct {
-	n   *Node
-	mux krpc.Mux
+	n *Node
+}
+
+// nodeMethods are the node's handlers by method: one table for every node (a krpc.Mux
+// of method values would cost each node a map and seven closures).
+var nodeMethods = map[string]func(*Node, context.Context, *krpc.Query) (*krpc.Response, error){
+	krpc.MethodPing:         (*Node).handlePing,
+	krpc.MethodFindNode:     (*Node).handleFindNode,
+	krpc.MethodGetPeers:     (*Node).handleGetPeers,
+	krpc.MethodAnnouncePeer: (*Node).handleAnnounce,
+	krpc.MethodGet:          (*Node).handleGet,
+	krpc.MethodPut:          (*Node).handlePut,
+
+	krpc.MethodSampleInfohashes: (*Node).handleSample,
 }
 
 func (h nodeHandler) ServeKRPC(ctx context.Context, q *krpc.Query) (*krpc.Response, error) {
 	h.n.sawQuery(q)
 	h.n.queryReceived(q.Method, NodeInfo{ID: q.Args.ID, Addr: q.From})
-	return h.mux.ServeKRPC(ctx, q)
+	if m, ok := nodeMethods[q.Method]; ok {
+		return m(h.n, ctx, q)
+	}
+	return nil, krpc.ErrMethodUnknown
 }
 
 func (h nodeHandler) Inline(method string) bool {
-	_, ok := h.mux[method]
+	_, ok := nodeMethods[method]
 	return ok
 }
 

@@ -9,7 +9,7 @@ import (
 // (RFC 6298): the first sample R sets srtt = R and rttvar = R/2; each later one moves
 // rttvar by a quarter of |srtt - R| and srtt by an eighth of R - srtt. The zero value
 // has no sample. Both are kept in microseconds in an int32 (up to 35 minutes), so that a
-// routing-table entry, which holds one, stays 96 bytes.
+// routing-table entry, which holds one, stays 64 bytes.
 type rttEstimate struct {
 	srtt, rttvar int32 // µs
 }

@@ -1,8 +1,11 @@
 package dht
 
 import (
+	"cmp"
+	"math"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -12,20 +15,116 @@ const questionableAfter = 15 * time.Minute
 
 // entry is a node in the routing table or in a replacement cache.
 //
-// Its fields are ordered, failures is an int32 and rtt two int32s, so that an entry is
-// 96 bytes: a simulation holds some 150 of them per node (table and replacement caches).
-// (It kept the time of the node's last query to us too, which nothing read.)
+// Its fields are ordered, its address packed (19 bytes and a zone index, where a
+// netip.AddrPort takes 32), failures an int32, rtt two int32s and lastResponse a stamp (8
+// bytes, where a time.Time takes 24), so that an entry is 64 bytes: a simulation holds
+// some 150 of them per node (table and replacement caches). (It kept the time of the
+// node's last query to us too, which nothing read.)
 type entry struct {
-	NodeInfo
-	lastResponse time.Time // last answer to one of our queries; zero: never
-	failures     int32     // consecutive queries it left unanswered
-	secure       bool      // its ID matches its IP under BEP 42
-	pinging      bool      // a liveness ping is in flight
+	ID           ID
+	addr         packedAddr
+	secure       bool // its ID matches its IP under BEP 42
+	pinging      bool // a liveness ping is in flight
+	zone         uint16
+	failures     int32 // consecutive queries it left unanswered
 	rtt          rttEstimate
+	lastResponse stamp // last answer to one of our queries; never: none yet
 }
 
-func (e *entry) good(now time.Time) bool {
-	return e.failures == 0 && !e.lastResponse.IsZero() && now.Sub(e.lastResponse) < questionableAfter
+// packedAddr is a netip.AddrPort without its zone (the entry keeps an index of it).
+type packedAddr struct {
+	ip   [16]byte
+	port uint16
+	kind uint8 // 0: the zero address; 4: IPv4; 6: IPv6
+}
+
+// setAddr stores a in e.
+func (e *entry) setAddr(a netip.AddrPort) {
+	ip := a.Addr()
+	e.addr = packedAddr{ip: ip.As16(), port: a.Port()}
+	e.zone = 0
+	switch {
+	case ip.Is4():
+		e.addr.kind = 4
+	case ip.Is6():
+		e.addr.kind = 6
+		if z := ip.Zone(); z != "" {
+			e.zone = zones.index(z)
+		}
+	default:
+		e.addr.ip = [16]byte{}
+	}
+}
+
+// Addr returns the node's address.
+func (e *entry) Addr() netip.AddrPort {
+	var ip netip.Addr
+	switch e.addr.kind {
+	case 4:
+		ip = netip.AddrFrom16(e.addr.ip).Unmap()
+	case 6:
+		ip = netip.AddrFrom16(e.addr.ip)
+		if e.zone != 0 {
+			ip = ip.WithZone(zones.name(e.zone))
+		}
+	default:
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ip, e.addr.port)
+}
+
+// info returns the node's ID and address.
+func (e *entry) info() NodeInfo { return NodeInfo{ID: e.ID, Addr: e.Addr()} }
+
+// zones interns the IPv6 zones of the addresses in routing tables (the names of local
+// network interfaces, which only the transport's source addresses carry: compact node
+// infos have none), so that an entry keeps a zone in two bytes.
+var zones zoneTable
+
+type zoneTable struct {
+	mu     sync.Mutex
+	names  []string // index i+1 is names[i]
+	byName map[string]uint16
+}
+
+// index returns z's index (never 0). A process has as many zones as it has network
+// interfaces; past 65,535 of them the last index is reused.
+func (zt *zoneTable) index(z string) uint16 {
+	zt.mu.Lock()
+	defer zt.mu.Unlock()
+	if i, ok := zt.byName[z]; ok {
+		return i
+	}
+	if len(zt.names) == math.MaxUint16 {
+		return math.MaxUint16
+	}
+	if zt.byName == nil {
+		zt.byName = make(map[string]uint16)
+	}
+	zt.names = append(zt.names, z)
+	i := uint16(len(zt.names))
+	zt.byName[z] = i
+	return i
+}
+
+func (zt *zoneTable) name(i uint16) string {
+	zt.mu.Lock()
+	defer zt.mu.Unlock()
+	return zt.names[i-1]
+}
+
+// stamp is a time in a table, as nanoseconds since the table's base time: the
+// monotonic clock's difference when the times have it, as time.Time.Sub computes it.
+type stamp int64
+
+// never is the stamp of an event that has not happened.
+const never stamp = math.MinInt64
+
+// answered reports whether the node ever answered one of our queries.
+func (e *entry) answered() bool { return e.lastResponse != never }
+
+func (e *entry) good(now stamp) bool {
+	return e.failures == 0 && e.answered() && now-e.lastResponse < stamp(questionableAfter)
 }
 
 type bucket struct {
@@ -53,7 +152,8 @@ type table struct {
 	self        ID
 	k           int
 	maxFailures int
-	enforce     bool // BEP 42: refuse nodes whose IDs do not match their IPs
+	enforce     bool      // BEP 42: refuse nodes whose IDs do not match their IPs
+	base        time.Time // the entries' stamps count from it
 	buckets     []bucket
 	// keep, when set, is told when a node enters (true) or leaves (false) the table, so
 	// that a connection-based transport keeps the connections of the nodes in it.
@@ -73,7 +173,14 @@ func (t *table) changed(n NodeInfo, in bool) {
 }
 
 // newEntry returns the table entry for n.
-func newEntry(n NodeInfo) entry { return entry{NodeInfo: n, secure: n.secure()} }
+func newEntry(n NodeInfo) entry {
+	e := entry{ID: n.ID, secure: n.secure(), lastResponse: never}
+	e.setAddr(n.Addr)
+	return e
+}
+
+// stamp returns now as a stamp of t's entries.
+func (t *table) stamp(now time.Time) stamp { return max(stamp(now.Sub(t.base)), never+1) }
 
 // refused reports whether enforcement keeps n out of the table.
 func (t *table) refused(n NodeInfo) bool {
@@ -81,7 +188,7 @@ func (t *table) refused(n NodeInfo) bool {
 }
 
 func newTable(self ID, k, maxFailures int, now time.Time) *table {
-	return &table{self: self, k: k, maxFailures: maxFailures, buckets: []bucket{{changed: now}}}
+	return &table{self: self, k: k, maxFailures: maxFailures, base: now, buckets: []bucket{{changed: now}}}
 }
 
 func (t *table) index(id *ID) int {
@@ -152,41 +259,42 @@ func (t *table) responded(n NodeInfo, now time.Time) (added bool, ping *NodeInfo
 	b := &t.buckets[bi]
 	if i >= 0 {
 		e := &b.nodes[i]
-		e.Addr, e.lastResponse, e.failures, e.pinging = n.Addr, now, 0, false
+		e.setAddr(n.Addr)
+		e.lastResponse, e.failures, e.pinging = t.stamp(now), 0, false
 		b.changed = now
 		return false, nil
 	}
 	bi, ok := t.room(&n.ID)
 	b = &t.buckets[bi]
 	e := newEntry(n)
-	e.lastResponse = now
+	e.lastResponse = t.stamp(now)
 	if ok {
 		b.nodes = append(b.nodes, e)
 		b.changed = now
-		t.changed(e.NodeInfo, true)
+		t.changed(e.info(), true)
 		return true, nil
 	}
 	for j := range b.nodes {
-		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && b.nodes[j].lastResponse.IsZero()) {
-			t.changed(b.nodes[j].NodeInfo, false)
+		if int(b.nodes[j].failures) >= t.maxFailures || (b.nodes[j].failures > 0 && !b.nodes[j].answered()) {
+			t.changed(b.nodes[j].info(), false)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.NodeInfo, true)
+			t.changed(e.info(), true)
 			return true, nil
 		}
 	}
 	if e.secure { // BEP 42: a secure node takes the place of an insecure one
 		if j := b.insecure(); j >= 0 {
-			t.changed(b.nodes[j].NodeInfo, false)
+			t.changed(b.nodes[j].info(), false)
 			b.addReplacement(b.nodes[j], t.k)
 			b.nodes[j] = e
 			b.changed = now
-			t.changed(e.NodeInfo, true)
+			t.changed(e.info(), true)
 			return true, nil
 		}
 	}
 	b.addReplacement(e, t.k)
-	return false, b.stalest(now)
+	return false, b.stalest(t.stamp(now))
 }
 
 // insecure returns the index of the node, among those whose IDs do not match their
@@ -195,10 +303,10 @@ func (b *bucket) insecure() int {
 	best := -1
 	for j := range b.nodes {
 		e := &b.nodes[j]
-		if e.secure || ExemptIP(e.Addr.Addr()) {
+		if e.secure || ExemptIP(e.Addr().Addr()) {
 			continue
 		}
-		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+		if best < 0 || e.lastResponse < b.nodes[best].lastResponse {
 			best = j
 		}
 	}
@@ -216,14 +324,14 @@ func (b *bucket) addReplacement(e entry, limit int) {
 
 // stalest returns the questionable node that answered longest ago and is not being pinged
 // already, marking it as being pinged; nil if every node is good.
-func (b *bucket) stalest(now time.Time) *NodeInfo {
+func (b *bucket) stalest(ts stamp) *NodeInfo {
 	best := -1
 	for j := range b.nodes {
 		e := &b.nodes[j]
-		if e.pinging || e.good(now) {
+		if e.pinging || e.good(ts) {
 			continue
 		}
-		if best < 0 || e.lastResponse.Before(b.nodes[best].lastResponse) {
+		if best < 0 || e.lastResponse < b.nodes[best].lastResponse {
 			best = j
 		}
 	}
@@ -231,7 +339,7 @@ func (b *bucket) stalest(now time.Time) *NodeInfo {
 		return nil
 	}
 	b.nodes[best].pinging = true
-	n := b.nodes[best].NodeInfo
+	n := b.nodes[best].info()
 	return &n
 }
 
@@ -240,22 +348,23 @@ func (b *bucket) stalest(now time.Time) *NodeInfo {
 // answers one of our queries (liveness pings ask it soon). It reports whether the caller
 // should ping n now: it is unconfirmed, or its bucket holds nodes that are not good.
 func (t *table) queried(n NodeInfo, now time.Time) (verify bool) {
+	ts := t.stamp(now)
 	if n.ID == t.self || t.refused(n) {
 		return false
 	}
 	bi, i := t.locate(&n.ID)
 	b := &t.buckets[bi]
 	if i >= 0 {
-		return b.nodes[i].lastResponse.IsZero() && !b.nodes[i].pinging
+		return !b.nodes[i].answered() && !b.nodes[i].pinging
 	}
 	if bi, ok := t.room(&n.ID); ok {
 		e := newEntry(n)
 		t.buckets[bi].nodes = append(t.buckets[bi].nodes, e)
-		t.changed(e.NodeInfo, true)
+		t.changed(e.info(), true)
 		return true
 	}
 	for j := range b.nodes {
-		if !b.nodes[j].good(now) {
+		if !b.nodes[j].good(ts) {
 			return true
 		}
 	}
@@ -278,7 +387,7 @@ func (t *table) failed(id ID) bool {
 	e := &b.nodes[i]
 	e.failures++
 	e.pinging = false
-	if int(e.failures) < t.maxFailures && !e.lastResponse.IsZero() && len(b.repl) == 0 {
+	if int(e.failures) < t.maxFailures && e.answered() && len(b.repl) == 0 {
 		return false
 	}
 	t.evict(bi, i)
@@ -288,11 +397,11 @@ func (t *table) failed(id ID) bool {
 // evict removes node i of bucket bi, promoting the newest replacement.
 func (t *table) evict(bi, i int) {
 	b := &t.buckets[bi]
-	t.changed(b.nodes[i].NodeInfo, false)
+	t.changed(b.nodes[i].info(), false)
 	if n := len(b.repl); n > 0 {
 		b.nodes[i] = b.repl[n-1]
 		b.repl = b.repl[:n-1]
-		t.changed(b.nodes[i].NodeInfo, true)
+		t.changed(b.nodes[i].info(), true)
 		return
 	}
 	b.nodes = slices.Delete(b.nodes, i, i+1)
@@ -314,9 +423,9 @@ func (t *table) remove(id ID) bool {
 func (t *table) removeAddr(addr netip.AddrPort) bool {
 	for bi := range t.buckets {
 		b := &t.buckets[bi]
-		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.Addr == addr })
+		b.repl = slices.DeleteFunc(b.repl, func(r entry) bool { return r.Addr() == addr })
 		for i := range b.nodes {
-			if b.nodes[i].Addr == addr {
+			if b.nodes[i].Addr() == addr {
 				t.evict(bi, i)
 				return true
 			}
@@ -346,13 +455,14 @@ func (t *table) insert(n NodeInfo) bool {
 // know of each; the nodes that answered most recently get the room first.
 func (t *table) rebased(self ID, now time.Time) *table {
 	nt := newTable(self, t.k, t.maxFailures, now)
+	nt.base = t.base // the entries keep their stamps
 	nt.enforce, nt.keep, nt.notify = t.enforce, t.keep, t.notify
 	var all []entry
 	for bi := range t.buckets {
 		all = append(all, t.buckets[bi].nodes...)
 		all = append(all, t.buckets[bi].repl...)
 	}
-	slices.SortFunc(all, func(a, b entry) int { return b.lastResponse.Compare(a.lastResponse) })
+	slices.SortFunc(all, func(a, b entry) int { return cmp.Compare(b.lastResponse, a.lastResponse) })
 	for _, e := range all {
 		if e.ID == self {
 			continue
@@ -363,11 +473,11 @@ func (t *table) rebased(self ID, now time.Time) *table {
 			nt.buckets[bi].nodes = append(nt.buckets[bi].nodes, e)
 			continue
 		}
-		if !e.lastResponse.IsZero() {
+		if e.answered() {
 			nt.buckets[bi].addReplacement(e, nt.k)
 		}
 		if t.contains(e.ID) {
-			nt.changed(e.NodeInfo, false) // it was in the table, and is not any more
+			nt.changed(e.info(), false) // it was in the table, and is not any more
 		}
 	}
 	return nt
@@ -404,8 +514,8 @@ func (t *table) closest(dst []NodeInfo, target ID, k int, confirmed bool) []Node
 	start := len(dst)
 	add := func(b *bucket) {
 		for j := range b.nodes {
-			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || !e.lastResponse.IsZero()) {
-				dst = append(dst, b.nodes[j].NodeInfo)
+			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || e.answered()) {
+				dst = append(dst, b.nodes[j].info())
 			}
 		}
 	}
@@ -442,20 +552,21 @@ func sortByDistance(ns []NodeInfo, target ID) {
 // questionable returns up to max nodes that have not answered for questionableAfter (or
 // never did), stalest first, and marks them as being pinged.
 func (t *table) questionable(now time.Time, max int) []NodeInfo {
+	ts := t.stamp(now)
 	var cands []*entry
 	for bi := range t.buckets {
 		for j := range t.buckets[bi].nodes {
 			e := &t.buckets[bi].nodes[j]
-			if !e.pinging && !e.good(now) {
+			if !e.pinging && !e.good(ts) {
 				cands = append(cands, e)
 			}
 		}
 	}
-	slices.SortFunc(cands, func(a, b *entry) int { return a.lastResponse.Compare(b.lastResponse) })
+	slices.SortFunc(cands, func(a, b *entry) int { return cmp.Compare(a.lastResponse, b.lastResponse) })
 	var out []NodeInfo
 	for _, e := range cands[:min(max, len(cands))] {
 		e.pinging = true
-		out = append(out, e.NodeInfo)
+		out = append(out, e.info())
 	}
 	return out
 }
@@ -519,10 +630,11 @@ func (t *table) thinBucket(now time.Time, d, max time.Duration) (ID, bool) {
 
 // nodes appends every node in the table to dst.
 func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
+	ts := t.stamp(now)
 	for bi := range t.buckets {
 		for j := range t.buckets[bi].nodes {
-			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(now) {
-				dst = append(dst, e.NodeInfo)
+			if e := &t.buckets[bi].nodes[j]; !goodOnly || e.good(ts) {
+				dst = append(dst, e.info())
 			}
 		}
 	}
@@ -531,12 +643,13 @@ func (t *table) nodes(dst []NodeInfo, goodOnly bool, now time.Time) []NodeInfo {
 
 // counts returns the number of nodes, of good nodes and of replacements.
 func (t *table) counts(now time.Time) (nodes, good, repl int) {
+	ts := t.stamp(now)
 	for bi := range t.buckets {
 		b := &t.buckets[bi]
 		nodes += len(b.nodes)
 		repl += len(b.repl)
 		for j := range b.nodes {
-			if b.nodes[j].good(now) {
+			if b.nodes[j].good(ts) {
 				good++
 			}
 		}
@@ -556,5 +669,5 @@ func (t *table) addrOf(id ID) (netip.AddrPort, bool) {
 	if i < 0 {
 		return netip.AddrPort{}, false
 	}
-	return t.buckets[bi].nodes[i].Addr, true
+	return t.buckets[bi].nodes[i].Addr(), true
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func addrN(i int) netip.AddrPort {
@@ -261,5 +262,26 @@ func BenchmarkTableClosest(b *testing.B) {
 	for b.Loop() {
 		buf = tb.closest(buf[:0], targets[i&1023], 8, true)
 		i++
+	}
+}
+
+// TestEntryAddr checks that an entry's packed address gives back the address it was
+// given, zone included.
+func TestEntryAddr(t *testing.T) {
+	for _, s := range []string{"10.1.2.3:6881", "[2001:db8::1]:1", "[fe80::1%eth0]:65535", "[fe80::1%eth1]:2", "[::ffff:10.0.0.1]:7", "255.255.255.255:9"} {
+		a := netip.MustParseAddrPort(s)
+		e := newEntry(NodeInfo{ID: ID{1}, Addr: a})
+		if got := e.Addr(); got != a {
+			t.Errorf("entry for %v gives back %v", a, got)
+		}
+		if got := e.info(); got.ID != (ID{1}) || got.Addr != a {
+			t.Errorf("entry for %v: info %v", a, got)
+		}
+	}
+	if e := newEntry(NodeInfo{ID: ID{1}}); e.Addr().IsValid() {
+		t.Errorf("entry for the zero address gives back %v", e.Addr())
+	}
+	if size := unsafe.Sizeof(entry{}); size != 64 {
+		t.Errorf("an entry takes %d bytes, want 64", size)
 	}
 }

@@ -10,7 +10,8 @@
 // a signalling server (WebSocket and HTTP) on 127.0.0.1, as `wdht node --transports
 // webrtc --limits=false` builds it, with webrtc.Config.MaxConns from -max-conns (0: the
 // peers plus 64) and, since every peer signals from 127.0.0.1, MaxPendingPerIP equal to
-// MaxPending (-max-pending, default 64).
+// MaxPending (-max-pending, default 64) and the signalling server's MaxClientsPerIP equal
+// to its MaxClients (1,024).
 //
 // The generator runs -peers pion peers in its own process, each a webrtc.Transport and a
 // KRPC server. They dial the node through its signalling server, -concurrency at a time;

@@ -69,7 +69,9 @@ func runNode(args []string) error {
 		return err
 	}
 	defer n.Close()
-	srv, err := webrtc.NewServer(tr, nil)
+	// Every peer signals from 127.0.0.1: the per-source cap on signalling connections
+	// would count them as one host.
+	srv, err := webrtc.NewServer(tr, &webrtc.ServerConfig{MaxClientsPerIP: webrtc.DefaultMaxClients})
 	if err != nil {
 		l.Close()
 		return err

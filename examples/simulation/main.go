@@ -51,6 +51,11 @@ func main() {
 	// collector that lets the heap grow to twice the live data (GOGC=100) would double the
 	// peak memory. A lower target costs some CPU and keeps large networks in memory.
 	debug.SetGCPercent(gcPercent)
+	if memLimit > 0 {
+		// A soft limit (as GOMEMLIMIT): near it the collector runs more often and the
+		// runtime returns freed pages to the system sooner, whatever -gcpercent says.
+		debug.SetMemoryLimit(memLimit << 20)
+	}
 	if memProfile != "" {
 		f, err := os.Create(memProfile)
 		if err != nil {
@@ -106,6 +111,9 @@ var cpuProfile, memProfile string
 // gcPercent is -gcpercent: the garbage collector's target (runtime/debug.SetGCPercent).
 var gcPercent int
 
+// memLimit is -memlimit, in MiB: the runtime's soft memory limit (runtime/debug.SetMemoryLimit); 0 for none.
+var memLimit int64
+
 func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err error) {
 	fs := flag.NewFlagSet("simulation", flag.ContinueOnError)
 	fs.SetOutput(output)
@@ -129,6 +137,7 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.BoolVar(&quiet, "q", false, "no progress lines on stderr")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	fs.IntVar(&gcPercent, "gcpercent", 25, "garbage collection target percentage (as GOGC); the nodes' tables are long-lived, so 100 would double the peak memory")
+	fs.Int64Var(&memLimit, "memlimit", 0, "soft memory limit of the Go runtime in MiB, as GOMEMLIMIT (0: none): near it the collector runs more often")
 	fs.StringVar(&memProfile, "memprofile", "", "write a heap profile, taken after the run with every node still up, to this file")
 	scenario := fs.String("scenario", "", "a preset of the flags above (flags given too override it): "+scenarioNames())
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +145,9 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	}
 	if fs.NArg() > 0 {
 		return cfg, false, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if memLimit < 0 {
+		return cfg, false, fmt.Errorf("-memlimit %d: want a size in MiB, or 0 for none", memLimit)
 	}
 	if *scenario != "" {
 		preset, ok := scenarios[*scenario]

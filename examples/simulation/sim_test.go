@@ -77,7 +77,7 @@ func TestFlags(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"-n", "1"}, {"-churn", "1"}, {"-loss", "1"}, {"-k", "0"}, {"-delay", "-1s"},
-		{"-lookups", "0"}, {"-batch", "-1"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"},
+		{"-lookups", "0"}, {"-batch", "-1"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"}, {"-memlimit", "-1"},
 	} {
 		if _, _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) = nil error", args)

@@ -110,7 +110,8 @@ func (t *Transport) recountQueued(self *conn) {
 func (c *conn) readLoop() {
 	t := c.t
 	defer t.wg.Done()
-	buf := make([]byte, MaxMessageSize)
+	buf, release, free := newReadBuffer()
+	defer free()
 	first := true
 	for {
 		n, _, err := c.rwc.ReadDataChannel(buf)
@@ -118,6 +119,7 @@ func (c *conn) readLoop() {
 			if errors.Is(err, io.ErrShortBuffer) {
 				// A message over MaxMessageSize: SCTP has dropped it.
 				t.stats.oversize.Add(1)
+				release(len(buf))
 				continue
 			}
 			if t.log.IsDebug() && !errors.Is(err, io.EOF) {
@@ -150,6 +152,7 @@ func (c *conn) readLoop() {
 		}
 		data := make([]byte, n)
 		copy(data, buf[:n])
+		release(n)
 		select {
 		case t.queue <- transport.Packet{From: c.addr, Data: data}:
 			t.stats.messagesIn.Add(1)
@@ -269,4 +272,9 @@ func (c *conn) close(notify bool) {
 			})
 		}
 	})
+}
+
+// heapReadBuffer returns a read buffer on the Go heap, for newReadBuffer.
+func heapReadBuffer() (buf []byte, release func(n int), free func()) {
+	return make([]byte, MaxMessageSize), func(int) {}, func() {}
 }
