@@ -68,7 +68,9 @@ func newGoNode(t testing.TB, name string, o goOpts) *goNode {
 	g := &goNode{name: name, tr: tr, logs: l}
 	cfg := &dht.Config{ID: o.id, K: o.k, Logger: lg}
 	cfg.KRPC.SourceRate = -1 // every node is 127.0.0.1
-	g.n, err = signals.NewNode(tr, signals.WebRTC(tr), cfg, nil)
+	// Every querier is 127.0.0.1 too: the per-source relay limit would let the whole
+	// network have 20 offers relayed at once.
+	g.n, err = signals.NewNode(tr, signals.WebRTC(tr), cfg, &signals.Config{SourceRelayRate: -1})
 	if err != nil {
 		tr.Close()
 		t.Fatal(err)
