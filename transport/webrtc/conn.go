@@ -179,19 +179,6 @@ func (c *conn) holdTick() {
 	c.holdTimer.Reset(next)
 }
 
-// rtt returns the round-trip time ICE measured on the selected candidate pair, or 0.
-func (c *conn) rtt() time.Duration {
-	sctp := c.pc.SCTP()
-	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return 0
-	}
-	st, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
-	if !ok || st.CurrentRoundTripTime <= 0 {
-		return 0
-	}
-	return time.Duration(st.CurrentRoundTripTime * float64(time.Second))
-}
-
 // probeFor returns the readiness probe for a connection whose first held message is b: a
 // KRPC ping with b's querying node ID (so the peer learns nothing it would not learn from
 // b), or nil when b is not a query with an ID.
