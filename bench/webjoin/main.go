@@ -254,7 +254,8 @@ func newGoNodeLog(signalling bool, lg hclog.Logger) (*goNode, string, error) {
 	if !signalling {
 		return g, "", nil
 	}
-	g.srv, err = webrtc.NewServer(tr, nil)
+	// As above: the per-source connection cap would count the network as one host.
+	g.srv, err = webrtc.NewServer(tr, &webrtc.ServerConfig{MaxClientsPerIP: 1024})
 	if err == nil {
 		var l net.Listener
 		if l, err = net.Listen("tcp", "127.0.0.1:0"); err == nil {

@@ -269,7 +269,11 @@
 // the summary, the line with "infohash":
 //
 //	{"peer":"1.2.3.4:5678"}
-//	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,"rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
+//	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,"rounds":3,"stalled":1,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
+//
+// "stalled" counts the queries that passed their soft deadline, which the lookup went on
+// without (a dead or slow node); the text summary adds "(1 stalled)" after the queries
+// when there were any.
 //
 // The time in the summary (duration_ms in JSON, and in the JSON of announce, put and
 // get) is the real time the command took from the client's start, lookup included.

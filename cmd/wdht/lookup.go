@@ -37,8 +37,11 @@ arrives, then a summary (the line with "infohash"):
 
 	{"peer":"1.2.3.4:5678"}
 	{"infohash":"<40 hex>","peers":["1.2.3.4:5678"],"queries":24,"responses":8,
-	 "rounds":3,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
+	 "rounds":3,"stalled":1,"duration_ms":152.3,"closest":[{"id":"<40 hex>","addr":"5.6.7.8:6881"}]}
 
+"stalled" counts the queries that passed their soft deadline: the lookup went
+on without waiting for them (a dead or slow node); the text summary gives it
+as "(1 stalled)" after the queries when there were any.
 The time in the summary (duration_ms in JSON) is the real time the command
 took, from the client's start. The lookup starts straight from the
 --bootstrap nodes (over WebRTC, from the nodes behind the signalling servers),
@@ -72,6 +75,7 @@ type lookupSummary struct {
 	Queries    int        `json:"queries"`
 	Responses  int        `json:"responses"`
 	Rounds     int        `json:"rounds"`
+	Stalled    int        `json:"stalled"`
 	DurationMs float64    `json:"duration_ms"`
 	Closest    []nodeJSON `json:"closest"`
 }
@@ -174,8 +178,12 @@ func printPeer(e *env, asJSON bool, p netip.AddrPort) {
 // printLookupSummary prints what a lookup found: JSON to stdout, text to stderr.
 func printLookupSummary(e *env, asJSON bool, ih dht.ID, peers []netip.AddrPort, res *dht.LookupResult) {
 	if !asJSON {
-		fmt.Fprintf(e.stderr, "found %d peers from %d nodes in %d rounds, %d queries, %v\n",
-			len(peers), res.Responses, res.Rounds, res.Queries, res.Duration.Round(time.Millisecond))
+		stalled := ""
+		if res.Stalled > 0 {
+			stalled = fmt.Sprintf(" (%d stalled)", res.Stalled)
+		}
+		fmt.Fprintf(e.stderr, "found %d peers from %d nodes in %d rounds, %d queries%s, %v\n",
+			len(peers), res.Responses, res.Rounds, res.Queries, stalled, res.Duration.Round(time.Millisecond))
 		return
 	}
 	s := lookupSummary{
@@ -184,6 +192,7 @@ func printLookupSummary(e *env, asJSON bool, ih dht.ID, peers []netip.AddrPort, 
 		Queries:    res.Queries,
 		Responses:  res.Responses,
 		Rounds:     res.Rounds,
+		Stalled:    res.Stalled,
 		DurationMs: ms(res.Duration),
 		Closest:    nodesJSON(res.Closest),
 	}

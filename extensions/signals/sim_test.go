@@ -2,6 +2,7 @@ package signals
 
 import (
 	"crypto/ed25519"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -18,6 +19,10 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// simLoss sets the link loss of TestSimulation200, to measure lookups under loss:
+// go test -run TestSimulation200 -v ./extensions/signals -args -sim.loss 0.02
+var simLoss = flag.Float64("sim.loss", 0, "TestSimulation200: probability that a packet is lost")
 
 // webNet is a WebRTC-style network on a linked memory network: nodes reach only the
 // nodes they are linked to, and link through the extension's relays.
@@ -58,6 +63,9 @@ func (w *webNet) join(n, signalling *dht.Node) error {
 		return err
 	}
 	_, err := n.Bootstrap(w.t.Context(), signalling.Addr())
+	for i := 0; err != nil && i < 2; i++ { // with -sim.loss, a lost packet must not fail the join
+		_, err = n.Bootstrap(w.t.Context(), signalling.Addr())
+	}
 	return err
 }
 
@@ -76,7 +84,7 @@ func TestSimulation200(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		const nodes, infohashes, items = 200, 40, 20
-		w := newWebNet(t, memory.LinkConfig{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond})
+		w := newWebNet(t, memory.LinkConfig{Delay: 10 * time.Millisecond, Jitter: 10 * time.Millisecond, Loss: *simLoss})
 		signalling := w.add()
 		for range nodes - 1 {
 			n := w.add()

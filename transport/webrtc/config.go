@@ -149,12 +149,17 @@ type Config struct {
 	// may go without receiving a message before it is closed. Default Timeout.
 	IdleTimeout time.Duration
 
-	// ReadyDelay is how long Offer.Connect, Answer.Wait and Dial wait, after the data
-	// channel opened, for the peer's first message before they return. A JS peer drops
-	// messages that reach it before its own side reports the connection (its "connect"
-	// event, which comes some time after the channel opened), so the first message we
-	// send must not come too early; a message from the peer proves that its side is ready
-	// (JS signalling servers send one at once). Default 500 ms; negative: do not wait.
+	// ReadyDelay bounds how long a new connection holds what is sent on it until the peer
+	// shows it is ready. A JS peer drops messages that reach it before its own side
+	// reports the connection (its "connect" event, some time after the channel opened),
+	// and a message from the peer proves that its side is ready (JS signalling servers
+	// send one at once). Until then, sends are held (Send still returns at once) and the
+	// peer is probed with a KRPC ping (carrying the first held query's node ID) on a
+	// timer derived from the connection's round-trip time; its answer, or any message,
+	// releases the held messages at once. ReadyDelay after the channel opened they are
+	// released anyway. Not for a peer that is one of ours, which sends a message first.
+	// Dial waits, up to ReadyDelay, for the server's first message. Default 500 ms;
+	// negative: send at once, hold nothing.
 	ReadyDelay time.Duration
 
 	// MaxConns caps the open connections plus those being set up; beyond it new offers and

@@ -193,9 +193,10 @@ func (t *Transport) dialHTTP(ctx context.Context, url string) (netip.AddrPort, e
 	if err := p.applyAnswer(ctx, answer.SDP); err != nil {
 		return netip.AddrPort{}, err
 	}
-	addr, err := p.wait(ctx)
+	c, err := p.waitOpen(ctx)
 	if err != nil {
 		p.close(err)
+		return netip.AddrPort{}, err
 	}
-	return addr, err
+	return c.addr, c.waitFirst(ctx)
 }

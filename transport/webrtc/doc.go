@@ -46,9 +46,14 @@
 // SignallingServers lists those of the open connections, for the DHT's saved state.
 //
 // A JS peer drops messages that reach it before its own side reports the connection,
-// some time after the channel opens. Offer.Connect, Answer.Wait and Dial therefore return
-// once the peer's first message arrived (a JS signalling server sends its announcement at
-// once, which proves it is ready) or Config.ReadyDelay (500 ms) after the channel opened.
+// some time after the channel opens. Offer.Connect and Answer.Wait return as soon as the
+// channel opens; what is sent on the connection before the peer's first message (which
+// proves it is ready: a JS signalling server sends its announcement at once) is held, and
+// the peer is probed with a KRPC ping built from the first held query, on a timer derived
+// from the round-trip time, until it answers: then the held messages go out, in order, so
+// none is dropped and none sent twice. Config.ReadyDelay (500 ms) after the channel
+// opened they go out anyway. Dial returns once the server's first message arrived, or
+// after ReadyDelay.
 //
 // # Lifecycle and limits
 //

@@ -57,8 +57,9 @@ func (t *Transport) NewOffer(ctx context.Context) (*Offer, error) {
 // {"type":"offer","sdp":...}.
 func (o *Offer) SDP() string { return o.p.sdp }
 
-// Connect applies the peer's answer and waits until the data channel is open and ready
-// (see Config.ReadyDelay), then returns the peer's address. If ctx ends first, Connect
+// Connect applies the peer's answer and waits until the data channel is open, then
+// returns the peer's address (what is sent before the peer is ready waits for it, see
+// Config.ReadyDelay). If ctx ends first, Connect
 // returns ctx's error and the connection attempt goes on: it becomes an ordinary
 // connection if it opens, and is closed at the timeout otherwise (Close abandons it).
 // Connect may be called once.
@@ -119,8 +120,8 @@ func (t *Transport) NewAnswer(ctx context.Context, offer string, remote netip.Ad
 // {"type":"answer","sdp":...}.
 func (a *Answer) SDP() string { return a.p.sdp }
 
-// Wait waits until the data channel is open and ready (see Config.ReadyDelay) and returns
-// the peer's address. If ctx ends first, Wait returns ctx's error and the answer stays
+// Wait waits until the data channel is open and returns the peer's address (what is sent
+// before the peer is ready waits for it, see Config.ReadyDelay). If ctx ends first, Wait returns ctx's error and the answer stays
 // pending until it connects or times out.
 func (a *Answer) Wait(ctx context.Context) (netip.AddrPort, error) {
 	addr, err := a.p.wait(ctx)
@@ -500,6 +501,7 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 	// visible makes every Send wait for it; writing it after, makes the peer's receiving
 	// it prove that we have adopted the connection.
 	c.wmu.Lock()
+	c.hold() // conn.go
 	if !t.adopt(p, c) {
 		c.wmu.Unlock()
 		rwc.Close()
@@ -610,13 +612,13 @@ func (t *Transport) adopt(p *pending, c *conn) bool {
 	return true
 }
 
-// wait waits for p to open and its connection to be ready.
+// wait waits for p to open. What is sent before the peer is ready is held (conn.go).
 func (p *pending) wait(ctx context.Context) (netip.AddrPort, error) {
 	c, err := p.waitOpen(ctx)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
-	return c.addr, c.waitReady(ctx)
+	return c.addr, nil
 }
 
 // waitOpen waits for p's data channel to open and returns its connection.
@@ -643,8 +645,9 @@ func randomLabel() string {
 
 // ourLabelPrefix begins the label of the data channels we offer (the JS's are 40 hex
 // digits, and any label is accepted), so that an answerer of ours knows the offerer is
-// one of ours too: it then neither waits Config.ReadyDelay nor lets the offerer wait, and
-// sends readyMessage first when it has no announcement to send.
+// one of ours too: it then neither holds its sends (see Config.ReadyDelay) nor lets the
+// offerer hold its own for long, and sends readyMessage first when it has no announcement
+// to send.
 const ourLabelPrefix = "wdht-"
 
 // readyMessage is the first message an answerer of ours sends an offerer of ours (known

@@ -83,6 +83,7 @@ var (
 type counters struct {
 	messagesIn, messagesOut, bytesIn, bytesOut atomic.Uint64
 	dropped, oversize, sendErrors, bufferFull  atomic.Uint64
+	probes                                     atomic.Uint64
 	opened, closedConns, failed, evicted       atomic.Uint64
 }
 
@@ -104,6 +105,9 @@ type Stats struct {
 	Oversize              uint64 // received messages dropped for exceeding MaxMessageSize
 	SendErrors            uint64 // Send calls that failed on an open transport
 	BufferFull            uint64 // among them, those refused with ErrSendBufferFull
+	// Probes counts the readiness pings sent to peers that had not yet shown they are
+	// ready (see Config.ReadyDelay); their answers are not delivered.
+	Probes uint64
 }
 
 // New returns a transport. A nil cfg means the zero Config; cfg is copied.
@@ -341,6 +345,7 @@ func (t *Transport) Stats() Stats {
 		Oversize:    s.oversize.Load(),
 		SendErrors:  s.sendErrors.Load(),
 		BufferFull:  s.bufferFull.Load(),
+		Probes:      s.probes.Load(),
 	}
 }
 

@@ -40,7 +40,8 @@ type goNode struct {
 type goOpts struct {
 	signalling bool // run a signalling server
 	id         dht.ID
-	k          int // the DHT's K; 0: the extension's default (2, the JS's)
+	k          int           // the DHT's K; 0: the extension's default (2, the JS's)
+	readyDelay time.Duration // webrtc.Config.ReadyDelay; 0: the default
 }
 
 // newGoNode starts one of our nodes in the lo-only namespace; it closes with the test.
@@ -60,6 +61,7 @@ func newGoNode(t testing.TB, name string, o goOpts) *goNode {
 		MaxPendingPerIP: 1024,
 		MaxPending:      1024,
 		Logger:          lg,
+		ReadyDelay:      o.readyDelay,
 	}
 	tr, err := webrtc.New(&tcfg)
 	if err != nil {
