@@ -81,8 +81,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}()
 
-	// 1. A small mainline DHT: three UDP nodes, each joining through the first.
+	// 1. A small mainline DHT: three UDP nodes, each joining through every node before
+	// it (through the first alone, the third would know the second only if the first
+	// had already verified it).
 	var mainline []*dht.Node
+	var joined []netip.AddrPort
 	for i := range 3 {
 		tr, err := udp.Listen(netip.AddrPortFrom(loopback, 0), nil)
 		if err != nil {
@@ -95,11 +98,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		cleanup = append(cleanup, func() { n.Close() })
 		if i > 0 {
-			if _, err := n.Bootstrap(ctx, mainline[0].Addr()); err != nil {
+			if _, err := n.Bootstrap(ctx, joined...); err != nil {
 				return fmt.Errorf("mainline node %d: bootstrap: %w", i, err)
 			}
 		}
 		mainline = append(mainline, n)
+		joined = append(joined, n.Addr())
 	}
 	item, err := dht.NewImmutableItem("hello from the mainline DHT")
 	if err != nil {
