@@ -343,9 +343,14 @@ func TestDHT(t *testing.T) {
 	if id != nodes[0].ID() {
 		t.Errorf("ping answered by %v, want %v", id, nodes[0].ID())
 	}
-	for _, n := range nodes[1:] {
+	for i, n := range nodes[1:] {
 		if _, err := n.Bootstrap(ctx, nodes[0].Addr()); err != nil {
 			t.Fatalf("bootstrap %v: %v", n.Addr(), err)
+		}
+		if i == 0 {
+			// The first node adds a querier once its ping back is answered; wait for
+			// that, so the next node can learn of the second from it.
+			waitKnows(ctx, t, nodes[0], nodes[1].Addr())
 		}
 	}
 	// The last node learned of the second only through the first: compact node info
@@ -376,5 +381,22 @@ func TestDHT(t *testing.T) {
 	}
 	if len(peers) != 1 || peers[0] != want {
 		t.Errorf("get_peers found %v, want [%v]", peers, want)
+	}
+}
+
+// waitKnows waits until n's routing table holds addr.
+func waitKnows(ctx context.Context, t *testing.T, n *dht.Node, addr netip.AddrPort) {
+	t.Helper()
+	for {
+		for _, ni := range n.Nodes() {
+			if ni.Addr == addr {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %v never added %v: %v", n.Addr(), addr, n.Nodes())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
