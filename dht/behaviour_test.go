@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -421,12 +422,16 @@ func TestClosedPeerForgotten(t *testing.T) {
 // dialling it, and knows signalling servers, as a WebRTC transport does.
 type dialing struct {
 	*memory.Transport
-	net    *memory.Network
-	dialed []string
+	net       *memory.Network
+	mu        sync.Mutex
+	dialed    []string
+	announced []string // what SignallingServers returns; nil means signal.example:16881
 }
 
 func (d *dialing) Dial(ctx context.Context, addr string) (netip.AddrPort, error) {
+	d.mu.Lock()
 	d.dialed = append(d.dialed, addr)
+	d.mu.Unlock()
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return netip.AddrPort{}, err
@@ -434,20 +439,38 @@ func (d *dialing) Dial(ctx context.Context, addr string) (netip.AddrPort, error)
 	return ap, d.net.Link(d.LocalAddr(), ap)
 }
 
-func (d *dialing) SignallingServers() []string { return []string{"signal.example:16881"} }
+func (d *dialing) dials() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.dialed)
+}
+
+func (d *dialing) SignallingServers() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.announced == nil {
+		return []string{"signal.example:16881"}
+	}
+	return slices.Clone(d.announced)
+}
 
 // Bootstrap dials a seed it has no route to; the state of such a node lists its
-// signalling servers rather than node addresses.
+// signalling servers rather than node addresses: those that answered a dial, never one
+// a peer merely announced.
 func TestBootstrapDials(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem := memory.NewNetwork(&memory.Config{Linked: true})
-		trA, _ := mem.Listen(netip.AddrPort{})
-		defer trA.Close()
-		a, err := New(trA, nil)
-		if err != nil {
-			t.Fatal(err)
+		listen := func() *Node {
+			tr, _ := mem.Listen(netip.AddrPort{})
+			t.Cleanup(func() { tr.Close() })
+			n, err := New(tr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { n.Close() })
+			return n
 		}
-		defer a.Close()
+		a, e := listen(), listen()
 		trB, _ := mem.Listen(netip.AddrPort{})
 		defer trB.Close()
 		d := &dialing{Transport: trB, net: mem}
@@ -459,18 +482,38 @@ func TestBootstrapDials(t *testing.T) {
 		if _, err := b.Bootstrap(t.Context(), a.Addr()); err != nil {
 			t.Fatalf("bootstrap through a dial: %v", err)
 		}
-		if len(d.dialed) != 1 || d.dialed[0] != a.Addr().String() {
-			t.Fatalf("dialled %v", d.dialed)
+		if got := d.dials(); len(got) != 1 || got[0] != a.Addr().String() {
+			t.Fatalf("dialled %v", got)
 		}
-		if _, err := b.Ping(t.Context(), a.Addr()); err != nil || len(d.dialed) != 1 {
-			t.Fatalf("ping over the open link: %v (dials %v)", err, d.dialed)
+		if _, err := b.Ping(t.Context(), a.Addr()); err != nil || len(d.dials()) != 1 {
+			t.Fatalf("ping over the open link: %v (dials %v)", err, d.dials())
 		}
-		st := b.State()
-		// The server dialled (it answered) and the one the peer announced.
-		if want := []string{a.Addr().String(), "signal.example:16881"}; len(st.Nodes) != 0 || !slices.Equal(st.Bootstrap, want) {
+		// The server dialled (it answered); not the one the peer announced, not dialled yet.
+		if st := b.State(); len(st.Nodes) != 0 || !slices.Equal(st.Bootstrap, []string{a.Addr().String()}) {
 			t.Fatalf("state of a WebRTC-like node: %+v", st)
 		}
-		// A node restarted from that state keeps the servers even before it connects.
+		// Maintenance dials the announced server; it does not answer, so it is not saved.
+		time.Sleep(DefaultMaintenanceInterval + time.Second)
+		synctest.Wait()
+		if got := d.dials(); !slices.Contains(got, "signal.example:16881") {
+			t.Fatalf("maintenance did not dial the announced server: dials %v", got)
+		}
+		if st := b.State(); !slices.Equal(st.Bootstrap, []string{a.Addr().String()}) {
+			t.Fatalf("state after the announced server failed its dial: %v", st.Bootstrap)
+		}
+		// An announced server that answers is saved after the next maintenance.
+		d.mu.Lock()
+		d.announced = []string{"signal.example:16881", e.Addr().String()}
+		d.mu.Unlock()
+		time.Sleep(DefaultMaintenanceInterval)
+		synctest.Wait()
+		want := []string{a.Addr().String(), e.Addr().String()}
+		slices.Sort(want)
+		if st := b.State(); !slices.Equal(st.Bootstrap, want) {
+			t.Fatalf("state after an announced server answered: %v, want %v (dials %v)", st.Bootstrap, want, d.dials())
+		}
+		// A node restarted from a state keeps its servers even before it connects; the
+		// server its peers announce is not among them.
 		trC, _ := mem.Listen(netip.AddrPort{})
 		defer trC.Close()
 		c, err := New(&dialing{Transport: trC, net: mem}, &Config{State: &State{Bootstrap: []string{a.Addr().String(), "other.example:1"}}})
@@ -478,7 +521,7 @@ func TestBootstrapDials(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if got := c.State().Bootstrap; len(got) != 3 {
+		if got := c.State().Bootstrap; len(got) != 2 {
 			t.Fatalf("restarted node's servers: %v", got)
 		}
 	})

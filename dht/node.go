@@ -517,6 +517,7 @@ func (n *Node) maintain() {
 			n.FindNode(ctx, target)
 		})
 	}
+	n.verifyServer()
 	swept := n.peers.Sweep() + n.items.Sweep()
 	if swept > 0 && n.log.IsDebug() {
 		n.log.Debug("expired peers and items", "count", swept)

@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/wdht/wdht/krpc"
+	"github.com/wdht/wdht/transport"
 )
 
 // State is what a node saves to start again where it stopped: its ID and the nodes of its
@@ -33,7 +35,8 @@ type State struct {
 	Nodes []NodeInfo
 	// Bootstrap lists nodes to bootstrap from as "host:port" (a name is allowed). A node
 	// reads at most MaxStateServers of them, and saves those it was given and at most
-	// MaxStateServers others (see MaxStateServers), dropping those whose dial failed.
+	// MaxStateServers others that answered a dial (see MaxStateServers), dropping those
+	// whose dial failed.
 	Bootstrap []string
 	// Items are BEP 44 items to store again, at most MaxStateItems (Node.State saves the
 	// most recently stored; a node given more restores the first MaxStateItems). Each
@@ -179,10 +182,10 @@ func (s *State) UnmarshalJSON(b []byte) error {
 
 // State returns the node's ID and the good nodes of its routing table; on a transport
 // that knows signalling servers (WebRTC), those servers instead (see savedServers): the
-// ones it was given, and at most MaxStateServers others, those that answered first.
+// ones it was given, and at most MaxStateServers others that answered a dial.
 func (n *Node) State() State {
-	if ss, ok := n.t.(interface{ SignallingServers() []string }); ok {
-		return State{ID: n.ID(), Bootstrap: n.savedServers(ss.SignallingServers()), Items: n.items.All(MaxStateItems)}
+	if _, ok := n.t.(interface{ SignallingServers() []string }); ok {
+		return State{ID: n.ID(), Bootstrap: n.savedServers(), Items: n.items.All(MaxStateItems)}
 	}
 	items := n.items.All(MaxStateItems)
 	n.mu.Lock()
@@ -191,20 +194,27 @@ func (n *Node) State() State {
 }
 
 // MaxStateServers bounds the signalling servers a State saves beyond those the node was
-// given (Config.Bootstrap, Config.BootstrapHosts): the ones that peers announced or an
-// earlier State saved, which a restart dials. A node also reads at most this many from
-// State.Bootstrap. Peers choose those hosts: without a bound, every restart would dial
-// as many hosts as peers cared to announce.
+// given (Config.Bootstrap, Config.BootstrapHosts): the ones that answered a dial, which a
+// restart dials. A node also reads at most this many from State.Bootstrap. Peers choose
+// the servers they announce: a node saves one only once a dial of it answered (it dials
+// at most one announced server per MaintenanceInterval to find out, and at most
+// maxVerifyDials in its life), so that a restart neither dials nor saves hosts that
+// never answered, however many peers announce.
 const MaxStateServers = 16
 
 // maxDialled bounds the servers whose last dial the node remembers.
 const maxDialled = 256
+
+// maxVerifyDials bounds the announced signalling servers a node dials to find out
+// whether they answer (see MaxStateServers).
+const maxVerifyDials = 2 * MaxStateServers
 
 // dialLog remembers whether the signalling servers (or seeds) the node dialled answered.
 type dialLog struct {
 	mu       sync.Mutex
 	answered map[string]bool // "host:port" -> whether the last dial answered
 	saved    []string        // the servers of the loaded State (at most MaxStateServers), sorted
+	verified int             // announced servers dialled to verify them (maxVerifyDials)
 }
 
 // note records that a dial of hp answered (ok) or failed.
@@ -219,13 +229,8 @@ func (d *dialLog) note(hp string, ok bool) {
 	}
 }
 
-// savedServers picks the signalling servers a State saves, sorted: every server the node
-// was given, then at most MaxStateServers others, in this order of preference: those
-// whose last dial answered; those of the loaded State not dialled yet; those the peers of
-// open connections announced (announced, and not dialled yet). A server whose last dial
-// failed is pruned, whoever chose it but the user.
-func (n *Node) savedServers(announced []string) []string {
-	var out []string
+// givenServers returns the servers the user gave the node.
+func (n *Node) givenServers() map[string]bool {
 	given := make(map[string]bool)
 	for _, a := range n.cfg.Bootstrap {
 		given[a.String()] = true
@@ -233,6 +238,57 @@ func (n *Node) savedServers(announced []string) []string {
 	for _, hp := range n.cfg.BootstrapHosts {
 		given[hp] = true
 	}
+	return given
+}
+
+// verifyServer dials, in the background, one signalling server the peers of open
+// connections announced that the node has not dialled yet, so that State may save it
+// if it answers. It does nothing on a transport that does not dial, or once the node
+// made maxVerifyDials such dials.
+func (n *Node) verifyServer() {
+	ss, ok := n.t.(interface{ SignallingServers() []string })
+	d, dials := n.t.(transport.Dialer)
+	if !ok || !dials {
+		return
+	}
+	announced := ss.SignallingServers()
+	given := n.givenServers()
+	n.dials.mu.Lock()
+	pick := ""
+	if n.dials.verified < maxVerifyDials {
+		for _, hp := range announced {
+			if _, dialled := n.dials.answered[hp]; !dialled && !given[hp] {
+				pick = hp
+				break
+			}
+		}
+	}
+	if pick != "" {
+		n.dials.verified++
+	}
+	n.dials.mu.Unlock()
+	if pick == "" {
+		return
+	}
+	n.spawn(func() {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MaxLookupDuration)
+		defer cancel()
+		_, err := d.Dial(ctx, pick)
+		n.dials.note(pick, err == nil)
+		if err != nil && n.log.IsDebug() {
+			n.log.Debug("an announced signalling server did not answer", "server", pick, "error", err)
+		}
+	})
+}
+
+// savedServers picks the signalling servers a State saves, sorted: every server the node
+// was given, then at most MaxStateServers others, in this order of preference: those
+// whose last dial answered; those of the loaded State not dialled yet (they answered
+// before the restart). A server peers announced is saved only once its dial answered
+// (see verifyServer); one whose last dial failed is pruned, whoever chose it but the user.
+func (n *Node) savedServers() []string {
+	var out []string
+	given := n.givenServers()
 	for hp := range given {
 		out = append(out, hp)
 	}
@@ -245,16 +301,13 @@ func (n *Node) savedServers(announced []string) []string {
 	}
 	slices.Sort(answered)
 	others := answered
-	for _, list := range [][]string{n.dials.saved, announced} {
-		for _, hp := range list {
-			if _, dialled := n.dials.answered[hp]; !dialled && !given[hp] {
-				others = append(others, hp)
-			}
+	for _, hp := range n.dials.saved {
+		if _, dialled := n.dials.answered[hp]; !dialled && !given[hp] {
+			others = append(others, hp)
 		}
 	}
 	n.dials.mu.Unlock()
-	// others holds no duplicates but for one server saved and announced: compact it
-	// keeping the order of preference.
+	// others holds no duplicates; seen also stops it at MaxStateServers.
 	seen := make(map[string]bool, len(others))
 	for _, hp := range others {
 		if len(seen) == MaxStateServers {

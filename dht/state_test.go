@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/wdht/wdht/transport"
 	"github.com/wdht/wdht/transport/memory"
@@ -125,10 +126,11 @@ type announcing struct {
 
 func (a *announcing) SignallingServers() []string { return a.servers }
 
-// TestSavedServersBounded: peers choose the signalling servers a WebRTC node saves and a
-// restart dials. The state keeps at most MaxStateServers of them besides the given ones,
-// those that answered first; a restart dials at most that many; one whose dial failed is
-// pruned (unless the user gave it).
+// TestSavedServersBounded: peers choose the signalling servers they announce. A WebRTC
+// node saves one only once a dial of it answered: it dials one announced server per
+// maintenance run to find out, at most maxVerifyDials in its life. A restart reads and
+// dials at most MaxStateServers saved servers, and one whose dial failed is pruned
+// (unless the user gave it).
 func TestSavedServersBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mem := memory.NewNetwork(&memory.Config{Linked: true})
@@ -153,33 +155,54 @@ func TestSavedServersBounded(t *testing.T) {
 		for i := range 100 {
 			flood = append(flood, fmt.Sprintf("peer%03d.example:%d", i, 1000+i))
 		}
-		b := start(&announcing{dialing: &dialing{Transport: listen(), net: mem}, servers: flood}, nil)
-		st := b.State()
-		if len(st.Bootstrap) != MaxStateServers {
-			t.Fatalf("a node whose peers announced 100 servers saves %d, want %d", len(st.Bootstrap), MaxStateServers)
+		// 100 announced servers that never answer, and a's address last.
+		bd := &dialing{Transport: listen(), net: mem}
+		b := start(&announcing{dialing: bd, servers: append(slices.Clone(flood), a.Addr().String())}, nil)
+		if st := b.State(); len(st.Bootstrap) != 0 {
+			t.Fatalf("a node saves announced servers it never dialled: %v", st.Bootstrap)
+		}
+		for range 2 * maxVerifyDials {
+			time.Sleep(DefaultMaintenanceInterval + time.Second)
+			synctest.Wait()
+		}
+		if len(bd.dials()) != maxVerifyDials {
+			t.Fatalf("the node dialled %d announced servers, want the bound %d", len(bd.dials()), maxVerifyDials)
+		}
+		if st := b.State(); len(st.Bootstrap) != 0 {
+			t.Fatalf("announced servers that did not answer are saved: %v", st.Bootstrap)
+		}
+		// One that answers is saved once dialled.
+		cd := &dialing{Transport: listen(), net: mem}
+		c := start(&announcing{dialing: cd, servers: []string{flood[0], a.Addr().String()}}, nil)
+		for range 3 {
+			time.Sleep(DefaultMaintenanceInterval + time.Second)
+			synctest.Wait()
+		}
+		if got := c.State().Bootstrap; !slices.Equal(got, []string{a.Addr().String()}) {
+			t.Fatalf("saved %v, want only the announced server that answered (%v)", got, a.Addr())
 		}
 
-		// A restart from a state of 100 servers dials at most MaxStateServers of them.
+		// A restart from a state of 101 servers dials at most MaxStateServers of them.
 		d := &dialing{Transport: listen(), net: mem}
 		saved := append([]string{a.Addr().String()}, flood...)
-		c := start(&announcing{dialing: d, servers: flood[50:]}, &Config{
+		e := start(&announcing{dialing: d}, &Config{
 			State:          &State{Bootstrap: saved},
 			BootstrapHosts: []string{"given.example:1"},
 		})
-		if _, err := c.Bootstrap(t.Context()); err != nil {
+		if _, err := e.Bootstrap(t.Context()); err != nil {
 			t.Fatalf("bootstrap from the saved server that answers: %v", err)
 		}
-		if len(d.dialed) > MaxStateServers+1 {
-			t.Fatalf("a restart dialled %d servers, want at most %d saved and 1 given", len(d.dialed), MaxStateServers)
+		if len(d.dials()) > MaxStateServers+1 {
+			t.Fatalf("a restart dialled %d servers, want at most %d saved and 1 given", len(d.dials()), MaxStateServers)
 		}
-		got := c.State().Bootstrap
-		if len(got) != MaxStateServers+1 {
-			t.Fatalf("saved %d servers, want %d and the given one: %v", len(got), MaxStateServers, got)
-		}
+		got := e.State().Bootstrap
 		if !slices.Contains(got, a.Addr().String()) || !slices.Contains(got, "given.example:1") {
 			t.Fatalf("the server that answered or the given one is not saved: %v", got)
 		}
-		for _, hp := range d.dialed {
+		if len(got) > MaxStateServers+1 {
+			t.Fatalf("saved %d servers, want at most %d and the given one: %v", len(got), MaxStateServers, got)
+		}
+		for _, hp := range d.dials() {
 			if hp != a.Addr().String() && hp != "given.example:1" && slices.Contains(got, hp) {
 				t.Fatalf("%s did not answer its dial, yet is saved again: %v", hp, got)
 			}
