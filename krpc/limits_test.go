@@ -24,6 +24,26 @@ func floodAddr(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 99, byte(i >> 8), byte(i)}), 1)
 }
 
+// settled fails t unless s is back at its idle baseline after a flood: no query
+// outstanding or awaited, no transaction left, the per-source limiter within MaxSources,
+// and no more goroutines than the goroutines counted before the flood.
+func settled(t *testing.T, s *Server, goroutines int) {
+	t.Helper()
+	synctest.Wait()
+	s.mu.Lock()
+	awaiting, txns := len(s.awaiting), len(s.txns)
+	s.mu.Unlock()
+	if st := s.Stats(); st.OutstandingNow != 0 || awaiting != 0 || txns != 0 {
+		t.Errorf("after the flood: %d queries outstanding, %d addresses awaited, %d transactions", st.OutstandingNow, awaiting, txns)
+	}
+	if l := s.inLimit.Len(); l > s.cfg.MaxSources {
+		t.Errorf("the per-source limiter tracks %d sources, more than MaxSources %d", l, s.cfg.MaxSources)
+	}
+	if g := runtime.NumGoroutine(); g > goroutines {
+		t.Errorf("%d goroutines after the flood, %d before", g, goroutines)
+	}
+}
+
 // The answers to our own queries are matched before the inbound limits: a flood that
 // empties both the responder's per-source bucket and the global one does not make us
 // drop the answer we wait for. Queries from that responder still pay the limits.
@@ -33,6 +53,8 @@ func TestAnswersSkipInboundLimits(t *testing.T) {
 		s := newServer(t, n, pingHandler(idB), &Config{SourceRate: 1, SourceBurst: 1, InboundRate: 10, InboundBurst: 10})
 		peer := listen(t, n)
 		to := s.Transport().LocalAddr()
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		for i := range 1000 { // the peer's own bucket, then the global one
 			n.Inject(peer.LocalAddr(), to, rawPing("p"))
 			n.Inject(floodAddr(i), to, rawPing("f"))
@@ -72,12 +94,7 @@ func TestAnswersSkipInboundLimits(t *testing.T) {
 		if st.ResponsesIn != 1 {
 			t.Fatalf("ResponsesIn %d, want 1", st.ResponsesIn)
 		}
-		s.mu.Lock()
-		awaiting := len(s.awaiting)
-		s.mu.Unlock()
-		if awaiting != 0 {
-			t.Fatalf("%d addresses still awaited after the call", awaiting)
-		}
+		settled(t, s, goroutines)
 	})
 }
 
@@ -112,27 +129,25 @@ func TestGlobalInboundLimitFlood(t *testing.T) {
 			// The bucket holds at most its burst of 50, whatever the time elapsed.
 			t.Fatalf("%d queries handled a second later, want the burst of 50", got)
 		}
-		if l := s.inLimit.Len(); l > 1024 {
-			t.Fatalf("the per-source limiter tracks %d sources, more than MaxSources", l)
-		}
-		if g := runtime.NumGoroutine(); g > goroutines {
-			t.Fatalf("%d goroutines after the flood, %d before", g, goroutines)
-		}
-		if st := s.Stats(); st.OutstandingNow != 0 {
-			t.Fatalf("%d queries outstanding after the flood", st.OutstandingNow)
-		}
+		settled(t, s, goroutines)
 	})
 }
 
-// MaxOutstanding caps the queries awaiting answers: one more fails at once with
-// ErrTooManyQueries, and the slots come back when the queries time out.
+// MaxOutstanding caps the queries awaiting answers: with 100 queries to silent nodes
+// started at once, 3 wait and the others fail at once with ErrTooManyQueries; the
+// server still answers a well-behaved node's ping meanwhile; the slots come back when
+// the queries time out, and nothing is left after.
 func TestMaxOutstanding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memory.NewNetwork(nil)
-		s := newServer(t, n, nil, &Config{MaxOutstanding: 3, Attempts: 1})
+		s := newServer(t, n, pingHandler(idA), &Config{MaxOutstanding: 3, Attempts: 1})
 		silent := listen(t, n) // receives and never answers
-		errs := make(chan error, 3)
-		for range 3 {
+		good := newServer(t, n, pingHandler(idB), nil)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
+		const flood = 100
+		errs := make(chan error, flood)
+		for range flood {
 			go func() { _, err := s.Call(t.Context(), silent.LocalAddr(), pingQuery()); errs <- err }()
 		}
 		synctest.Wait()
@@ -141,30 +156,47 @@ func TestMaxOutstanding(t *testing.T) {
 		}
 		start := time.Now()
 		if _, err := s.Call(t.Context(), silent.LocalAddr(), pingQuery()); !errors.Is(err, ErrTooManyQueries) {
-			t.Fatalf("a fourth query: %v, want ErrTooManyQueries", err)
+			t.Fatalf("one more query: %v, want ErrTooManyQueries", err)
 		}
 		if time.Since(start) != 0 {
 			t.Fatal("the refused query waited")
 		}
-		for range 3 {
-			if err := <-errs; !errors.Is(err, ErrTimeout) {
-				t.Fatalf("a pending query: %v, want ErrTimeout", err)
+		// Answers are not queries of ours: a well-behaved node's ping is answered.
+		if r, err := good.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil || r.Return.ID != idA {
+			t.Fatalf("a well-behaved node's ping with MaxOutstanding reached: %v", err)
+		}
+		var refused, timedOut int
+		for range flood {
+			switch err := <-errs; {
+			case errors.Is(err, ErrTooManyQueries):
+				refused++
+			case errors.Is(err, ErrTimeout):
+				timedOut++
+			default:
+				t.Fatalf("a query: %v, want ErrTimeout or ErrTooManyQueries", err)
 			}
 		}
-		good := newServer(t, n, pingHandler(idB), nil)
+		if timedOut != 3 || refused != flood-3 {
+			t.Fatalf("%d queries timed out and %d were refused, want 3 and %d", timedOut, refused, flood-3)
+		}
 		if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {
 			t.Fatalf("a query after the others timed out: %v", err)
 		}
+		settled(t, s, goroutines)
 	})
 }
 
 // The outbound budget paces Calls at the server: QueryBurst at once, then QueryRate a
-// second. Calls with WithOwnBudget do not spend it.
+// second. Calls with WithOwnBudget do not spend it. With the budget spent and calls
+// waiting for it, the server still answers a well-behaved node's ping at once, and
+// nothing is left after.
 func TestOutboundBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memory.NewNetwork(nil)
-		s := newServer(t, n, nil, &Config{QueryRate: 10, QueryBurst: 5})
+		s := newServer(t, n, pingHandler(idA), &Config{QueryRate: 10, QueryBurst: 5})
 		good := newServer(t, n, pingHandler(idB), nil)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		start := time.Now()
 		for i := range 25 {
 			if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {
@@ -192,5 +224,24 @@ func TestOutboundBudget(t *testing.T) {
 		if _, err := s.Call(ctx, good.Transport().LocalAddr(), pingQuery()); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("a call with no budget left: %v", err)
 		}
+		// 50 calls wait for the budget (5 s of it); meanwhile a ping to us is answered at once.
+		waiting := make(chan error, 50)
+		for range 50 {
+			go func() { _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); waiting <- err }()
+		}
+		synctest.Wait()
+		mark = time.Now()
+		if r, err := good.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil || r.Return.ID != idA {
+			t.Fatalf("a well-behaved node's ping with the budget spent: %v", err)
+		}
+		if d := time.Since(mark); d != 0 {
+			t.Fatalf("the answer to a ping waited %v for the outbound budget", d)
+		}
+		for range 50 {
+			if err := <-waiting; err != nil {
+				t.Fatal(err)
+			}
+		}
+		settled(t, s, goroutines)
 	})
 }

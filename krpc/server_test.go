@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,17 +336,20 @@ func TestCloseWaitsForHandlers(t *testing.T) {
 	})
 }
 
-// A flood from one source is cut at the rate limit while another source is still served.
+// A flood from one source is cut at the rate limit while another source is still
+// served, and the server is back at its baseline after.
 func TestFloodDoesNotStarveOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		n := memory.NewNetwork(&memory.Config{QueueLen: 100_000})
 		s := newServer(t, n, pingHandler(idB), &Config{SourceRate: 10, SourceBurst: 20})
 		flood := listen(t, n)
+		other := newServer(t, n, nil, nil)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		b, _ := (&Msg{T: "ff", Y: TypeQuery, Q: MethodPing, A: &Args{MsgArgs: akrpc.MsgArgs{ID: idA}}}).MarshalBinary()
 		for range 10_000 {
 			flood.Send(s.Transport().LocalAddr(), b)
 		}
-		other := newServer(t, n, nil, nil)
 		if _, err := other.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil {
 			t.Fatalf("a well-behaved node was not answered during a flood: %v", err)
 		}
@@ -354,6 +358,10 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		if st.RepliesOut != 21 || st.RateLimited != 10_000-20 {
 			t.Fatalf("stats %+v: want 20 flood replies + 1, the rest rate limited", st)
 		}
+		if l := s.inLimit.Len(); l != 2 {
+			t.Errorf("the per-source limiter tracks %d sources, want the flooder and the other", l)
+		}
+		settled(t, s, goroutines)
 	})
 }
 
