@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -70,13 +71,37 @@ func TestBackgroundLookupsHaveDeadlines(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer n.Close()
+				gtr, err := mem.Listen(netip.AddrPort{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer gtr.Close()
+				good, err := New(gtr, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer good.Close()
+				synctest.Wait()
+				goroutines := runtime.NumGoroutine()
 				old := n.ID()
 				tc.kick(n)
-				time.Sleep(tc.wait)
-				synctest.Wait()
+				for end := time.Now().Add(tc.wait); ; { // until a dial hangs
+					time.Sleep(time.Millisecond)
+					synctest.Wait()
+					if s, d, _ := h.counts(); s > d {
+						break
+					}
+					if time.Now().After(end) {
+						t.Fatal("no background bootstrap dialled the saved server")
+					}
+				}
 				started, _, unbounded := h.counts()
-				if started == 0 {
-					t.Fatal("no background bootstrap dialled the saved server")
+				// While the dial hangs, the node answers a well-behaved node's ping.
+				if _, err := good.Ping(t.Context(), n.Addr()); err != nil {
+					t.Fatalf("a well-behaved node's ping while a background lookup hangs: %v", err)
+				}
+				if s, d, _ := h.counts(); d == s {
+					t.Fatal("the dial ended before the ping: the ping was not made during it")
 				}
 				if unbounded != 0 {
 					t.Fatalf("%d background dials without a deadline", unbounded)
@@ -89,6 +114,7 @@ func TestBackgroundLookupsHaveDeadlines(t *testing.T) {
 				if tc.name != "maintenance" && n.ID() == old {
 					t.Fatal("setup: the node kept its ID")
 				}
+				atBaseline(t, n, goroutines)
 			})
 		})
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,13 +16,34 @@ import (
 	"github.com/wdht/wdht/transport/memory"
 )
 
+// atBaseline fails t unless n is idle again after a flood: none of its queries
+// outstanding, no verification ping pending, and no more goroutines than goroutines.
+func atBaseline(t *testing.T, n *Node, goroutines int) {
+	t.Helper()
+	synctest.Wait()
+	n.mu.Lock()
+	verifying := len(n.verifying)
+	n.mu.Unlock()
+	if st := n.Stats(); st.KRPC.OutstandingNow != 0 || verifying != 0 {
+		t.Errorf("after the flood: %d queries outstanding, %d verifications pending", st.KRPC.OutstandingNow, verifying)
+	}
+	if g := runtime.NumGoroutine(); g > goroutines {
+		t.Errorf("%d goroutines after the flood, %d before", g, goroutines)
+	}
+}
+
 // TestVerifyingBounded: 100 unknown nodes that query a node and never answer its pings
 // get at most maxVerifying pings in flight from it; a well-behaved node is still
 // answered meanwhile, and once the pings time out no verification is left pending.
 func TestVerifyingBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, nil)
-		x := c.add(unlimited())
+		cfg := unlimited()
+		cfg.MaintenanceInterval = time.Hour // no maintenance lookup within the test's minute
+		x := c.add(cfg)
+		good := c.add(nil)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		silent := make([]*memory.Transport, 100)
 		for i := range silent {
 			silent[i] = c.listen()
@@ -32,7 +54,6 @@ func TestVerifyingBounded(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		good := c.add(nil)
 		if _, err := good.Ping(t.Context(), x.Addr()); err != nil {
 			t.Fatalf("a well-behaved node's ping during the flood: %v", err)
 		}
@@ -65,6 +86,7 @@ func TestVerifyingBounded(t *testing.T) {
 		if pending != 0 {
 			t.Fatalf("%d verifications still pending after the pings timed out", pending)
 		}
+		atBaseline(t, x, goroutines)
 	})
 }
 
@@ -112,20 +134,35 @@ func (f *peerFlood) filter(d *memory.Datagram) bool {
 
 // TestGetPeersSeenBounded: responders that answer get_peers with ever more distinct
 // peers (500 new ones each, and ever-closer fake nodes) get at most maxLookupPeers of
-// them delivered, each once, and the lookup still ends within its query cap.
+// them delivered, each once, and the lookup still ends within its query cap. The node
+// answers a well-behaved node's ping while the lookup runs and is back at its baseline
+// once it ended.
 func TestGetPeersSeenBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, nil)
 		f := &peerFlood{fakeResponder: &fakeResponder{net: c.net, ids: make(map[netip.AddrPort]ID)}}
 		c.net.SetFilter(f.filter)
 		a := c.add(&Config{MaxLookupQueries: 50})
+		good := c.add(nil)
 		ih := RandomID()
 		f.mu.Lock()
 		entry := f.fake(ih)
 		f.mu.Unlock()
 		know(a, entry, time.Millisecond)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		seen := make(map[netip.AddrPort]int)
-		res, err := a.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool { seen[p]++; return true })
+		var res *LookupResult
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err = a.GetPeers(t.Context(), ih, func(p netip.AddrPort, _ NodeInfo) bool { seen[p]++; return true })
+		}()
+		if _, err := good.Ping(t.Context(), a.Addr()); err != nil {
+			t.Fatalf("a well-behaved node's ping during the lookup: %v", err)
+		}
+		<-done
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,5 +182,6 @@ func TestGetPeersSeenBounded(t *testing.T) {
 		if res.Queries > 50 {
 			t.Fatalf("%d queries, above the cap of 50", res.Queries)
 		}
+		atBaseline(t, a, goroutines)
 	})
 }

@@ -3,6 +3,7 @@ package dht
 import (
 	"encoding/binary"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -255,7 +256,8 @@ func (f *fakeResponder) filter(d *memory.Datagram) bool {
 }
 
 // A lookup led on by responders that return ever-closer fake nodes ends within its caps:
-// MaxLookupQueries queries, or MaxLookupDuration.
+// MaxLookupQueries queries, or MaxLookupDuration. While it runs, the node answers a
+// well-behaved node's ping; once it ended, the node is back at its baseline.
 func TestLookupCapsEverCloserFakes(t *testing.T) {
 	for _, tc := range []struct {
 		name        string
@@ -273,12 +275,28 @@ func TestLookupCapsEverCloserFakes(t *testing.T) {
 				f := &fakeResponder{net: c.net, ids: make(map[netip.AddrPort]ID)}
 				c.net.SetFilter(f.filter)
 				a := c.add(&Config{MaxLookupQueries: tc.maxQueries, MaxLookupDuration: tc.maxDuration})
+				good := c.add(nil)
 				target := RandomID()
 				f.mu.Lock()
 				entry := f.fake(target)
 				f.mu.Unlock()
 				know(a, entry, 2*tc.delay)
-				res, err := a.FindNode(t.Context(), target)
+				synctest.Wait()
+				goroutines := runtime.NumGoroutine()
+				var res *LookupResult
+				var err error
+				done := make(chan struct{})
+				go func() { defer close(done); res, err = a.FindNode(t.Context(), target) }()
+				time.Sleep(4 * tc.delay) // the lookup is under way
+				if _, err := good.Ping(t.Context(), a.Addr()); err != nil {
+					t.Fatalf("a well-behaved node's ping during the lookup: %v", err)
+				}
+				select {
+				case <-done:
+					t.Fatal("the lookup ended before the ping did: the ping was not made during it")
+				default:
+				}
+				<-done
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -302,6 +320,7 @@ func TestLookupCapsEverCloserFakes(t *testing.T) {
 					t.Errorf("the lookup ended after %v and %d queries, before the duration cap", res.Duration, res.Queries)
 				}
 				t.Logf("%d queries, %d responses, %v", res.Queries, res.Responses, res.Duration)
+				atBaseline(t, a, goroutines)
 			})
 		})
 	}
