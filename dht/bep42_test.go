@@ -3,6 +3,7 @@ package dht
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -151,8 +152,9 @@ func TestNodeTakesSecureID(t *testing.T) {
 	})
 }
 
-// Four nodes of one /24 that tell a node its address do not make it change its ID: they
-// are one vote.
+// Four nodes of one /24 that tell a node its address, 50 times each, do not make it
+// change its ID: they are one vote. Meanwhile the node answers a well-behaved node's
+// ping under its ID, keeps one vote per network, and is back at its baseline after.
 func TestOneNetworkCannotChangeID(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newCluster(t, nil)
@@ -183,19 +185,43 @@ func TestOneNetworkCannotChangeID(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer x.Close()
+		gtr, err := c.net.Listen(netip.MustParseAddrPort("192.0.2.77:6881"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gtr.Close()
+		good, err := New(gtr, &Config{KeepID: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer good.Close()
 		old := x.ID()
 		if _, err := x.Bootstrap(t.Context(), peers[0].Addr()); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range peers { // every one of them answers a query of x
-			if _, err := x.Ping(t.Context(), p.Addr()); err != nil {
-				t.Fatal(err)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
+		for range 50 {
+			for _, p := range peers { // every one of them answers a query of x
+				if _, err := x.Ping(t.Context(), p.Addr()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if id, err := good.Ping(t.Context(), x.Addr()); err != nil || id != old {
+				t.Fatalf("a well-behaved node's ping during the reports: %v %v, want the ID %v", id, err, old)
 			}
 		}
 		synctest.Wait()
 		if st := x.Stats(); st.ID != old || st.ExternalIP.IsValid() {
 			t.Fatalf("reporters of one /24 changed the node's ID to %v (was %v), external IP %v", st.ID, old, st.ExternalIP)
 		}
+		x.mu.Lock()
+		votes := len(x.votes.votes)
+		x.mu.Unlock()
+		if votes != 2 { // x verified the well-behaved node with a ping: its answer votes too
+			t.Fatalf("%d votes kept, want one for the reporters' /24 and one for the well-behaved node's", votes)
+		}
+		atBaseline(t, x, goroutines)
 	})
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -116,37 +118,120 @@ func TestItemStoreSourceQuota(t *testing.T) {
 	})
 }
 
-// TestPutSourceQuotaOverKRPC: a put over the quota is answered with a 202 error.
+// TestPutSourceQuotaOverKRPC: over KRPC, one address flooding a node with 50
+// announce_peer and 50 put queries gets its quotas stored (10 peers, 5 items; each put
+// beyond is answered with a 202), while a well-behaved node's ping, announce and put
+// during the flood are answered and stored; once the peers and items expire, the stores
+// and their per-source counts are empty again and the node is back at its baseline.
 func TestPutSourceQuotaOverKRPC(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
+		const ttl = 30 * time.Minute
 		c := newCluster(t, nil)
-		items, err := NewItemStore(&ItemStoreConfig{MaxPerSource: 2})
+		peers, err := NewPeerStore(&PeerStoreConfig{MaxPerSource: 10, TTL: ttl})
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := c.add(&Config{Items: items})
-		cli := c.add(nil)
-		var codes []int
-		for i := range 3 {
-			it, _ := NewImmutableItem(i)
+		items, err := NewItemStore(&ItemStoreConfig{MaxPerSource: 5, TTL: ttl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := unlimited() // the subject is the stores' quotas, not the rate limits
+		cfg.Peers, cfg.Items = peers, items
+		cfg.MaintenanceInterval = time.Hour // the test sweeps
+		a := c.add(cfg)
+		flooder, good := c.add(nil), c.add(nil)
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
+
+		// announce and put each ask for a token first, as a client does.
+		announce := func(n *Node, ih ID) error {
+			args := &krpc.Args{}
+			args.InfoHash = ih
+			r, err := n.query(t.Context(), a.Addr(), nil, krpc.MethodGetPeers, args)
+			if err != nil {
+				return err
+			}
+			args = &krpc.Args{}
+			port := 6881
+			args.InfoHash, args.Port, args.Token = ih, &port, *r.Return.Token
+			_, err = n.query(t.Context(), a.Addr(), nil, krpc.MethodAnnouncePeer, args)
+			return err
+		}
+		put := func(n *Node, it *Item) error {
 			args := &krpc.Args{}
 			args.Target = it.Target()
-			r, err := cli.query(t.Context(), a.Addr(), nil, krpc.MethodGet, args)
+			r, err := n.query(t.Context(), a.Addr(), nil, krpc.MethodGet, args)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
-			_, err = cli.query(t.Context(), a.Addr(), nil, krpc.MethodPut, putArgs(it, *r.Return.Token))
+			_, err = n.query(t.Context(), a.Addr(), nil, krpc.MethodPut, putArgs(it, *r.Return.Token))
+			return err
+		}
+		code := func(err error) int {
 			var ke *krpc.Error
-			code := 0
 			if errors.As(err, &ke) {
-				code = ke.Code
+				return ke.Code
 			} else if err != nil {
-				t.Fatal(err)
+				t.Error(err)
 			}
-			codes = append(codes, code)
+			return 0
 		}
-		if fmt.Sprint(codes) != "[0 0 202]" {
-			t.Fatalf("puts answered %v, want [0 0 202]", codes)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		codes := map[string]int{}
+		for i := range 50 {
+			wg.Go(func() {
+				err := announce(flooder, RandomID())
+				mu.Lock()
+				codes[fmt.Sprint("announce ", code(err))]++
+				mu.Unlock()
+			})
+			wg.Go(func() {
+				it, _ := NewImmutableItem(fmt.Sprint("flood ", i))
+				err := put(flooder, it)
+				mu.Lock()
+				codes[fmt.Sprint("put ", code(err))]++
+				mu.Unlock()
+			})
 		}
+		// During the flood, a well-behaved node pings, announces and puts.
+		ih := RandomID()
+		it, _ := NewImmutableItem("well-behaved")
+		if _, err := good.Ping(t.Context(), a.Addr()); err != nil {
+			t.Fatalf("a well-behaved node's ping during the flood: %v", err)
+		}
+		if err := announce(good, ih); err != nil {
+			t.Fatalf("a well-behaved node's announce during the flood: %v", err)
+		}
+		if err := put(good, it); err != nil {
+			t.Fatalf("a well-behaved node's put during the flood: %v", err)
+		}
+		wg.Wait()
+		if fmt.Sprint(codes) != "map[announce 0:50 put 0:5 put 202:45]" {
+			t.Fatalf("the flood was answered %v, want every announce answered, 5 puts stored and 45 refused with 202", codes)
+		}
+		if _, n := peers.Len(); n != 10+1 {
+			t.Fatalf("%d peers stored, want the flooder's quota of 10 and the well-behaved node's", n)
+		}
+		if n, _ := items.Len(); n != 5+1 {
+			t.Fatalf("%d items stored, want the flooder's quota of 5 and the well-behaved node's", n)
+		}
+		if !containsAddr(peers.Peers(ih, 10), netip.AddrPortFrom(good.Addr().Addr(), 6881)) {
+			t.Fatal("the well-behaved node's announce is not stored")
+		}
+		if _, ok := items.Get(it.Target()); !ok {
+			t.Fatal("the well-behaved node's item is not stored")
+		}
+
+		time.Sleep(ttl + time.Minute)
+		peers.Sweep()
+		items.Sweep()
+		if _, n := peers.Len(); n != 0 || len(peers.sources) != 0 {
+			t.Fatalf("after expiry: %d peers, %d sources counted", n, len(peers.sources))
+		}
+		if n, _ := items.Len(); n != 0 || len(items.sources) != 0 {
+			t.Fatalf("after expiry: %d items, %d sources counted", n, len(items.sources))
+		}
+		atBaseline(t, a, goroutines)
 	})
 }

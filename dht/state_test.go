@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -161,9 +162,19 @@ func TestSavedServersBounded(t *testing.T) {
 		if st := b.State(); len(st.Bootstrap) != 0 {
 			t.Fatalf("a node saves announced servers it never dialled: %v", st.Bootstrap)
 		}
+		// A well-behaved node linked to b pings it at every maintenance run.
+		good := start(listen(), nil)
+		if err := mem.Link(good.Addr(), b.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		goroutines := runtime.NumGoroutine()
 		for range 2 * maxVerifyDials {
 			time.Sleep(DefaultMaintenanceInterval + time.Second)
 			synctest.Wait()
+			if _, err := good.Ping(t.Context(), b.Addr()); err != nil {
+				t.Fatalf("a well-behaved node's ping while the node dials announced servers: %v", err)
+			}
 		}
 		if len(bd.dials()) != maxVerifyDials {
 			t.Fatalf("the node dialled %d announced servers, want the bound %d", len(bd.dials()), maxVerifyDials)
@@ -171,6 +182,7 @@ func TestSavedServersBounded(t *testing.T) {
 		if st := b.State(); len(st.Bootstrap) != 0 {
 			t.Fatalf("announced servers that did not answer are saved: %v", st.Bootstrap)
 		}
+		atBaseline(t, b, goroutines)
 		// One that answers is saved once dialled.
 		cd := &dialing{Transport: listen(), net: mem}
 		c := start(&announcing{dialing: cd, servers: []string{flood[0], a.Addr().String()}}, nil)
