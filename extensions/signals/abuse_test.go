@@ -28,6 +28,8 @@ type relaySetup struct {
 	q       *krpc.Server
 	qsig    *FakeSignaler
 	relays  atomic.Int64
+	watch   atomic.Pointer[dht.ID] // an ID whose offers must never be relayed
+	claimed atomic.Int64           // peer_connection relays carrying watch
 }
 
 func newRelaySetup(t *testing.T, n int, cfg *dht.Config, ecfg *Config) *relaySetup {
@@ -37,6 +39,9 @@ func newRelaySetup(t *testing.T, n int, cfg *dht.Config, ecfg *Config) *relaySet
 	w.mem.SetFilter(func(d *memory.Datagram) bool {
 		if strings.Contains(string(d.Data), "1:q15:peer_connection") {
 			s.relays.Add(1)
+			if w := s.watch.Load(); w != nil && strings.Contains(string(d.Data), string(w[:])) {
+				s.claimed.Add(1)
+			}
 		}
 		return true
 	})
@@ -83,9 +88,11 @@ func newRelaySetup(t *testing.T, n int, cfg *dht.Config, ecfg *Config) *relaySet
 	return s
 }
 
-// querier is a raw KRPC node linked to R, with a signaler for its offers.
+// querier is a raw KRPC node linked to R, with a signaler for its offers. It answers no
+// query, so R's ping to verify it times out: it never enters R's table, and so is never
+// a target that a well-behaved querier's offers are relayed to (and lost).
 func (s *relaySetup) querier(t *testing.T) (*krpc.Server, *FakeSignaler) {
-	q := s.w.rawNode(nil)
+	q := s.w.rawNode(krpc.HandlerFunc(func(context.Context, *krpc.Query) (*krpc.Response, error) { return nil, krpc.ErrNoReply }))
 	s.w.fake.Dial(q.Transport().LocalAddr(), s.r.Addr())
 	return q, s.w.fake.Signaler(q.Transport().LocalAddr())
 }
@@ -163,22 +170,40 @@ func TestRelayOfferMustBeQueriers(t *testing.T) {
 }
 
 // Relays spend their own budgets: per source and node-wide, never the node's outbound
-// query budget. During a flood of signalled queries the per-source cap holds, another
-// querier still gets its offers relayed, the node's own ping is not held up, and the
-// node's goroutines and limiter state return to their baseline after.
+// query budget. During a flood of signalled queries, each with more offers than
+// MaxRelays and one claiming a victim's ID, and of pings claiming that ID: the
+// per-query and per-source caps hold, no offer claiming another's ID is relayed, the
+// victim keeps its ID, another querier still gets its offers relayed, the node's own
+// ping is not held up, and the node's goroutines and limiter state return to their
+// baseline after.
 func TestRelayFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newRelaySetup(t, 4, nil, &Config{K: 2, MaxRelays: 2, SourceRelayRate: 1, SourceRelayBurst: 10, RelayRate: 10, RelayBurst: 30})
+		victim := s.targets[3]
+		vid := victim.ID()
+		s.watch.Store(&vid)
 		synctest.Wait()
 		goroutines := runtime.NumGoroutine()
-		// The flooder: 50 queries of 2 offers at once, one source.
+		// The flooder: 50 queries at once from one source, each of 4 offers (the
+		// first claiming the victim's ID), and 50 pings claiming the victim's ID.
 		done := make(chan struct{})
+		var overCap atomic.Int32
 		for range 50 {
 			go func() {
 				defer func() { done <- struct{}{} }()
-				a := &krpc.Args{Extra: krpc.Extra{"signals": encodeList(s.offers(t, s.qsig, qID, 2))}}
+				sigs := append(s.offers(t, s.qsig, vid, 1), s.offers(t, s.qsig, qID, 3)...)
+				a := &krpc.Args{Extra: krpc.Extra{"signals": encodeList(sigs)}}
 				a.ID, a.Target = qID, dht.RandomID()
-				s.q.Call(t.Context(), s.r.Addr(), &krpc.Query{Method: krpc.MethodFindNode, Args: a})
+				resp, err := s.q.Call(t.Context(), s.r.Addr(), &krpc.Query{Method: krpc.MethodFindNode, Args: a})
+				if err == nil && len(decodeList(resp.Return.Extra["signals"])) > 2 {
+					overCap.Add(1)
+				}
+			}()
+			go func() {
+				defer func() { done <- struct{}{} }()
+				a := &krpc.Args{}
+				a.ID = vid
+				s.q.Call(t.Context(), s.r.Addr(), &krpc.Query{Method: krpc.MethodPing, Args: a})
 			}()
 		}
 		// A well-behaved querier from another source, during the flood.
@@ -190,12 +215,21 @@ func TestRelayFlood(t *testing.T) {
 		if _, err := s.r.Ping(t.Context(), s.targets[0].Addr()); err != nil {
 			t.Fatalf("the node's ping during the flood: %v", err)
 		}
-		for range 50 {
+		for range 2 * 50 {
 			<-done
 		}
 		synctest.Wait()
 		if got := s.relays.Load(); got != 10+2 {
 			t.Fatalf("%d relays: want the flooder's burst of 10 and the other querier's 2", got)
+		}
+		if n := overCap.Load(); n != 0 {
+			t.Fatalf("%d responses to the flood hold more signals than MaxRelays 2", n)
+		}
+		if n := s.claimed.Load(); n != 0 {
+			t.Fatalf("%d offers claiming the victim's ID were relayed", n)
+		}
+		if addr, ok := s.ext.connected(vid); !ok || addr != victim.Addr() {
+			t.Fatalf("after the flood the victim's ID is bound to %v %v, want %v", addr, ok, victim.Addr())
 		}
 		// Node-wide: 30 more sources of one query each; only the global burst is left.
 		for i := range 20 {
