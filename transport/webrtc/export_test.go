@@ -3,6 +3,8 @@ package webrtc
 import (
 	"context"
 	"net/netip"
+
+	"github.com/wdht/wdht/internal/ratelimit"
 )
 
 // Ended is closed when the offer ended without connecting (tests only).
@@ -42,6 +44,26 @@ func (t *Transport) PoolSizes() map[string][2]int {
 	out := map[string][2]int{}
 	for i, s := range t.poolSizes() {
 		out[poolNames[i]] = s
+	}
+	return out
+}
+
+// PoolMaxPerSource returns, per budget, the most offers and answers one source (an IPv4
+// address or an IPv6 /64, as ratelimit.SourceKey says, whatever the pool counts) holds in
+// it now (tests only).
+func (t *Transport) PoolMaxPerSource() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]int{}
+	for i, pl := range t.pools {
+		held := map[netip.Addr]int{}
+		for p := range pl.entries {
+			if p.src.IsValid() {
+				k := ratelimit.SourceKey(p.src)
+				held[k]++
+				out[poolNames[i]] = max(out[poolNames[i]], held[k])
+			}
+		}
 	}
 	return out
 }

@@ -48,17 +48,20 @@ func TestFloodSources(t *testing.T) {
 		}
 		return netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 64)}) // 64 addresses
 	}
-	var peakServer, peakRelayed atomic.Int32
+	// The peaks of each budget's size and of the most one source holds in it.
+	var peakServer, peakRelayed, peakServerSource, peakRelayedSource atomic.Int32
 	sample := func() {
-		sizes := b.PoolSizes()
+		sizes, perSource := b.PoolSizes(), b.PoolMaxPerSource()
 		for _, v := range []struct {
 			p *atomic.Int32
-			s [2]int
-		}{{&peakServer, sizes["server"]}, {&peakRelayed, sizes["relayed"]}} {
-			p, s := v.p, v.s
+			n int
+		}{
+			{&peakServer, sizes["server"][0]}, {&peakRelayed, sizes["relayed"][0]},
+			{&peakServerSource, perSource["server"]}, {&peakRelayedSource, perSource["relayed"]},
+		} {
 			for {
-				old := p.Load()
-				if int32(s[0]) <= old || p.CompareAndSwap(old, int32(s[0])) {
+				old := v.p.Load()
+				if int32(v.n) <= old || v.p.CompareAndSwap(old, int32(v.n)) {
 					break
 				}
 			}
@@ -127,15 +130,25 @@ func TestFloodSources(t *testing.T) {
 	t.Logf("joined, own offer and relayed offer connected in %v, %d offers into the flood (under go test -race on a shared machine)",
 		time.Since(start).Round(time.Millisecond), during)
 	<-flooded
-	t.Logf("outcomes: %v; evicted %d; peak budgets: server %d, relayed %d", codes, b.Stats().Evicted, peakServer.Load(), peakRelayed.Load())
+	t.Logf("outcomes: %v; evicted %d; peak budgets: server %d, relayed %d; peak per source: server %d, relayed %d",
+		codes, b.Stats().Evicted, peakServer.Load(), peakRelayed.Load(), peakServerSource.Load(), peakRelayedSource.Load())
 	if during >= 1000 {
 		t.Log("the flood ended before the checks did: the checks were not all made during it")
 	}
 	if peakServer.Load() > maxPending || peakRelayed.Load() > maxPending {
 		t.Errorf("budgets over MaxPending %d: server %d, relayed %d", maxPending, peakServer.Load(), peakRelayed.Load())
 	}
+	// The 500 addresses of the /64 are one source: it never held more than
+	// MaxPendingPerIP in a budget (keyed by address, it could have held all of one).
+	if peakServerSource.Load() > webrtc.DefaultMaxPendingPerIP || peakRelayedSource.Load() > webrtc.DefaultMaxPendingPerIP {
+		t.Errorf("one source held %d (server) and %d (relayed) pending at the peak, over MaxPendingPerIP %d",
+			peakServerSource.Load(), peakRelayedSource.Load(), webrtc.DefaultMaxPendingPerIP)
+	}
+	if peakServerSource.Load() < 2 {
+		t.Errorf("no source held more than %d pending in the server budget: the flood did not reach the per-source cap's range", peakServerSource.Load())
+	}
 	// Every server offer was answered or refused with 503 (the per-source caps, by
-	// SourceKey, are checked step by step in TestPoolFairness and TestPendingBudgets).
+	// SourceKey, are also checked step by step in TestPoolFairness and TestPendingBudgets).
 	if codes["server 200"]+codes["server 503"] != 500 || codes["relayed true"]+codes["relayed false"] != 500 {
 		t.Errorf("outcomes %v: want every server offer answered or refused (200, 503)", codes)
 	}
