@@ -128,12 +128,20 @@ func TestSignallingLockout(t *testing.T) {
 }
 
 // MaxClients: beyond it, clients wait in the listen queue until a connection closes.
+// Stalled connections from as many addresses as MaxClients keep a third client out,
+// but a fresh client no longer than the handshake timeout: queued meanwhile, it joins
+// once the server closed them (the test never does). Afterwards the server holds
+// nothing and goroutines are back to their baseline.
 func TestMaxClients(t *testing.T) {
+	const ht = 2 * time.Second
+	const max = 4
 	b := newTransport(t, "b", nil)
-	_, srvAddr := serve(t, b, &webrtc.ServerConfig{MaxClients: 2, HandshakeTimeout: time.Minute})
+	srv, srvAddr := serve(t, b, &webrtc.ServerConfig{MaxClients: max, HandshakeTimeout: ht})
+	a := newTransport(t, "a", &webrtc.Config{DialOrder: []webrtc.Signalling{webrtc.HTTP}})
+	base := runtime.NumGoroutine()
 	var holders []net.Conn
-	for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	for i := range max {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("127.0.0.%d", 2+i))}}
 		c, err := d.Dial("tcp", srvAddr)
 		if err != nil {
 			t.Fatal(err)
@@ -142,23 +150,35 @@ func TestMaxClients(t *testing.T) {
 		io.WriteString(c, stalled[len(stalled)-1].req)
 		holders = append(holders, c)
 	}
-	get := func(timeout time.Duration) (*http.Response, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodOptions, "http://"+srvAddr+"/", nil)
-		resp, err := from("127.0.0.4").Do(req)
-		if err == nil {
-			resp.Body.Close()
+	opened := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodOptions, "http://"+srvAddr+"/", nil)
+	if resp, err := from("127.0.0.99").Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a client was served with MaxClients %d held: %s", max, resp.Status)
+	}
+	// A fresh client joins: its request waits until the stalled connections are closed.
+	if _, err := a.Dial(ctxFor(t, 20*time.Second), srvAddr); err != nil {
+		t.Fatalf("a fresh client with MaxClients held by stalled connections: %v", err)
+	}
+	t.Logf("the fresh client joined %v after the %d stalled connections opened (handshake timeout %v)", time.Since(opened).Round(time.Millisecond), max, ht)
+	for _, c := range holders {
+		c.SetReadDeadline(opened.Add(ht + 1500*time.Millisecond))
+		if _, err := io.Copy(io.Discard, c); errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("a stalled connection still open %v after it opened", ht+1500*time.Millisecond)
 		}
-		return resp, err
 	}
-	if resp, err := get(500 * time.Millisecond); err == nil {
-		t.Fatalf("a third client was served with MaxClients 2 held: %s", resp.Status)
-	}
-	holders[0].Close()
-	resp, err := get(10 * time.Second)
-	if err != nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("once a slot is free: %v %v", resp, err)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, r := srv.Sources()
+		g := runtime.NumGoroutine()
+		if c == 0 && r == 0 && g <= base+slackGoroutines {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("afterwards: %d sources with connections, %d with requests, %d goroutines (baseline %d)", c, r, g, base)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
