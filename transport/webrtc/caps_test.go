@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,6 +73,133 @@ func TestSDPCandidateCaps(t *testing.T) {
 	small := "v=0\r\na=candidate:1 1 udp 1 a.local 1 typ host\r\na=candidate:1 1 udp 1 A.local 1 typ host\r\na=candidate:2 1 udp 1 192.0.2.1 1 typ host\r\n"
 	if got := tr.PrepareRemoteSDP(t.Context(), small); strings.Count(got, "a=candidate:") != 2 || strings.Contains(got, ".local") {
 		t.Errorf("small SDP: %q", got)
+	}
+}
+
+// A flood of offers that each list the same 300 addresses as candidates, POSTed from 20
+// hosts: the node sends STUN to at most 160 of them (without the cap it checks every
+// one: reflection towards addresses an offer chose). Meanwhile a fresh client joins
+// through the signalling server and its ping is answered; once the flood's answers time
+// out, no STUN is sent any more, the budgets and the server's source counts are empty
+// and goroutines are back to their baseline.
+func TestFloodCandidates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods the signalling server")
+	}
+	const timeout = 3 * time.Second
+	const listed = 300
+	// The addresses the offers list: 300 sockets of the test, which count the STUN
+	// binding requests each receives.
+	var stunned [listed]atomic.Int32
+	var lines strings.Builder
+	for i := range listed {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 77)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				if n >= 20 && buf[0] == 0 && buf[1] == 1 { // a STUN binding request
+					stunned[i].Add(1)
+				}
+			}
+		}()
+		fmt.Fprintf(&lines, "a=candidate:%d 1 udp 2130706431 127.0.0.77 %d typ host\r\n", 100+i, c.LocalAddr().(*net.UDPAddr).Port)
+	}
+	targets := func() (addrs, requests int) {
+		for i := range stunned {
+			if n := stunned[i].Load(); n > 0 {
+				addrs++
+				requests += int(n)
+			}
+		}
+		return addrs, requests
+	}
+
+	b := newTransport(t, "b", &webrtc.Config{Timeout: timeout})
+	srv, srvAddr := serve(t, b, nil)
+	a := newTransport(t, "a", &webrtc.Config{DialOrder: []webrtc.Signalling{webrtc.HTTP}})
+	sa, _ := pinger(t, a, idA), pinger(t, b, idB)
+	c := newTransport(t, "c", nil)
+	o, err := c.NewOffer(ctxFor(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp := o.SDP()
+	at := strings.Index(sdp, "a=candidate:")
+	if at < 0 {
+		t.Fatalf("an offer without candidates: %q", sdp)
+	}
+	body := offerJSON(sdp[:at] + lines.String() + sdp[at:])
+	runtime.GC()
+	base := runtime.NumGoroutine()
+
+	var mu sync.Mutex
+	codes := map[int]int{}
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		run(20, 4, func(i int) {
+			resp, err := from(fmt.Sprintf("127.0.3.%d", 1+i)).Post("http://"+srvAddr+"/", "text/plain", strings.NewReader(body))
+			code := -1
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			mu.Lock()
+			codes[code]++
+			mu.Unlock()
+		})
+	}()
+	ab, err := a.Dial(ctxFor(t, 20*time.Second), srvAddr)
+	if err != nil {
+		t.Fatalf("a fresh client during the flood: %v", err)
+	}
+	if _, err := ping(ctxFor(t, 10*time.Second), sa, idA, ab); err != nil {
+		t.Fatalf("the fresh client's ping during the flood: %v", err)
+	}
+	<-flooded
+	if codes[200] != 20 {
+		t.Fatalf("the flood's offers were answered %v, want 20 answers", codes)
+	}
+	// The answers' ICE agents check every remote candidate they kept, again and again.
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if n, _ := targets(); n >= 160 {
+			break
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // more checks, had more addresses been kept
+	addrs, requests := targets()
+	t.Logf("20 offers listing %d addresses: STUN to %d of them (%d requests); answers %v", listed, addrs, requests, codes)
+	if addrs > 160 {
+		t.Errorf("STUN sent to %d of the %d addresses the offers listed, want at most the cap of 160", addrs, listed)
+	}
+	if addrs == 0 {
+		t.Fatal("no STUN reached the listed addresses: the flood did not reach the cap")
+	}
+
+	// Afterwards: the answers timed out, nothing is checked or held any more.
+	for deadline := time.Now().Add(timeout + 20*time.Second); ; {
+		sizes := b.PoolSizes()
+		_, before := targets()
+		time.Sleep(time.Second)
+		_, after := targets()
+		g := runtime.NumGoroutine()
+		conns, reqs := srv.Sources()
+		if sizes["server"] == [2]int{} && before == after && conns+reqs == 0 && g <= base+slackGoroutines {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the flood: budgets %v, %d STUN requests in the last second, %d signalling sources, %d goroutines (baseline %d)",
+				sizes, after-before, conns+reqs, g, base)
+		}
 	}
 }
 
