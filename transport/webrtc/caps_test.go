@@ -204,7 +204,9 @@ func TestFloodCandidates(t *testing.T) {
 }
 
 // At most MaxMDNSQueries resolutions run at once in the whole transport, however many
-// SDPs are prepared together.
+// SDPs are prepared together, and at most 8 names of each SDP are resolved: 20 SDPs of
+// 50 names each make 160 resolutions, 3 at a time. While the resolutions hang, an SDP
+// without names is prepared whole at once; when they end, no goroutine is left.
 func TestMDNSConcurrency(t *testing.T) {
 	tr, err := webrtc.New(&webrtc.Config{MaxMDNSQueries: 3, MDNSTimeout: 10 * time.Second, Logger: testLogger("mdns")})
 	if err != nil {
@@ -212,6 +214,7 @@ func TestMDNSConcurrency(t *testing.T) {
 	}
 	defer tr.Close()
 	var now, peak, total atomic.Int32
+	release := make(chan struct{})
 	tr.SetResolver(func(ctx context.Context, name string) (netip.Addr, bool) {
 		n := now.Add(1)
 		for {
@@ -221,25 +224,45 @@ func TestMDNSConcurrency(t *testing.T) {
 			}
 		}
 		total.Add(1)
-		time.Sleep(5 * time.Millisecond)
+		<-release
 		now.Add(-1)
 		return netip.MustParseAddr("10.0.0.1"), true
 	})
+	base := runtime.NumGoroutine()
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var b strings.Builder
-			for j := range 8 {
+			for j := range 50 {
 				fmt.Fprintf(&b, "a=candidate:1 1 udp 1 s%d-n%d.local %d typ host\r\n", i, j, 1000+j)
 			}
 			tr.PrepareRemoteSDP(t.Context(), b.String())
 		}()
 	}
+	for deadline := time.Now().Add(10 * time.Second); now.Load() < 3; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d resolutions running, want 3", now.Load())
+		}
+	}
+	// A well-behaved peer's SDP without names does not wait for the hanging resolutions.
+	plain := "v=0\r\na=candidate:1 1 udp 1 192.0.2.1 1 typ host\r\na=candidate:2 1 udp 1 192.0.2.2 2 typ host\r\n"
+	if got := tr.PrepareRemoteSDP(t.Context(), plain); got != plain {
+		t.Errorf("an SDP without names, during the flood: %q, want it whole", got)
+	}
+	if total.Load() != 3 {
+		t.Fatalf("%d resolutions started before the flood's were released: the plain SDP did not run during it", total.Load())
+	}
+	close(release)
 	wg.Wait()
 	if peak.Load() > 3 || total.Load() != 160 {
-		t.Errorf("%d resolutions at once (cap 3), %d in all (want 160)", peak.Load(), total.Load())
+		t.Errorf("%d resolutions at once (cap 3), %d in all (want 20 SDPs × 8 names)", peak.Load(), total.Load())
+	}
+	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > base; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after the resolutions ended, %d before", runtime.NumGoroutine(), base)
+		}
 	}
 }
 
