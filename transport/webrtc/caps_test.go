@@ -267,7 +267,8 @@ func TestMDNSConcurrency(t *testing.T) {
 }
 
 // Send refuses once all connections together hold TotalSendBuffer bytes, though each
-// holds less than its SendBuffer; the bytes are counted down as connections close.
+// holds less than its SendBuffer; once the queues drain sending works again, and the
+// bytes are counted down to nothing as connections close.
 func TestTotalSendBuffer(t *testing.T) {
 	a := newTransport(t, "a", &webrtc.Config{SendBuffer: 1 << 20, TotalSendBuffer: 128 << 10, ReadyDelay: -1})
 	b1 := newTransport(t, "b1", &webrtc.Config{QueueLen: 4096, ReadyDelay: -1})
@@ -290,6 +291,9 @@ func TestTotalSendBuffer(t *testing.T) {
 	if refused == 0 {
 		t.Fatal("1.25 MiB sent at once over two connections with a 128 KiB total: nothing refused")
 	}
+	if q := a.SendQueued(); q > 128<<10 {
+		t.Fatalf("%d bytes counted as queued, over TotalSendBuffer", q)
+	}
 	// Once the queues drain, sending works again.
 	deadline := time.Now().Add(20 * time.Second)
 	for a.Send(ab1, msg) != nil {
@@ -298,13 +302,21 @@ func TestTotalSendBuffer(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	a.Disconnect(ab1)
+	a.Disconnect(ab2)
+	if q, n := a.SendQueued(), a.Stats().Conns; q != 0 || n != 0 {
+		t.Fatalf("after closing every connection: %d bytes counted as queued, %d connections", q, n)
+	}
 }
 
-// Messages beyond QueueLen waiting for Receive are dropped and counted.
+// Messages beyond QueueLen waiting for Receive are dropped and counted. Once the reader
+// took the kept ones, nothing is left queued, and another peer's ping is answered.
 func TestReceiveQueueDrop(t *testing.T) {
 	a := newTransport(t, "a", &webrtc.Config{ReadyDelay: -1})
 	b := newTransport(t, "b", &webrtc.Config{QueueLen: 4, ReadyDelay: -1})
+	c := newTransport(t, "c", &webrtc.Config{ReadyDelay: -1})
 	ab, _ := pair(t, a, b)
+	cb, _ := pair(t, c, b)
 	for i := range 20 {
 		if err := a.Send(ab, []byte(fmt.Sprintf("d1:t2:%02de", i))); err != nil {
 			t.Fatal(err)
@@ -329,5 +341,14 @@ func TestReceiveQueueDrop(t *testing.T) {
 		if want := fmt.Sprintf("d1:t2:%02de", i); err != nil || string(p.Data) != want {
 			t.Fatalf("message %d: %q %v, want %q (the first ones are kept)", i, p.Data, err, want)
 		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if p, err := b.Receive(ctx); err == nil {
+		t.Fatalf("a message beyond QueueLen was kept: %q", p.Data)
+	}
+	pinger(t, b, idB)
+	if _, err := ping(ctxFor(t, 10*time.Second), pinger(t, c, idA), idA, cb); err != nil {
+		t.Fatalf("another peer's ping after the drop: %v", err)
 	}
 }

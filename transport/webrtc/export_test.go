@@ -67,3 +67,7 @@ func (t *Transport) PoolMaxPerSource() map[string]int {
 	}
 	return out
 }
+
+// SendQueued returns the bytes counted as queued, unsent, on all connections together
+// (tests only).
+func (t *Transport) SendQueued() int64 { return t.sendQueued.Load() }

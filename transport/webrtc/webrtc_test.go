@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -430,26 +431,57 @@ func offerJSON(sdp string) string {
 }
 
 // Send refuses messages once the data channel holds SendBuffer bytes, rather than
-// queueing without bound; what it accepted arrives.
+// queueing without bound; what it accepted arrives. While one connection's buffer is
+// full, another peer's ping is answered: the cap is per connection.
 func TestBackpressure(t *testing.T) {
 	a := newTransport(t, "a", &webrtc.Config{SendBuffer: webrtc.MaxMessageSize, ReadyDelay: -1})
 	b := newTransport(t, "b", &webrtc.Config{QueueLen: 4096, ReadyDelay: -1})
+	c := newTransport(t, "c", &webrtc.Config{ReadyDelay: -1})
 	ab, _ := pair(t, a, b)
+	ca, _ := pair(t, c, a)
+	pinger(t, a, idA)
+	sc := pinger(t, c, idB)
 	msg := make([]byte, 32<<10)
-	sent, refused := 0, 0
-	for range 200 {
-		err := a.Send(ab, msg)
-		switch {
-		case err == nil:
-			sent++
-		case errors.Is(err, webrtc.ErrSendBufferFull):
-			refused++
-		default:
-			t.Fatal(err)
+	var sent, refused int
+	var flood sync.WaitGroup
+	stop := make(chan struct{})
+	full := make(chan struct{})
+	flood.Go(func() { // until the ping is done, keeping ab's buffer full
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			err := a.Send(ab, msg)
+			switch {
+			case err == nil:
+				sent++
+			case errors.Is(err, webrtc.ErrSendBufferFull):
+				if refused++; refused == 1 {
+					close(full)
+				}
+				time.Sleep(time.Millisecond)
+			default:
+				t.Error(err)
+				return
+			}
 		}
+	})
+	select {
+	case <-full:
+	case <-time.After(10 * time.Second):
+		close(stop)
+		flood.Wait()
+		t.Fatalf("%d messages of 32 KiB sent with a 64 KiB buffer: nothing refused", sent)
 	}
+	if _, err := ping(ctxFor(t, 10*time.Second), sc, idB, ca); err != nil {
+		t.Errorf("another peer's ping with one connection's buffer full: %v", err)
+	}
+	close(stop)
+	flood.Wait()
 	if refused == 0 {
-		t.Fatalf("200 x 32 KiB sent at once with a 64 KiB buffer: nothing refused")
+		t.Fatalf("32 KiB messages sent at once with a 64 KiB buffer: nothing refused")
 	}
 	if s := a.Stats(); s.BufferFull != uint64(refused) {
 		t.Errorf("Stats.BufferFull = %d, want %d", s.BufferFull, refused)
