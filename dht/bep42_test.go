@@ -3,11 +3,12 @@ package dht
 import (
 	"fmt"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/wdht/wdht/internal/bubble"
 )
 
 // The example table of BEP 42.
@@ -200,7 +201,7 @@ func TestOneNetworkCannotChangeID(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		for range 50 {
 			for _, p := range peers { // every one of them answers a query of x
 				if _, err := x.Ping(t.Context(), p.Addr()); err != nil {

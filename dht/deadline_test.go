@@ -3,12 +3,12 @@ package dht
 import (
 	"context"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/transport/memory"
 )
 
@@ -82,7 +82,7 @@ func TestBackgroundLookupsHaveDeadlines(t *testing.T) {
 				}
 				defer good.Close()
 				synctest.Wait()
-				goroutines := runtime.NumGoroutine()
+				goroutines := bubble.Goroutines()
 				old := n.ID()
 				tc.kick(n)
 				for end := time.Now().Add(tc.wait); ; { // until a dial hangs

@@ -5,19 +5,20 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/memory"
 )
 
 // atBaseline fails t unless n is idle again after a flood: none of its queries
-// outstanding, no verification ping pending, and no more goroutines than goroutines.
+// outstanding, no verification ping pending, and no more goroutines in the test's
+// synctest bubble than goroutines (bubble.Goroutines, counted before the flood).
 func atBaseline(t *testing.T, n *Node, goroutines int) {
 	t.Helper()
 	synctest.Wait()
@@ -27,7 +28,7 @@ func atBaseline(t *testing.T, n *Node, goroutines int) {
 	if st := n.Stats(); st.KRPC.OutstandingNow != 0 || verifying != 0 {
 		t.Errorf("after the flood: %d queries outstanding, %d verifications pending", st.KRPC.OutstandingNow, verifying)
 	}
-	if g := runtime.NumGoroutine(); g > goroutines {
+	if g := bubble.Goroutines(); g > goroutines {
 		t.Errorf("%d goroutines after the flood, %d before", g, goroutines)
 	}
 }
@@ -43,7 +44,7 @@ func TestVerifyingBounded(t *testing.T) {
 		x := c.add(cfg)
 		good := c.add(nil)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		silent := make([]*memory.Transport, 100)
 		for i := range silent {
 			silent[i] = c.listen()
@@ -150,7 +151,7 @@ func TestGetPeersSeenBounded(t *testing.T) {
 		f.mu.Unlock()
 		know(a, entry, time.Millisecond)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		seen := make(map[netip.AddrPort]int)
 		var res *LookupResult
 		var err error

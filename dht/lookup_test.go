@@ -3,13 +3,13 @@ package dht
 import (
 	"encoding/binary"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport/memory"
 )
@@ -282,7 +282,7 @@ func TestLookupCapsEverCloserFakes(t *testing.T) {
 				f.mu.Unlock()
 				know(a, entry, 2*tc.delay)
 				synctest.Wait()
-				goroutines := runtime.NumGoroutine()
+				goroutines := bubble.Goroutines()
 				var res *LookupResult
 				var err error
 				done := make(chan struct{})
@@ -324,6 +324,71 @@ func TestLookupCapsEverCloserFakes(t *testing.T) {
 			})
 		})
 	}
+}
+
+// silentFakes is a fakeResponder three in four of whose fake nodes never answer.
+type silentFakes struct{ *fakeResponder }
+
+func silent(a netip.AddrPort) bool { return fakeNet.Contains(a.Addr()) && a.Addr().As4()[3]%4 != 0 }
+
+func (f silentFakes) filter(d *memory.Datagram) bool {
+	if silent(d.To) {
+		return false
+	}
+	return f.fakeResponder.filter(d)
+}
+
+// TestFailedAddrsFlood: lookups led through ever-closer fake nodes, three in four of
+// which never answer, make the node remember at most maxFailedAddrs addresses as failed, however
+// many time out; the node answers a well-behaved node's ping meanwhile, and is back at
+// its baseline once the queries the lookups left behind timed out.
+func TestFailedAddrsFlood(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
+		f := silentFakes{&fakeResponder{net: c.net, ids: make(map[netip.AddrPort]ID)}}
+		c.net.SetFilter(f.filter)
+		quiet := &Config{MaintenanceInterval: time.Hour} // no maintenance lookup within the test
+		a, good := c.add(quiet), c.add(quiet)
+		synctest.Wait()
+		goroutines := bubble.Goroutines()
+		for i := range 20 {
+			target := RandomID()
+			f.mu.Lock()
+			entry := f.fake(target)
+			for silent(entry.Addr) { // an entry that answers
+				entry = f.fake(target)
+			}
+			f.mu.Unlock()
+			know(a, entry, 10*time.Millisecond)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if _, err := a.FindNode(t.Context(), target); err != nil {
+					t.Error(err)
+				}
+			}()
+			if i == 0 {
+				time.Sleep(50 * time.Millisecond)
+				if _, err := good.Ping(t.Context(), a.Addr()); err != nil {
+					t.Fatalf("a well-behaved node's ping during the lookups: %v", err)
+				}
+			}
+			<-done
+		}
+		a.mu.Lock()
+		failed := len(a.failed.at)
+		a.mu.Unlock()
+		timeouts := a.Stats().KRPC.Timeouts
+		t.Logf("%d query attempts timed out, %d addresses remembered as failed", timeouts, failed)
+		if timeouts <= maxFailedAddrs {
+			t.Fatalf("only %d timeouts: the lookups did not exceed the cap of %d", timeouts, maxFailedAddrs)
+		}
+		if failed > maxFailedAddrs || failed == 0 {
+			t.Fatalf("%d addresses remembered as failed, want 1 to %d", failed, maxFailedAddrs)
+		}
+		time.Sleep(time.Minute) // the queries the lookups left to silent nodes time out
+		atBaseline(t, a, goroutines)
+	})
 }
 
 func TestRTTEstimateDeadline(t *testing.T) {

@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/krpc"
 )
 
@@ -141,7 +141,7 @@ func TestPutSourceQuotaOverKRPC(t *testing.T) {
 		a := c.add(cfg)
 		flooder, good := c.add(nil), c.add(nil)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 
 		// announce and put each ask for a token first, as a client does.
 		announce := func(n *Node, ih ID) error {

@@ -7,13 +7,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/transport"
 	"github.com/wdht/wdht/transport/memory"
 )
@@ -168,7 +168,7 @@ func TestSavedServersBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		for range 2 * maxVerifyDials {
 			time.Sleep(DefaultMaintenanceInterval + time.Second)
 			synctest.Wait()

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"runtime"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/transport/memory"
 )
 
@@ -26,7 +26,8 @@ func floodAddr(i int) netip.AddrPort {
 
 // settled fails t unless s is back at its idle baseline after a flood: no query
 // outstanding or awaited, no transaction left, the per-source limiter within MaxSources,
-// and no more goroutines than the goroutines counted before the flood.
+// and no more goroutines in the test's synctest bubble than the goroutines counted
+// (bubble.Goroutines) before the flood.
 func settled(t *testing.T, s *Server, goroutines int) {
 	t.Helper()
 	synctest.Wait()
@@ -39,7 +40,7 @@ func settled(t *testing.T, s *Server, goroutines int) {
 	if l := s.inLimit.Len(); l > s.cfg.MaxSources {
 		t.Errorf("the per-source limiter tracks %d sources, more than MaxSources %d", l, s.cfg.MaxSources)
 	}
-	if g := runtime.NumGoroutine(); g > goroutines {
+	if g := bubble.Goroutines(); g > goroutines {
 		t.Errorf("%d goroutines after the flood, %d before", g, goroutines)
 	}
 }
@@ -54,7 +55,7 @@ func TestAnswersSkipInboundLimits(t *testing.T) {
 		peer := listen(t, n)
 		to := s.Transport().LocalAddr()
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		for i := range 1000 { // the peer's own bucket, then the global one
 			n.Inject(peer.LocalAddr(), to, rawPing("p"))
 			n.Inject(floodAddr(i), to, rawPing("f"))
@@ -108,7 +109,7 @@ func TestGlobalInboundLimitFlood(t *testing.T) {
 		good := newServer(t, n, pingHandler(idA), nil)
 		to := s.Transport().LocalAddr()
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		for i := range 5000 {
 			n.Inject(floodAddr(i), to, rawPing("f"))
 		}
@@ -144,7 +145,7 @@ func TestMaxOutstanding(t *testing.T) {
 		silent := listen(t, n) // receives and never answers
 		good := newServer(t, n, pingHandler(idB), nil)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		const flood = 100
 		errs := make(chan error, flood)
 		for range flood {
@@ -196,7 +197,7 @@ func TestOutboundBudget(t *testing.T) {
 		s := newServer(t, n, pingHandler(idA), &Config{QueryRate: 10, QueryBurst: 5})
 		good := newServer(t, n, pingHandler(idB), nil)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		start := time.Now()
 		for i := range 25 {
 			if _, err := s.Call(t.Context(), good.Transport().LocalAddr(), pingQuery()); err != nil {

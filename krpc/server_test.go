@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"go.uber.org/goleak"
 
+	"github.com/wdht/wdht/internal/bubble"
 	"github.com/wdht/wdht/transport/memory"
 )
 
@@ -345,7 +345,7 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		flood := listen(t, n)
 		other := newServer(t, n, nil, nil)
 		synctest.Wait()
-		goroutines := runtime.NumGoroutine()
+		goroutines := bubble.Goroutines()
 		b, _ := (&Msg{T: "ff", Y: TypeQuery, Q: MethodPing, A: &Args{MsgArgs: akrpc.MsgArgs{ID: idA}}}).MarshalBinary()
 		for range 10_000 {
 			flood.Send(s.Transport().LocalAddr(), b)
