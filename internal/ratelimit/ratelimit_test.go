@@ -106,6 +106,8 @@ func TestSourceKey(t *testing.T) {
 // A limited source must not get a fresh burst back by being pushed out of the table: a
 // flood of new sources that rotates the generations quickly makes a forgotten source
 // start with one packet, while sources arriving slowly still start with the full burst.
+// A well-behaved source's packet passes in every round of the flood, and the table
+// stays within MaxSources.
 func TestPerSourceRotationNoFreshBurst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const burst = 50
@@ -132,6 +134,10 @@ func TestPerSourceRotationNoFreshBurst(t *testing.T) {
 			}
 			if got > 1 {
 				t.Fatalf("round %d: a limited source forgotten under pressure came back with %d packets, want at most 1", round, got)
+			}
+			// A well-behaved source, one packet a round, forgotten or not, passes.
+			if !p.Allow(netip.MustParseAddr("192.0.2.9")) {
+				t.Fatalf("round %d: a well-behaved source's one packet was refused during the rotation", round)
 			}
 		}
 		// Without pressure a new source starts full: a generation dropped long ago (more
