@@ -78,23 +78,27 @@ func rawExchange(t *testing.T, raw *memory.Transport, to netip.AddrPort, b []byt
 }
 
 func TestCall(t *testing.T) {
-	n := memory.NewNetwork(nil)
-	a := newServer(t, n, nil, nil)
-	b := newServer(t, n, pingHandler(idB), nil)
-	resp, err := a.Call(t.Context(), b.Transport().LocalAddr(), pingQuery())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Return.ID != idB || resp.From != b.Transport().LocalAddr() || resp.Version != Version {
-		t.Fatalf("response %+v", resp)
-	}
-	if resp.IP != a.Transport().LocalAddr() {
-		t.Fatalf("BEP 42 ip = %v, want our address %v", resp.IP, a.Transport().LocalAddr())
-	}
-	st := b.Stats()
-	if st.QueriesIn != 1 || st.RepliesOut != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(nil)
+		a := newServer(t, n, nil, nil)
+		b := newServer(t, n, pingHandler(idB), nil)
+		resp, err := a.Call(t.Context(), b.Transport().LocalAddr(), pingQuery())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Return.ID != idB || resp.From != b.Transport().LocalAddr() || resp.Version != Version {
+			t.Fatalf("response %+v", resp)
+		}
+		if resp.IP != a.Transport().LocalAddr() {
+			t.Fatalf("BEP 42 ip = %v, want our address %v", resp.IP, a.Transport().LocalAddr())
+		}
+		// b counts its reply once sent, which may be after a has it.
+		synctest.Wait()
+		st := b.Stats()
+		if st.QueriesIn != 1 || st.RepliesOut != 1 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
 }
 
 func TestRemoteErrors(t *testing.T) {
