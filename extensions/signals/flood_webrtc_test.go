@@ -2,19 +2,17 @@ package signals
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/wdht/wdht/dht"
+	"github.com/wdht/wdht/internal/testenv"
 	"github.com/wdht/wdht/transport/webrtc"
 )
 
@@ -134,13 +132,6 @@ func TestFloodOwnLookups(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := o.SDP()
-	body := fmt.Sprintf(`{"type":"offer","sdp":%q,"extensions":[]}`, offer)
-	source := func(i int) netip.Addr {
-		if i%2 == 0 { // 500 addresses of 2001:db8:1:2::/64
-			return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 8: 0xa, 14: byte(i >> 8), 15: byte(i)})
-		}
-		return netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 64)}) // 64 addresses
-	}
 	// The flood renews its offers, source after source, from the moment the budgets
 	// are full until the checks are done and it has sent at least 1,000.
 	var mu sync.Mutex
@@ -161,17 +152,7 @@ func TestFloodOwnLookups(t *testing.T) {
 					default:
 					}
 					started.Add(1)
-					var outcome string
-					if i%4 < 2 { // the signalling server
-						req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-						req.RemoteAddr = netip.AddrPortFrom(source(i), 40000).String()
-						w := httptest.NewRecorder()
-						s.srv.ServeHTTP(w, req)
-						outcome = fmt.Sprintf("server %d", w.Code)
-					} else {
-						_, err := s.tr.NewAnswer(ctx, offer, source(i))
-						outcome = fmt.Sprintf("relayed %v", err == nil)
-					}
+					outcome := testenv.FloodOffer(ctx, s.srv, s.tr, offer, i)
 					mu.Lock()
 					outcomes[outcome]++
 					mu.Unlock()

@@ -1,17 +1,14 @@
 package webrtc_test
 
 import (
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/wdht/wdht/internal/testenv"
 	"github.com/wdht/wdht/transport/webrtc"
 )
 
@@ -38,16 +35,8 @@ func TestFloodSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer := o.SDP()
-	body := offerJSON(offer)
 	runtime.GC()
 	base := runtime.NumGoroutine()
-
-	addr := func(i int) netip.Addr {
-		if i%2 == 0 { // 500 addresses of 2001:db8:1:2::/64
-			return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 8: 0xa, 14: byte(i >> 8), 15: byte(i)})
-		}
-		return netip.AddrFrom4([4]byte{198, 51, 100, byte(i % 64)}) // 64 addresses
-	}
 	// The peaks of each budget's size and of the most one source holds in it.
 	var peakServer, peakRelayed, peakServerSource, peakRelayedSource atomic.Int32
 	sample := func() {
@@ -75,18 +64,7 @@ func TestFloodSources(t *testing.T) {
 		defer close(flooded)
 		run(1000, 16, func(i int) {
 			started.Add(1)
-			a := addr(i)
-			var outcome string
-			if i%4 < 2 { // the signalling server
-				req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-				req.RemoteAddr = netip.AddrPortFrom(a, 40000).String()
-				w := httptest.NewRecorder()
-				srv.ServeHTTP(w, req)
-				outcome = fmt.Sprintf("server %d", w.Code)
-			} else { // relayed
-				_, err := b.NewAnswer(t.Context(), offer, a)
-				outcome = fmt.Sprintf("relayed %v", err == nil)
-			}
+			outcome := testenv.FloodOffer(t.Context(), srv, b, offer, i)
 			sample()
 			mu.Lock()
 			codes[outcome]++
