@@ -1,5 +1,6 @@
 // Package testenv holds helpers that tests of several packages share: a self-signed
-// certificate for TLS signalling, and a check that WebRTC connects over loopback here.
+// certificate for TLS signalling, a check that WebRTC connects over loopback here, and
+// the offer flood of the abuse tests (FloodOffer).
 package testenv
 
 import (
