@@ -71,3 +71,20 @@ func (t *Transport) PoolMaxPerSource() map[string]int {
 // SendQueued returns the bytes counted as queued, unsent, on all connections together
 // (tests only).
 func (t *Transport) SendQueued() int64 { return t.sendQueued.Load() }
+
+// MaxConnsPerSource returns the most connections one source holds open to the server
+// now (tests only).
+func (s *Server) MaxConnsPerSource() int {
+	s.mu.Lock()
+	limiters := s.limiters
+	s.mu.Unlock()
+	most := 0
+	for _, l := range limiters {
+		l.mu.Lock()
+		for _, n := range l.count {
+			most = max(most, n)
+		}
+		l.mu.Unlock()
+	}
+	return most
+}

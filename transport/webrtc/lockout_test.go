@@ -88,6 +88,11 @@ func TestSignallingLockout(t *testing.T) {
 		}
 	}
 	t.Logf("both fresh clients joined in %v (under load: go test -race, shared machine)", time.Since(start).Round(time.Millisecond))
+	// The address holds no more than MaxClientsPerIP of its 1,100 connections: the
+	// others were closed as soon as they were accepted.
+	if most := srv.MaxConnsPerSource(); most > webrtc.DefaultMaxClientsPerIP {
+		t.Errorf("one address holds %d connections, over MaxClientsPerIP %d", most, webrtc.DefaultMaxClientsPerIP)
+	}
 
 	// Every connection is closed by opened+ht (checked with some grace): reading finds
 	// the end (after an answer, maybe) or a reset, never the read deadline.
