@@ -15,8 +15,8 @@ import (
 // TestFallbackConcurrency: gets that all need a fallback at once run at most
 // FallbackConcurrency lookups on the other network; the rest are answered from the
 // store alone (Skipped). Meanwhile a new WebRTC node's ping to the bridge is answered
-// and its bootstrap through the bridge succeeds; the slots are all free once the fallbacks end, and no query of
-// the bridge is left outstanding.
+// and its bootstrap through the bridge succeeds; the slots are all free once the
+// fallbacks end, and no query of the bridge is left outstanding.
 func TestFallbackConcurrency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := newWorld(t, &Config{FallbackConcurrency: 2, FallbackRate: 1000}, 3, 6)
