@@ -193,7 +193,7 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 	cert, err := t.certificate()
 	var pc *pwebrtc.PeerConnection
 	if err == nil {
-		pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+		pc, err = t.newPeerConnection(p, cert) // nominate_native.go
 	}
 	if err != nil {
 		p.close(err)

@@ -1,0 +1,16 @@
+//go:build js
+
+package webrtc
+
+import pwebrtc "github.com/pion/webrtc/v3"
+
+// nominators is empty in the browser, which runs ICE itself (see nominate_native.go).
+type nominators struct{}
+
+// initNominators does nothing in the browser.
+func (t *Transport) initNominators(pwebrtc.SettingEngine) {}
+
+// newPeerConnection returns the PeerConnection of p.
+func (t *Transport) newPeerConnection(_ *pending, cert dtlsCertificate) (*pwebrtc.PeerConnection, error) {
+	return t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+}
