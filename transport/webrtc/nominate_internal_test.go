@@ -64,7 +64,8 @@ func TestIsCheckSuccess(t *testing.T) {
 }
 
 // When the nominator asks for rounds of checks: once a success response has been handled
-// and at the end of each acceptance wait, only while checking, and at most maxKicks times.
+// and at the end of each acceptance wait, only while checking, and for success responses
+// at most maxSuccessKicks times.
 func TestNominatorSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
@@ -96,11 +97,29 @@ func TestNominatorSchedule(t *testing.T) {
 		if k := kicks(); fmt.Sprint(k) != fmt.Sprint(want) {
 			t.Fatalf("kicks at %v, want %v (a success, then the end of each acceptance wait)", k, want)
 		}
-		for range 2 * maxKicks {
+		for range 2 * maxSuccessKicks {
 			n.succeeded()
 		}
-		if k := kicks(); len(k) != maxKicks {
-			t.Fatalf("%d kicks, want at most %d", len(k), maxKicks)
+		if k := kicks(); len(k) != maxSuccessKicks+len(acceptanceWaits()) {
+			t.Fatalf("%d kicks, want %d by success responses and %d by the waits", len(k), maxSuccessKicks, len(acceptanceWaits()))
+		}
+
+		// Success responses spend their budget before the waits end: the waits still
+		// have their rounds.
+		at = nil
+		start = time.Now()
+		n = &nominator{kickHook: n.kickHook}
+		n.iceState(pwebrtc.ICEConnectionStateChecking)
+		for range 2 * maxSuccessKicks {
+			n.succeeded()
+		}
+		time.Sleep(time.Second)
+		want = want[1:]
+		for range maxSuccessKicks {
+			want = append([]time.Duration{0}, want...)
+		}
+		if k := kicks(); fmt.Sprint(k) != fmt.Sprint(want) {
+			t.Fatalf("kicks at %v, want %v", k, want)
 		}
 
 		// Connected before the waits end: no more rounds asked for.

@@ -25,8 +25,9 @@ package webrtc
 // local candidate): pion's addRemoteCandidate then requests a round at once. No packet
 // is ever sent to it. A round that finds no nominatable pair pings the pairs still in
 // progress once more, as a tick would, which counts against pion's 7 retries per pair;
-// so rounds are asked for at most maxKicks times per offer, which also bounds what
-// forged responses (the socket does not check them) can cost.
+// so success responses ask for at most maxSuccessKicks rounds per offer, which also
+// bounds what forged responses (the socket does not check them) can cost, and the end of
+// each acceptance wait for one more.
 
 import (
 	"encoding/binary"
@@ -42,9 +43,10 @@ import (
 	pwebrtc "github.com/pion/webrtc/v3"
 )
 
-// maxKicks bounds the rounds of checks a nominator asks for in one offer's life: the
-// acceptance waits' ends and a few successes.
-const maxKicks = 6
+// maxSuccessKicks bounds the rounds of checks that success responses ask for in one
+// offer's life. The first success of the pair to nominate is usually the first or
+// second one; the acceptance waits' ends have rounds of their own.
+const maxSuccessKicks = 4
 
 // nominator asks the ICE agent of one offer for a round of checks when a pair may have
 // become nominatable (see above).
@@ -57,6 +59,7 @@ type nominator struct {
 	started time.Time // when checking started (observed just after pion's own start)
 	timers  []*time.Timer
 	kicks   int // rounds asked for; the n-th candidate has port n
+	byResp  int // of them, asked for by success responses
 
 	// kickHook, when set (tests), runs instead of adding the candidate.
 	kickHook func(n int)
@@ -134,17 +137,21 @@ func (n *nominator) done() bool {
 }
 
 // succeeded runs once the agent handled a check's success response.
-func (n *nominator) succeeded() { n.kick() }
+func (n *nominator) succeeded() { n.kick(true) }
 
 // waitEnded runs when an acceptance wait ends.
-func (n *nominator) waitEnded() { n.kick() }
+func (n *nominator) waitEnded() { n.kick(false) }
 
-// kick asks the agent for a round of checks, if it is checking and the budget allows.
-func (n *nominator) kick() {
+// kick asks the agent for a round of checks, if it is checking and, for a success
+// response, the budget allows.
+func (n *nominator) kick(resp bool) {
 	n.mu.Lock()
-	if n.state != nominatorChecking || n.kicks >= maxKicks {
+	if n.state != nominatorChecking || (resp && n.byResp >= maxSuccessKicks) {
 		n.mu.Unlock()
 		return
+	}
+	if resp {
+		n.byResp++
 	}
 	n.kicks++
 	k, pc, hook := n.kicks, n.pc, n.kickHook
