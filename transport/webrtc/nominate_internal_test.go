@@ -204,6 +204,8 @@ func TestKickAsksForARound(t *testing.T) {
 			rec.Net = n
 			return rec, err
 		}
+		var nom *nominator
+		tr.nom.created = func(n *nominator) { nom = n }
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		o, err := tr.NewOffer(ctx)
 		if err != nil {
@@ -253,6 +255,13 @@ func TestKickAsksForARound(t *testing.T) {
 		}
 		o.Close()
 		cancel()
+		// Closed while checking: the nominator ends with the offer, its timers stopped.
+		nom.mu.Lock()
+		state, timers := nom.state, len(nom.timers)
+		nom.mu.Unlock()
+		if state != nominatorDone || timers != 0 {
+			t.Errorf("the nominator of a closed offer: state %v, %d timers", state, timers)
+		}
 	}
 	if !ok {
 		t.Fatal("three rounds of checks asked for never came before pion's 200 ms tick")

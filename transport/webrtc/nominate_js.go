@@ -10,7 +10,8 @@ type nominators struct{}
 // initNominators does nothing in the browser.
 func (t *Transport) initNominators(pwebrtc.SettingEngine) {}
 
-// newPeerConnection returns the PeerConnection of p.
-func (t *Transport) newPeerConnection(_ *pending, cert dtlsCertificate) (*pwebrtc.PeerConnection, error) {
-	return t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+// newPeerConnection returns the PeerConnection of an offer or answer.
+func (t *Transport) newPeerConnection(_ bool, cert dtlsCertificate) (*pwebrtc.PeerConnection, func(), error) {
+	pc, err := t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+	return pc, nil, err
 }

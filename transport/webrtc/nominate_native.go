@@ -191,16 +191,18 @@ func (t *Transport) initNominators(se pwebrtc.SettingEngine) {
 	t.nom = nominators{se: se, baseNet: func() (ptransport.Net, error) { return stdnet.NewNet() }}
 }
 
-// newPeerConnection returns the PeerConnection of p. An offer's ICE agent gets its own
-// network, pion's standard one (which pion otherwise makes for each agent) with its UDP
-// sockets watched by p's nominator, and the nominator follows its ICE state.
-func (t *Transport) newPeerConnection(p *pending, cert dtlsCertificate) (*pwebrtc.PeerConnection, error) {
-	if !p.offerer {
-		return t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+// newPeerConnection returns the PeerConnection of an offer or answer, and for an offer
+// the function that ends its nominator. An offer's ICE agent gets its own network, pion's
+// standard one (which pion otherwise makes for each agent) with its UDP sockets watched
+// by the offer's nominator, and the nominator follows its ICE state.
+func (t *Transport) newPeerConnection(offerer bool, cert dtlsCertificate) (*pwebrtc.PeerConnection, func(), error) {
+	if !offerer {
+		pc, err := t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+		return pc, nil, err
 	}
 	base, err := t.nom.baseNet()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n := &nominator{t: t}
 	if t.nom.created != nil {
@@ -210,13 +212,13 @@ func (t *Transport) newPeerConnection(p *pending, cert dtlsCertificate) (*pwebrt
 	se.SetNet(&watchNet{Net: base, n: n})
 	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(t.peerConnectionConfig(cert))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n.mu.Lock()
 	n.pc = pc
 	n.mu.Unlock()
 	pc.OnICEConnectionStateChange(n.iceState)
-	return pc, nil
+	return pc, n.stop, nil
 }
 
 // watchNet is a network whose UDP sockets tell a nominator when a check's success
