@@ -10,8 +10,9 @@ package webrtc
 // set), or at once when the agent is asked to (a local or remote candidate added), or
 // when the controlled peer's own check arrives on a pair that has already succeeded. The
 // first round pings every pair; the answers come back within one round trip; but unless
-// the peer checks again in the meantime (two of ours do, libwebrtc and libjuice do not),
-// the pair that succeeded is nominated only at the next tick, 200 ms after the start.
+// the peer checks again in the meantime (two of ours do; the JS's libwebrtc, wrtc in
+// Node.js, did not in a trace), the pair that succeeded is nominated only at the next
+// tick, 200 ms after the start.
 // Every connection a JS peer answered took those 200 ms, and a join opens several in turn.
 //
 // The nominator asks for a round at the moments when a pair can become nominatable:
