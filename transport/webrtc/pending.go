@@ -148,6 +148,7 @@ type pending struct {
 	pc      *pwebrtc.PeerConnection // set under t.mu by newPending
 	sdp     string
 	timer   *time.Timer
+	unwatch func() // ends an offer's nominator (nominate_native.go), or nil; set under t.mu
 
 	applied atomic.Bool // Connect was called
 	dcOnce  sync.Once   // an answer accepts the first data channel only
@@ -192,8 +193,9 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 	}
 	cert, err := t.certificate()
 	var pc *pwebrtc.PeerConnection
+	var unwatch func()
 	if err == nil {
-		pc, err = t.api.NewPeerConnection(t.peerConnectionConfig(cert))
+		pc, unwatch, err = t.newPeerConnection(p.offerer, cert) // nominate_native.go
 	}
 	if err != nil {
 		p.close(err)
@@ -207,7 +209,7 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 		}
 	})
 	t.mu.Lock()
-	p.pc, p.timer = pc, timer
+	p.pc, p.timer, p.unwatch = pc, timer, unwatch
 	ended, why := p.state != pendingActive, p.err
 	t.mu.Unlock()
 	if ended { // evicted (or the transport closed) while the PeerConnection was made
@@ -392,9 +394,10 @@ func (t *Transport) unreserve(p *pending) {
 
 // pendingEnd is what closing an offer or answer leaves to do outside t.mu.
 type pendingEnd struct {
-	err   error
-	timer *time.Timer
-	pc    *pwebrtc.PeerConnection
+	err     error
+	timer   *time.Timer
+	pc      *pwebrtc.PeerConnection
+	unwatch func()
 }
 
 // endLocked marks p closed, unless it opened or ended already, and releases its place in
@@ -402,7 +405,7 @@ type pendingEnd struct {
 func (p *pending) endLocked(err error) pendingEnd {
 	p.state, p.err = pendingClosed, err
 	p.t.unreserve(p)
-	return pendingEnd{err, p.timer, p.pc}
+	return pendingEnd{err, p.timer, p.pc, p.unwatch}
 }
 
 // finish completes closing p, outside t.mu.
@@ -415,6 +418,9 @@ func (p *pending) finish(e pendingEnd) {
 	}
 	if e.pc != nil {
 		e.pc.Close()
+	}
+	if e.unwatch != nil {
+		e.unwatch() // pion may not report the ICE state of a closed PeerConnection
 	}
 	if t.log.IsDebug() && e.err != errClosed {
 		t.log.Debug("offer or answer closed", "offerer", p.offerer, "reason", e.err)

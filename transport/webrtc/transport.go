@@ -42,6 +42,7 @@ type Transport struct {
 	cfg    Config
 	log    hclog.Logger
 	api    *pwebrtc.API
+	nom    nominators // offers' prompt nomination (nominate_native.go)
 	iceSrv []pwebrtc.ICEServer
 	adHost string // Config.Advertise split; adPort 0: none
 	adPort int
@@ -139,7 +140,9 @@ func New(cfg *Config) (*Transport, error) {
 	if _, err := t.certificate(); err != nil {
 		return nil, err
 	}
-	t.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(t.settings()))
+	se := t.settings()
+	t.initNominators(se) // nominate_native.go
+	t.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se))
 	return t, nil
 }
 
