@@ -154,8 +154,9 @@ func TestChromiumBehindNAT(t *testing.T) {
 	for _, tc := range []struct{ browser, goNode netlab.NATType }{
 		{netlab.PortRestricted, netlab.EndpointIndependent},
 		{netlab.PortRestricted, netlab.PortRestricted},
-		// Not the browser behind the full cone (eim) NAT: it failed in 7 of 8 runs (the page's bootstrap threw "Cannot read properties of undefined
-		// (reading 'split')": a connection's remoteAddress was undefined, which is what
+		// Not the browser behind the full cone (eim) NAT: it failed in 7 of 8 runs
+		// (the page's bootstrap threw "Cannot read properties of undefined (reading
+		// 'split')": a connection's remoteAddress was undefined, which is what
 		// the bundle's simple-peer reads for a peer-reflexive remote candidate, whose
 		// address Chromium hides in getStats). See the README.
 	} {
