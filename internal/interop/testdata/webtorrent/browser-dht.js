@@ -5,6 +5,13 @@
 //
 //   node browser-dht.js --playwright DIR --bundle FILE --bootstrap H:P
 //        [--announce IH] [--lookup IH] [--get TARGET [--salt SALT]] [--trace] [--timeout S]
+//        [--ice-server URL]... [--no-loopback]
+//
+// --ice-server (repeatable) sets the page's ICE servers through the library's documented
+// option, simple_peer_opts.config.iceServers ([{urls: URL}]); the default is none (the
+// demos' iceServers: []), which the loopback tests use. --no-loopback starts Chromium
+// without --allow-loopback-in-peer-connection (see chromium.js), for a page behind a NAT
+// of internal/netlab.
 //
 // The page's node bootstraps from H:P (find_node), then announces IH (implied_port), then
 // looks up IH (get_peers) and pings every peer found to learn its node ID, then gets the
@@ -31,7 +38,7 @@ window.runDHT = async function (opts) {
   const out = (s) => console.log(s)
   const hex = (b) => Array.from(b || [], (x) => x.toString(16).padStart(2, '0')).join('')
   const made = Date.now()
-  const dht = new webtorrent_dht({ nodes: [opts.bootstrap], simple_peer_opts: { config: { iceServers: [] } } })
+  const dht = new webtorrent_dht({ nodes: [opts.bootstrap], simple_peer_opts: { config: { iceServers: opts.iceServers } } })
   window.dht = dht
   dht._rpc.socket.socket.on('error', () => {})
   dht.on('error', (e) => out('ERROR b ' + (e && (e.message || e))))
@@ -118,8 +125,10 @@ runInChromium({
   timeout: Number(arg('timeout', '60')),
   timeoutLine: 'RESULT timeout b',
   errorPrefix: 'ERROR b ',
+  loopback: !argv.includes('--no-loopback'),
   drive: (p) => p.evaluate((o) => window.runDHT(o), {
     bootstrap: { host: bhost, port: bport }, announce: arg('announce'), lookup: arg('lookup'),
-    get: arg('get'), salt: arg('salt'), trace: argv.includes('--trace')
+    get: arg('get'), salt: arg('salt'), trace: argv.includes('--trace'),
+    iceServers: argv.flatMap((a, i) => a === '--ice-server' ? [{ urls: argv[i + 1] }] : [])
   })
 })

@@ -11,7 +11,7 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 
-module.exports = function runInChromium ({ playwright, bundle, html, timeout, timeoutLine, errorPrefix, drive }) {
+module.exports = function runInChromium ({ playwright, bundle, html, timeout, timeoutLine, errorPrefix, drive, loopback = true }) {
   const { chromium } = require(path.join(path.resolve(playwright), 'node_modules', 'playwright-core'))
   const server = http.createServer((req, res) => {
     if (req.url === '/') { res.writeHead(200, { 'Content-Type': 'text/html' }); return res.end(html) }
@@ -32,9 +32,13 @@ module.exports = function runInChromium ({ playwright, bundle, html, timeout, ti
       // need --allow-loopback-in-peer-connection; mDNS hiding off so that candidates are
       // 127.0.0.1 (the transport resolves .local names, but a lo-only namespace has no
       // multicast).
+      // With loopback false (a page in a namespace with a route out, using a STUN
+      // server) no loopback candidate: Chromium would send STUN from it too, get no
+      // answer, and end its gathering only after the STUN timeout (about 40 s), which
+      // simple-peer 9.1.1 waits for before it signals.
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
         '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        '--allow-loopback-in-peer-connection', '--use-fake-ui-for-media-stream',
+        ...(loopback ? ['--allow-loopback-in-peer-connection'] : []), '--use-fake-ui-for-media-stream',
         '--use-fake-device-for-media-stream', '--disable-features=WebRtcHideLocalIpsWithMdns']
     })
     console.log(`LISTENING impl=chromium version=${ctx.browser() ? ctx.browser().version() : 'unknown'} addr=127.0.0.1:0 pid=${process.pid}`)

@@ -15,6 +15,8 @@
 //       "bootstrap" are its nodes; "noBootstrap" skips the find_node bootstrap lookup (its
 //       first lookup then goes straight to the bootstrap nodes). Once ready it runs
 //       "announce", then "lookup", as the commands below.
+//       "ice":["stun:h:p",...] sets its ICE servers through the library's documented
+//       option, simple_peer_opts.config.iceServers ([{urls}]); the default is none.
 //   {"cmd":"announce","name":"t","ih":"<ih>"}   announce_peer with implied_port
 //   {"cmd":"lookup","name":"q","ih":"<ih>","retries":N}
 //       get_peers lookup; every peer found is pinged over the connection the lookup made
@@ -94,7 +96,8 @@ function hostPort (s) { const i = s.lastIndexOf(':'); return { host: s.slice(0, 
 const hex = (b) => Buffer.from(b).toString('hex')
 
 function makeNode (c) {
-  const opts = { simple_peer_opts: { wrtc, config: { iceServers: [] } }, nodes: (c.bootstrap || []).map(hostPort) }
+  const iceServers = (c.ice || []).map((urls) => ({ urls }))
+  const opts = { simple_peer_opts: { wrtc, config: { iceServers } }, nodes: (c.bootstrap || []).map(hostPort) }
   if (c.noBootstrap) opts.bootstrap = false
   if (c.id) opts.nodeId = Buffer.from(c.id, 'hex') // a Buffer: k-rpc-socket-webrtc takes the ID length from it
   const made = Date.now()
