@@ -164,6 +164,14 @@ type Extension struct {
 	byAddr  map[netip.AddrPort]dht.ID
 	hearsay map[netip.AddrPort]struct{} // connections whose ID came from a relayed signal only
 	ours    map[netip.AddrPort]struct{} // connections whose node answered with our "v"
+	dialing map[dht.ID]*dial            // answers being completed, by the answering node's ID
+}
+
+// A dial is the completion of an answer to one of our offers, which others answering for
+// the same node wait for (see Extension.connect).
+type dial struct {
+	done chan struct{}
+	addr netip.AddrPort // once done: the connection, or invalid when it failed
 }
 
 var _ krpc.Extension = (*Extension)(nil)
@@ -218,6 +226,7 @@ func New(sig Signaler, cfg *Config) (*Extension, error) {
 	e := &Extension{sig: sig, cfg: c, log: c.Logger.Named("signals"),
 		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID),
 		hearsay: make(map[netip.AddrPort]struct{}), ours: make(map[netip.AddrPort]struct{}),
+		dialing:   make(map[dht.ID]*dial),
 		relays:    ratelimit.NewBucket(c.RelayRate, c.RelayBurst),
 		srcRelays: ratelimit.NewPerSource(c.SourceRelayRate, c.SourceRelayBurst, maxRelaySources)}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -521,14 +530,9 @@ func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			addr, err := o.Connect(ctx, s.SDP)
-			if err != nil {
-				e.log.Debug("relayed connection failed", "id", id, "error", err)
-				o.Close()
-				return
+			if addr, ok := e.dial(ctx, id, o, s.SDP); ok {
+				results[i] = result{id, addr}
 			}
-			e.learn(id, addr, false) // the answer's id: the responder relayed it
-			results[i] = result{id, addr}
 		}()
 	}
 	wg.Wait()
@@ -550,6 +554,55 @@ func (e *Extension) connect(ctx context.Context, r *krpc.Return, offers []Offer,
 		r.Values = values
 	} else {
 		r.Nodes, r.Nodes6 = nodes, nil
+	}
+}
+
+// dial completes the offer o with the answer sdp from the node id, and returns the
+// connection. Two nodes a query went to in parallel can both relay our offers to the
+// same node, which then answers both; a JS node keeps the first connection of a node ID
+// and destroys the second when it connects (js-wire-protocol §7.2), and a query sent over
+// the second is lost. So only one answer per node is completed at a time: a later one
+// waits for it and uses its connection, and completes its own only if that one failed.
+func (e *Extension) dial(ctx context.Context, id dht.ID, o Offer, sdp string) (netip.AddrPort, bool) {
+	for {
+		e.mu.Lock()
+		if addr, ok := e.byID[id]; ok {
+			e.mu.Unlock()
+			o.Close()
+			return addr, true
+		}
+		d, busy := e.dialing[id]
+		if !busy {
+			d = &dial{done: make(chan struct{})}
+			e.dialing[id] = d
+		}
+		e.mu.Unlock()
+		if busy {
+			select {
+			case <-d.done:
+			case <-ctx.Done():
+				o.Close()
+				return netip.AddrPort{}, false
+			}
+			if d.addr.IsValid() {
+				o.Close()
+				return d.addr, true
+			}
+			continue // it failed: complete ours
+		}
+		addr, err := o.Connect(ctx, sdp)
+		if err != nil {
+			e.log.Debug("relayed connection failed", "id", id, "error", err)
+			o.Close()
+		} else {
+			e.learn(id, addr, false) // the answer's id: the responder relayed it
+			d.addr = addr
+		}
+		e.mu.Lock()
+		delete(e.dialing, id)
+		e.mu.Unlock()
+		close(d.done)
+		return addr, err == nil
 	}
 }
 
