@@ -59,6 +59,7 @@ type candidate struct {
 	token    string    // from get_peers (or get) responses
 	deadline time.Time // soft deadline, while in flight
 	giveUp   time.Time // until when a stalled query may still be awaited (see awaiting)
+	holdTo   time.Time // the same, for one among the nearest when K < minLookupWidth
 	stalled  bool      // in flight past its soft deadline
 }
 
@@ -187,29 +188,48 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		return nil
 	}
 
-	// awaited reports whether c is a stalled query still worth waiting for: it is not
-	// past its giveUp time.
-	awaited := func(c *candidate, now time.Time) bool {
-		return c.state == candInFlight && c.stalled && now.Before(c.giveUp)
-	}
-	// awaiting returns the earliest giveUp of the stalled queries the lookup waits for,
-	// or the zero time. It waits only while fewer than width nodes answered: on a network
-	// smaller than the width a slow node (a loaded host, a long path) cannot be replaced
-	// by another, and a put or announce that left it out would store on fewer nodes than
-	// exist. A query is awaited up to stalledWaitFactor soft deadlines after it was sent
-	// (at most MaxQueryDeadline), or longer where the measured round trips are longer than
-	// MaxQueryDeadline: a dead node then costs 400 ms on loopback, not a KRPC timeout.
+	// awaiting returns the earliest time until which a stalled query the lookup waits for
+	// is awaited, or the zero time when it waits for none. It waits while fewer than
+	// width nodes answered: on a network smaller than the width a slow node (a loaded
+	// host, a long path) cannot be replaced by another, and a put or announce that left
+	// it out would store on fewer nodes than exist. Such a query is awaited up to
+	// stalledWaitFactor soft deadlines after it was sent (at most MaxQueryDeadline), or
+	// longer where the measured round trips are longer than MaxQueryDeadline: a dead node
+	// then costs 400 ms on loopback, not a KRPC timeout.
+	//
+	// When K is below minLookupWidth (the JS's K=2) it also waits for a stalled query to
+	// a node among the width nearest that did not fail, up to MaxQueryDeadline after it
+	// was sent (or the measured deadline, when longer): the result is then so few nodes
+	// that leaving out one that is merely slow changes it (a get_peers misses the nodes
+	// holding the peers, an announce stores on farther ones), and on the WebTorrent DHT a
+	// responder answers late whenever a relay it waits on is slow. There a dead node's
+	// connection closes and its query fails at once; on a datagram transport it costs
+	// that wait.
 	awaiting := func(live int) time.Time {
-		if live >= width {
-			return time.Time{}
-		}
 		now := time.Now()
 		var earliest time.Time
-		for _, cs := range [][]*candidate{cands, seeds} {
-			for _, c := range cs {
-				if awaited(c, now) && (earliest.IsZero() || c.giveUp.Before(earliest)) {
-					earliest = c.giveUp
+		wait := func(c *candidate, until time.Time) {
+			if c.state == candInFlight && c.stalled && now.Before(until) && (earliest.IsZero() || until.Before(earliest)) {
+				earliest = until
+			}
+		}
+		if live < width {
+			for _, cs := range [][]*candidate{cands, seeds} {
+				for _, c := range cs {
+					wait(c, c.giveUp)
 				}
+			}
+		}
+		if k < width {
+			pos := 0 // c's position among the candidates that did not fail
+			for _, c := range cands {
+				if c.state == candFailed {
+					continue
+				}
+				if pos++; pos > width {
+					break
+				}
+				wait(c, c.holdTo)
 			}
 		}
 		return earliest
@@ -281,6 +301,7 @@ loop:
 			soft, measured := n.softDeadline(c.NodeInfo)
 			c.deadline = sent.Add(soft)
 			c.giveUp = sent.Add(max(min(stalledWaitFactor*soft, n.cfg.MaxQueryDeadline), measured))
+			c.holdTo = sent.Add(max(n.cfg.MaxQueryDeadline, measured))
 			res.Queries++
 			var idp *ID
 			if c.ID != (ID{}) {

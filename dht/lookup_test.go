@@ -2,6 +2,7 @@ package dht
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -152,6 +153,78 @@ func TestLookupUsesLateAnswer(t *testing.T) {
 			t.Errorf("the lookup took %v: it waited for the dead nodes", res.Duration)
 		}
 	})
+}
+
+// With K=2 (the JS's), a lookup waits for a stalled query to a node among the 4 nearest
+// (minLookupWidth), up to MaxQueryDeadline after it was sent: the slow node (a query that
+// waits on relays on the WebTorrent DHT) is among the result, not left out of it. On this
+// datagram network a dead node there costs that wait (over WebRTC its connection closes
+// and the query fails at once), not a KRPC timeout. With K=8 the 8 nearest that did not
+// stall have answered first, and the lookup does not wait.
+func TestSmallKWaitsForNearerStalled(t *testing.T) {
+	for _, tc := range []struct {
+		k        int
+		dead     bool
+		wantSlow bool
+	}{
+		{k: 2, wantSlow: true},
+		{k: 2, dead: true},
+		{k: 8},
+	} {
+		t.Run(fmt.Sprintf("K=%d dead=%v", tc.k, tc.dead), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
+				cfg := &Config{K: tc.k}
+				a, s := c.add(cfg), c.add(cfg)
+				know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 10*time.Millisecond)
+				var others []*Node
+				for range 9 {
+					o := c.add(cfg)
+					know(a, NodeInfo{ID: o.ID(), Addr: o.Addr()}, 10*time.Millisecond)
+					others = append(others, o)
+				}
+				// The others know each other (not s): the lookup hears of enough fast nodes
+				// to end without s.
+				for _, o := range others {
+					for _, p := range others {
+						if o != p {
+							know(o, NodeInfo{ID: p.ID(), Addr: p.Addr()}, 10*time.Millisecond)
+						}
+					}
+				}
+				if !inTable(a, s.ID()) {
+					t.Fatal("the slow node is not in the table")
+				}
+				// s answers after 600 ms: past its soft deadline (50 ms) and the 8 soft
+				// deadlines a lookup with too few answers waits, before MaxQueryDeadline
+				// (1 s).
+				if err := c.net.SetLink(a.Addr().Addr(), s.Addr().Addr(), memory.LinkConfig{Delay: 300 * time.Millisecond}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.dead {
+					s.Close()
+				}
+				synctest.Wait()
+				res, err := a.FindNode(t.Context(), s.ID()) // s is the nearest node there is
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stalled == 0 {
+					t.Fatalf("no query stalled: %+v", res)
+				}
+				gotSlow := len(res.Closest) > 0 && res.Closest[0].ID == s.ID()
+				if gotSlow != tc.wantSlow {
+					t.Errorf("slow node first among the closest: %v, want %v (closest %v, %v)", gotSlow, tc.wantSlow, res.Closest, res.Duration)
+				}
+				if tc.dead && res.Duration > DefaultMaxQueryDeadline+50*time.Millisecond {
+					t.Errorf("the lookup took %v: it waited for the dead node past MaxQueryDeadline", res.Duration)
+				}
+				if !tc.wantSlow && !tc.dead && res.Duration >= 600*time.Millisecond {
+					t.Errorf("the lookup took %v: it waited for the slow node", res.Duration)
+				}
+			})
+		})
+	}
 }
 
 // A node slower than the soft deadline but faster than the KRPC timeout stays in the
