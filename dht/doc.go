@@ -41,7 +41,11 @@
 // that, or a loaded host) it waits for a stalled query up to 8 soft deadlines after
 // sending it (at most MaxQueryDeadline, or the uncapped deadline where measured round
 // trips are longer): a node there cannot be replaced by another, and a put that left it
-// out would store on fewer nodes than exist. Queries still in flight when it returns run on to their timeout in the
+// out would store on fewer nodes than exist. With K below 4 (the WebTorrent DHT's K=2) it
+// also waits for a stalled query to one of the 4 nearest nodes that did not fail, up to
+// MaxQueryDeadline after sending it: the result is then so few nodes that one left out
+// changes it, and a WebTorrent responder answers late whenever a relay it waits on is
+// slow. Queries still in flight when it returns run on to their timeout in the
 // background, so that the routing table learns whether their nodes are alive: a slow node
 // is never counted as failed, a dead one is. An address whose query timed out is left
 // out of lookups for 10 minutes (at most 256 such addresses are remembered), and a node
