@@ -52,14 +52,22 @@ module.exports = function runInChromium ({ playwright, bundle, html, timeout, ti
     await new Promise(() => {})
   }
 
+  // Once a signal asked us to stop, closing the context makes a page call still in
+  // progress fail; that is not the run's failure, and the exit status stays 0.
+  let stopping = false
   async function cleanup (code) {
+    if (stopping) return
+    stopping = true
     try { if (ctx) await ctx.close() } catch (e) {}
     try { server.close() } catch (e) {}
     try { if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true }) } catch (e) {}
     process.exit(code)
   }
   const hard = setTimeout(() => { console.log(timeoutLine); cleanup(1) }, timeout * 1000)
-  main().catch((e) => { console.log(errorPrefix + String(e && e.stack).replace(/\n/g, ' | ')); clearTimeout(hard); cleanup(1) })
+  main().catch((e) => {
+    if (stopping) return
+    console.log(errorPrefix + String(e && e.stack).replace(/\n/g, ' | ')); clearTimeout(hard); cleanup(1)
+  })
   process.on('SIGTERM', () => cleanup(0))
   process.on('SIGINT', () => cleanup(0))
 }
