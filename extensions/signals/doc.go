@@ -16,7 +16,11 @@
 // placeholder (the querier itself, with the shortcut {id: querier}) instead of a null,
 // which bencode would drop, misaligning every later answer; and the querier matches the
 // answers of a JS responder, which does drop them, to its offers by node ID. Relays end
-// in Config.RelayTimeout, in time for a JS querier's 2 s query timeout. A JS node
+// in Config.RelayTimeout, in time for a JS querier's 2 s query timeout, and once one
+// target answered the others get a third of it more: a relay lost on the way does not
+// hold the response for the whole RelayTimeout. When two answers for one node reach a
+// querier (two nodes it queried relayed to it), it completes one and the other shares
+// its connection: a JS node destroys a second connection from the same node. A JS node
 // throws (and a Node.js process dies) when it stores more peers for an infohash than a
 // get_peers carries signals, so our get_peers to a known node pads its offers with
 // entries {id: <that node>} up to Config.PeerSignals: the node relays them to its peers,

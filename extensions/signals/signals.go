@@ -81,7 +81,8 @@ type Config struct {
 	// Extensions are the names sent in our offers and answers. Default none.
 	Extensions []string
 	// RelayTimeout bounds the peer_connection relays of a response: a JS querier gives
-	// up on its query after 2 to 2.5 s. Default 1.5 s.
+	// up on its query after 2 to 2.5 s. Once one relay answered, the others are waited
+	// for RelayTimeout/3 more at most. Default 1.5 s.
 	RelayTimeout time.Duration
 	// ConnectTimeout bounds how long a querier waits for a connection to open once it
 	// has the answer. Default 10 s.
@@ -686,6 +687,8 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 	ctx, cancel := context.WithTimeout(krpc.WithOwnBudget(ctx), e.cfg.RelayTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
+	ended := make(chan bool, len(targets)) // one per relay: whether it brought an answer
+	running := 0
 	own := e.self()
 	for i, t := range targets {
 		if !relayable(decodeSignal(offers[i]), querier, own) || !e.srcRelays.Allow(from.Addr()) || !e.relays.Allow() {
@@ -693,9 +696,12 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 			continue
 		}
 		e.relayed.Add(1)
+		running++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			ok := false
+			defer func() { ended <- ok }()
 			a := &krpc.Args{Extra: krpc.Extra{"signal": offers[i]}}
 			a.ID = own
 			resp, err := e.call.Call(ctx, t.addr, &krpc.Query{Method: MethodPeerConnection, Args: a})
@@ -705,8 +711,30 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 			}
 			if s := resp.Return.Extra["signal"]; decodeSignal(s) != nil {
 				answers[i] = s
+				ok = true
 			}
 		}()
+	}
+	// Once one target answered, the others get RelayTimeout/3 more: a relay lost on the
+	// way would otherwise hold the whole response for RelayTimeout, and a querier's
+	// lookup waits on a late answer from a node near its target (dht's lookup with K=2).
+	// The answers that came make the response; a target left out is left out as it
+	// would be at RelayTimeout.
+	var grace *time.Timer
+	var graceC <-chan time.Time
+	for running > 0 {
+		select {
+		case ok := <-ended:
+			running--
+			if ok && grace == nil && running > 0 {
+				grace = time.NewTimer(e.cfg.RelayTimeout / 3)
+				defer grace.Stop()
+				graceC = grace.C
+			}
+		case <-graceC:
+			cancel()
+			graceC = nil
+		}
 	}
 	wg.Wait()
 	last := -1

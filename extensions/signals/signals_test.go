@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	akrpc "github.com/anacrolix/dht/v2/krpc"
 	"github.com/anacrolix/torrent/bencode"
@@ -238,6 +239,34 @@ func TestResponderPlaceholder(t *testing.T) {
 		// With only one offer and the dead target first, nothing is left.
 		if r := s.query(t, krpc.MethodFindNode, dead.ID(), 1); len(r.Nodes) != 0 || len(answers(t, r)) != 0 {
 			t.Fatalf("trailing failure kept: %v", r.Nodes)
+		}
+	})
+}
+
+// Once one target answered, a target that does not is waited for RelayTimeout/3 more, not
+// the whole RelayTimeout: the response carries the answer that came (and the placeholder)
+// two thirds of a relay timeout sooner. With no answer at all, the whole RelayTimeout.
+func TestResponderRelayGrace(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newResponderSetup(t)
+		dead := s.targets[0]
+		s.w.mem.SetFilter(func(d *memory.Datagram) bool {
+			return d.To != dead.Addr() || !strings.Contains(string(d.Data), "peer_connection")
+		})
+		start := time.Now()
+		r := s.query(t, krpc.MethodFindNode, dead.ID(), 2)
+		if took := time.Since(start); took != DefaultRelayTimeout/3 {
+			t.Errorf("answered after %v, want RelayTimeout/3 (%v) after the live target's answer", took, DefaultRelayTimeout/3)
+		}
+		if sigs := answers(t, r); len(sigs) != 2 || sigs[1].Type != "answer" {
+			t.Fatalf("signals %+v: want the placeholder and the live target's answer", sigs)
+		}
+		start = time.Now()
+		if r := s.query(t, krpc.MethodFindNode, dead.ID(), 1); len(r.Nodes) != 0 {
+			t.Fatalf("nodes %v for the dead target alone", r.Nodes)
+		}
+		if took := time.Since(start); took != DefaultRelayTimeout {
+			t.Errorf("with no answer, answered after %v, want RelayTimeout (%v)", took, DefaultRelayTimeout)
 		}
 	})
 }
