@@ -81,9 +81,10 @@ func (s *FakeSignaler) NewAnswer(ctx context.Context, offer string, from netip.A
 	if err != nil {
 		return nil, err
 	}
+	// As with WebRTC, an offer can be answered more than once (a query sent twice is
+	// relayed twice) until its offerer applies an answer or closes it.
 	s.f.mu.Lock()
 	offerer, ok := s.f.offers[n]
-	delete(s.f.offers, n)
 	s.f.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("fake signaler: offer %d is unknown or used", n)
@@ -109,6 +110,9 @@ func (o *fakeOffer) Connect(ctx context.Context, answer string) (netip.AddrPort,
 	if n != o.n {
 		return netip.AddrPort{}, fmt.Errorf("fake signaler: answer %d applied to offer %d", n, o.n)
 	}
+	o.s.f.mu.Lock()
+	delete(o.s.f.offers, o.n) // used: no later answer links anything
+	o.s.f.mu.Unlock()
 	return peer, nil
 }
 
