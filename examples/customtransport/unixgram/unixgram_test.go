@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -348,8 +349,9 @@ func TestDHT(t *testing.T) {
 			t.Fatalf("bootstrap %v: %v", n.Addr(), err)
 		}
 		if i == 0 {
-			// The first node adds a querier once its ping back is answered; wait for
-			// that, so the next node can learn of the second from it.
+			// The first node adds a querier unconfirmed and hands it out only once its
+			// ping back is answered; wait for that, so the next node can learn of the
+			// second from it.
 			waitKnows(ctx, t, nodes[0], nodes[1].Addr())
 		}
 	}
@@ -388,10 +390,10 @@ func TestDHT(t *testing.T) {
 func waitKnows(ctx context.Context, t *testing.T, n *dht.Node, addr netip.AddrPort) {
 	t.Helper()
 	for {
-		for _, ni := range n.Nodes() {
-			if ni.Addr == addr {
-				return
-			}
+		// Every node n knows is good (it answered n), and addr is one of them.
+		known := n.Nodes()
+		if n.Stats().GoodNodes == len(known) && slices.ContainsFunc(known, func(ni dht.NodeInfo) bool { return ni.Addr == addr }) {
+			return
 		}
 		select {
 		case <-ctx.Done():
