@@ -45,7 +45,9 @@
 // also waits for a stalled query to one of the 4 nearest nodes that did not fail, up to
 // MaxQueryDeadline after sending it: the result is then so few nodes that one left out
 // changes it, and a WebTorrent responder answers late whenever a relay it waits on is
-// slow. Queries still in flight when it returns run on to their timeout in the
+// slow. It does so whatever K on a transport.Reliable transport (WebRTC), where a query
+// is never lost, only slow, and a node that goes away closes its connection (its query
+// fails at once). Queries still in flight when it returns run on to their timeout in the
 // background, so that the routing table learns whether their nodes are alive: a slow node
 // is never counted as failed, a dead one is. An address whose query timed out is left
 // out of lookups for 10 minutes (at most 256 such addresses are remembered), and a node

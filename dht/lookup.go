@@ -204,7 +204,9 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	// holding the peers, an announce stores on farther ones), and on the WebTorrent DHT a
 	// responder answers late whenever a relay it waits on is slow. There a dead node's
 	// connection closes and its query fails at once; on a datagram transport it costs
-	// that wait.
+	// that wait. On a transport.Reliable transport (WebRTC) it waits so whatever K: a
+	// query there is never lost, only slow (a loaded host, a responder waiting on
+	// relays), and the nearest nodes are those the lookup is for.
 	awaiting := func(live int) time.Time {
 		now := time.Now()
 		var earliest time.Time
@@ -220,7 +222,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 				}
 			}
 		}
-		if k < width {
+		if k < width || n.reliable {
 			pos := 0 // c's position among the candidates that did not fail
 			for _, c := range cands {
 				if c.state == candFailed {

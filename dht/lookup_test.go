@@ -160,22 +160,38 @@ func TestLookupUsesLateAnswer(t *testing.T) {
 // waits on relays on the WebTorrent DHT) is among the result, not left out of it. On this
 // datagram network a dead node there costs that wait (over WebRTC its connection closes
 // and the query fails at once), not a KRPC timeout. With K=8 the 8 nearest that did not
-// stall have answered first, and the lookup does not wait.
+// stall have answered first, and the lookup does not wait, unless the transport is
+// reliable (transport.Reliable, as WebRTC): a query there is slow, never lost.
 func TestSmallKWaitsForNearerStalled(t *testing.T) {
 	for _, tc := range []struct {
 		k        int
+		reliable bool
 		dead     bool
 		wantSlow bool
 	}{
 		{k: 2, wantSlow: true},
 		{k: 2, dead: true},
 		{k: 8},
+		{k: 8, reliable: true, wantSlow: true},
 	} {
-		t.Run(fmt.Sprintf("K=%d dead=%v", tc.k, tc.dead), func(t *testing.T) {
+		t.Run(fmt.Sprintf("K=%d reliable=%v dead=%v", tc.k, tc.reliable, tc.dead), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
 				cfg := &Config{K: tc.k}
-				a, s := c.add(cfg), c.add(cfg)
+				var a *Node
+				if tc.reliable {
+					tr, err := c.net.Listen(netip.AddrPort{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if a, err = New(reliable{tr}, cfg); err != nil {
+						t.Fatal(err)
+					}
+					defer func() { a.Close(); tr.Close() }()
+				} else {
+					a = c.add(cfg)
+				}
+				s := c.add(cfg)
 				know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 10*time.Millisecond)
 				var others []*Node
 				for range 9 {
@@ -226,6 +242,12 @@ func TestSmallKWaitsForNearerStalled(t *testing.T) {
 		})
 	}
 }
+
+// reliable is a memory transport that says it is reliable (transport.Reliable), as a
+// WebRTC one does.
+type reliable struct{ *memory.Transport }
+
+func (reliable) Reliable() bool { return true }
 
 // A node slower than the soft deadline but faster than the KRPC timeout stays in the
 // routing table however many lookups stall on it; dead nodes leave it.

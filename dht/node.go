@@ -41,6 +41,8 @@ type Node struct {
 	peers *PeerStore
 	items *ItemStore
 	pong  atomic.Pointer[krpc.Response] // the answer to every ping
+	// reliable: the transport loses no message on an open connection (transport.Reliable)
+	reliable bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +88,9 @@ func New(t transport.Transport, cfg *Config) (*Node, error) {
 	}
 	c = c.withDefaults()
 	n := &Node{cfg: c, t: t, tok: newTokens(c.TokenPeriod), verifying: make(map[netip.AddrPort]struct{}), ready: make(chan struct{})}
+	if r, ok := t.(transport.Reliable); ok {
+		n.reliable = r.Reliable()
+	}
 	n.events = newEvents(c.Events)
 	id := c.ID
 	if id == (ID{}) && c.State != nil {

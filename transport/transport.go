@@ -104,6 +104,14 @@ type ClosedNotifier interface {
 	NotifyClosed(f func(peer netip.AddrPort))
 }
 
+// Reliable is an optional interface of transports that deliver every message sent on an
+// open connection, in order (WebRTC data channels): a query there that has not been
+// answered yet is slow, not lost, and a DHT lookup waits for one to a node near its
+// target (see package dht). Transports without it are taken to lose packets, as UDP does.
+type Reliable interface {
+	Reliable() bool
+}
+
 // Keeper is an optional interface of connection-based transports that close idle
 // connections nobody needs: the DHT marks the connections of the nodes in its routing
 // table as kept (and unmarks them when the nodes leave), as the JS WebTorrent DHT does.

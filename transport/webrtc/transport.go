@@ -241,6 +241,10 @@ func (t *Transport) NotifyClosed(f func(peer netip.AddrPort)) {
 	t.mu.Unlock()
 }
 
+// Reliable reports true (transport.Reliable): a data channel delivers every message, in
+// order, for as long as its connection is open; a peer that goes away closes it.
+func (t *Transport) Reliable() bool { return true }
+
 // Keep marks the connection to addr (or to the peer an alias stands for) as kept, or not
 // (transport.Keeper). A kept connection stays open however long it is idle; one that is
 // not kept is closed once it has received nothing for Config.IdleTimeout. The DHT keeps the
