@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/ice/v2"
+	"github.com/pion/stun"
 	pwebrtc "github.com/pion/webrtc/v3"
 )
 
@@ -60,7 +60,7 @@ func ParseICEServer(s string) (ICEServer, error) {
 
 // checkICEURL checks a STUN or TURN URL with the parser pion applies, and its port.
 func checkICEURL(u string) error {
-	p, err := ice.ParseURL(u) //nolint:staticcheck // pion/stun.ParseURI, an indirect dependency
+	p, err := stun.ParseURI(u)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,6 @@ package webrtc
 // each acceptance wait for one more.
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"slices"
@@ -39,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun"
 	ptransport "github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
 	pwebrtc "github.com/pion/webrtc/v3"
@@ -55,12 +55,11 @@ type nominator struct {
 	t  *Transport
 	pc *pwebrtc.PeerConnection // set before the PeerConnection starts checking
 
-	mu      sync.Mutex
-	state   nominatorState
-	started time.Time // when checking started (observed just after pion's own start)
-	timers  []*time.Timer
-	kicks   int // rounds asked for; the n-th candidate has port n
-	byResp  int // of them, asked for by success responses
+	mu     sync.Mutex
+	state  nominatorState
+	timers []*time.Timer
+	kicks  int // rounds asked for; the n-th candidate has port n
+	byResp int // of them, asked for by success responses
 
 	// kickHook, when set (tests), runs instead of adding the candidate.
 	kickHook func(n int)
@@ -99,21 +98,21 @@ func (n *nominator) iceState(s pwebrtc.ICEConnectionState) {
 	switch s {
 	case pwebrtc.ICEConnectionStateNew:
 	case pwebrtc.ICEConnectionStateChecking:
-		n.start(time.Now())
+		n.start()
 	default:
 		n.stop()
 	}
 }
 
-// start records the start of checking and sets a timer for the end of each acceptance
+// start records that checking started and sets a timer for the end of each acceptance
 // wait.
-func (n *nominator) start(now time.Time) {
+func (n *nominator) start() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.state != nominatorIdle {
 		return
 	}
-	n.state, n.started = nominatorChecking, now
+	n.state = nominatorChecking
 	for _, w := range acceptanceWaits() {
 		n.timers = append(n.timers, time.AfterFunc(w+nominationMargin, n.waitEnded))
 	}
@@ -267,30 +266,12 @@ func (c *watchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // isCheckSuccess reports whether b is a STUN Binding success response with a
 // MESSAGE-INTEGRITY attribute: the answer to a connectivity check (RFC 8445 7.2.5), which
 // the peer signs with its password, not a STUN server's answer during gathering, which is
-// unsigned.
+// unsigned. Packets that are not STUN (DTLS, SCTP: nearly all) fail stun.IsMessage's look
+// at the header and are not decoded.
 func isCheckSuccess(b []byte) bool {
-	const (
-		bindingSuccess   = 0x0101
-		magicCookie      = 0x2112a442
-		messageIntegrity = 0x0008
-	)
-	if len(b) < 20 || binary.BigEndian.Uint16(b) != bindingSuccess || binary.BigEndian.Uint32(b[4:]) != magicCookie {
+	if !stun.IsMessage(b) {
 		return false
 	}
-	n := int(binary.BigEndian.Uint16(b[2:]))
-	if n%4 != 0 || 20+n > len(b) {
-		return false
-	}
-	for a := b[20 : 20+n]; len(a) >= 4; {
-		typ, l := binary.BigEndian.Uint16(a), int(binary.BigEndian.Uint16(a[2:]))
-		if typ == messageIntegrity {
-			return true
-		}
-		l = (l + 3) &^ 3
-		if 4+l > len(a) {
-			return false
-		}
-		a = a[4+l:]
-	}
-	return false
+	m := stun.Message{Raw: b}
+	return m.Decode() == nil && m.Type == stun.BindingSuccess && m.Contains(stun.AttrMessageIntegrity)
 }
