@@ -59,7 +59,7 @@ type candidate struct {
 	token    string    // from get_peers (or get) responses
 	deadline time.Time // soft deadline, while in flight
 	giveUp   time.Time // until when a stalled query may still be awaited (see awaiting)
-	holdTo   time.Time // the same, for one among the nearest when K < minLookupWidth
+	holdTo   time.Time // the same, for one among the nearest (K < minLookupWidth, or reliable)
 	stalled  bool      // in flight past its soft deadline
 }
 

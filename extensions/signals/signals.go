@@ -686,7 +686,6 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 	// Relays spend the extension's budgets, not the node's outbound query budget.
 	ctx, cancel := context.WithTimeout(krpc.WithOwnBudget(ctx), e.cfg.RelayTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
 	ended := make(chan bool, len(targets)) // one per relay: whether it brought an answer
 	running := 0
 	own := e.self()
@@ -697,9 +696,7 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 		}
 		e.relayed.Add(1)
 		running++
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
 			ok := false
 			defer func() { ended <- ok }()
 			a := &krpc.Args{Extra: krpc.Extra{"signal": offers[i]}}
@@ -719,24 +716,15 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 	// way would otherwise hold the whole response for RelayTimeout, and a querier's
 	// lookup waits on a late answer from a node near its target (dht's lookup with K=2).
 	// The answers that came make the response; a target left out is left out as it
-	// would be at RelayTimeout.
-	var grace *time.Timer
-	var graceC <-chan time.Time
-	for running > 0 {
-		select {
-		case ok := <-ended:
-			running--
-			if ok && grace == nil && running > 0 {
-				grace = time.NewTimer(e.cfg.RelayTimeout / 3)
-				defer grace.Stop()
-				graceC = grace.C
-			}
-		case <-graceC:
-			cancel()
-			graceC = nil
+	// would be at RelayTimeout. Each relay writes its answer before it sends on ended,
+	// so once every end is received the answers are all there.
+	graced := false
+	for ; running > 0; running-- {
+		if ok := <-ended; ok && !graced && running > 1 {
+			graced = true
+			defer time.AfterFunc(e.cfg.RelayTimeout/3, cancel).Stop()
 		}
 	}
-	wg.Wait()
 	last := -1
 	for i := range answers {
 		if answers[i] != nil {
