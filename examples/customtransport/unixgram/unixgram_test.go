@@ -52,7 +52,30 @@ func listen(t *testing.T, dir string, addr netip.AddrPort) *unixgram.Transport {
 func TestConformance(t *testing.T) {
 	transporttest.Run(t, func(t *testing.T) (a, b transport.Transport) {
 		dir := tempDir(t)
-		return listen(t, dir, netip.AddrPort{}), listen(t, dir, netip.AddrPort{})
+		// The kernel queues only net.unix.max_dgram_qlen (often 10) datagrams per
+		// socket, so Send relies on the receiver's reader goroutine running within
+		// SendWait. Under CI, every package runs at once with -race on 2 cores, and the
+		// default 100 ms once lost 3 of 200 messages in the Concurrent subtest. The
+		// suite checks that nothing is lost while the receiver reads, so give a starved
+		// reader more time; a failure logs the counters that tell a drop from a loss.
+		cfg := &unixgram.Config{SendWait: 5 * time.Second}
+		ta, err := unixgram.Listen(dir, netip.AddrPort{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tb, err := unixgram.Listen(dir, netip.AddrPort{}, cfg)
+		if err != nil {
+			ta.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("stats: a %+v, b %+v", ta.Stats(), tb.Stats())
+			}
+			ta.Close()
+			tb.Close()
+		})
+		return ta, tb
 	}, transporttest.Options{
 		// No socket is bound there: the kernel says ENOENT.
 		Unreachable: netip.MustParseAddrPort("127.255.255.254:1"),
