@@ -128,6 +128,7 @@ func parseFlags(args []string, output io.Writer) (cfg Config, quiet bool, err er
 	fs.Float64Var(&cfg.Loss, "loss", 0.01, "probability that a packet is lost")
 	fs.DurationVar(&cfg.Delay, "delay", 20*time.Millisecond, "one-way latency of every link")
 	fs.DurationVar(&cfg.Jitter, "jitter", 20*time.Millisecond, "random extra latency per packet, uniform in [0, jitter)")
+	fs.DurationVar(&cfg.Tick, "tick", time.Millisecond, "packets arrive on multiples of this, so that those arriving together run in parallel (0: at their exact times, one at a time)")
 	fs.IntVar(&cfg.K, "k", 8, "bucket size (K)")
 	fs.IntVar(&cfg.Alpha, "alpha", 3, "lookup parallelism (alpha)")
 	fs.DurationVar(&cfg.Settle, "settle", 5*time.Minute, "maintenance time between the bootstrap and the run")

@@ -99,8 +99,8 @@ func (r *Result) SuccessRate() float64 {
 // Print writes the result as a table.
 func (r *Result) Print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "wdht simulation: %d nodes, k %d, alpha %d; links %v + [0, %v) jitter, %.1f%% loss; seed %d\n",
-		c.Nodes, c.K, c.Alpha, c.Delay, c.Jitter, 100*c.Loss, c.Seed)
+	fmt.Fprintf(w, "wdht simulation: %d nodes, k %d, alpha %d; links %v + [0, %v) jitter, %.1f%% loss, %v ticks; seed %d\n",
+		c.Nodes, c.K, c.Alpha, c.Delay, c.Jitter, 100*c.Loss, c.Tick, c.Seed)
 	fmt.Fprintf(w, "clock: simulated (testing/synctest); every time below is simulated unless it says wall\n\n")
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

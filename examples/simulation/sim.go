@@ -26,6 +26,10 @@ type Config struct {
 
 	Delay, Jitter time.Duration // one-way latency of every link: Delay plus [0, Jitter)
 	Loss          float64       // probability that a packet is lost
+	// Tick rounds every packet's arrival up to a multiple of it (memory.Config.Tick), so
+	// that the packets arriving within one tick run together, in parallel; 0 for exact
+	// arrivals, which run one at a time.
+	Tick time.Duration
 
 	K, Alpha int // bucket size and lookup parallelism
 
@@ -51,7 +55,7 @@ func (c *Config) validate() error {
 		return errors.New("-churn must be between 0 and 0.9")
 	case c.Loss < 0 || c.Loss >= 1:
 		return errors.New("-loss must be in [0, 1)")
-	case c.Delay < 0 || c.Jitter < 0 || c.Settle < 0 || c.Window < 0:
+	case c.Delay < 0 || c.Jitter < 0 || c.Tick < 0 || c.Settle < 0 || c.Window < 0:
 		return errors.New("durations must not be negative")
 	case c.K < 1 || c.Alpha < 1:
 		return errors.New("-k and -alpha must be positive")
@@ -156,6 +160,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		cfg: cfg,
 		net: memory.NewNetwork(&memory.Config{
 			Link: memory.LinkConfig{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss},
+			Tick: cfg.Tick,
 			Seed: cfg.Seed,
 		}),
 		start: time.Now(),

@@ -70,13 +70,13 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{Nodes: 10_000, Lookups: 500, Churn: 0.05, Loss: 0.01, Delay: 20 * time.Millisecond,
-		Jitter: 20 * time.Millisecond, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute,
+		Jitter: 20 * time.Millisecond, Tick: time.Millisecond, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute,
 		Batch: 0, Seed: 1}
 	if cfg != want || quiet {
 		t.Errorf("defaults = %+v (quiet %v), want %+v", cfg, quiet, want)
 	}
 	for _, args := range [][]string{
-		{"-n", "1"}, {"-churn", "1"}, {"-loss", "1"}, {"-k", "0"}, {"-delay", "-1s"},
+		{"-n", "1"}, {"-churn", "1"}, {"-loss", "1"}, {"-k", "0"}, {"-delay", "-1s"}, {"-tick", "-1ms"},
 		{"-lookups", "0"}, {"-batch", "-1"}, {"-n", "2", "-churn", "0.5"}, {"extra"}, {"-nonsense"}, {"-memlimit", "-1"},
 	} {
 		if _, _, err := parseFlags(args, io.Discard); err == nil {
@@ -89,7 +89,7 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = Config{Nodes: 10_000, Lookups: 7, Churn: 0.2, Loss: 0.02, Delay: 25 * time.Millisecond,
-		Jitter: 0, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute, Batch: 0, Seed: 1}
+		Jitter: 0, Tick: time.Millisecond, K: 8, Alpha: 3, Settle: 5 * time.Minute, Window: 2 * time.Minute, Batch: 0, Seed: 1}
 	if cfg != want {
 		t.Errorf("-scenario churn = %+v, want %+v", cfg, want)
 	}

@@ -104,6 +104,7 @@ func TestNewNetworkConfig(t *testing.T) {
 		{Link: memory.LinkConfig{Loss: 1.5}},
 		{Link: memory.LinkConfig{Loss: -0.1}},
 		{QueueLen: -1},
+		{Tick: -time.Millisecond},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: Validate = nil, want an error", c)
@@ -269,6 +270,45 @@ func TestJitterSynctest(t *testing.T) {
 		}
 		if s := n.Stats(); s.Delivered != count || s.InFlight() != 0 {
 			t.Errorf("Stats = %+v", s)
+		}
+	})
+}
+
+// TestTickSynctest checks that Config.Tick rounds every delayed arrival up to the next
+// multiple of the tick, never earlier than the link's delay, and leaves undelayed
+// packets alone.
+func TestTickSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const delay, jitter, tick = 20 * time.Millisecond, 10 * time.Millisecond, 4 * time.Millisecond
+		n := memory.NewNetwork(&memory.Config{Link: memory.LinkConfig{Delay: delay, Jitter: jitter}, Tick: tick, Seed: 1})
+		a, b, c := listen(t, n, netip.AddrPort{}), listen(t, n, netip.AddrPort{}), listen(t, n, netip.AddrPort{})
+		if err := n.SetLink(a.LocalAddr().Addr(), c.LocalAddr().Addr(), memory.LinkConfig{}); err != nil { // no delay
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Microsecond) // off the tick
+		start := time.Now()
+		mustSend(t, a, c.LocalAddr(), []byte("now"))
+		if p := mustReceive(t, c); string(p.Data) != "now" || time.Since(start) != 0 {
+			t.Errorf("undelayed packet %q arrived after %v, want at once", p.Data, time.Since(start))
+		}
+		const count = 100
+		for i := range count {
+			mustSend(t, a, b.LocalAddr(), []byte{byte(i)})
+		}
+		instants := map[time.Duration]int{}
+		for range count {
+			p := mustReceive(t, b)
+			at := time.Since(start)
+			if at < delay || at >= delay+jitter+tick || time.Now().UnixNano()%int64(tick) != 0 {
+				t.Errorf("packet %d arrived at +%v (%v), want a multiple of %v within [%v, %v)",
+					p.Data[0], at, time.Now(), tick, delay, delay+jitter+tick)
+			}
+			instants[at]++
+		}
+		// Sent 1.5 ms past the clock's start, packets due within [21.5 ms, 31.5 ms) of it
+		// arrive at 24, 28 or 32 ms: three instants for a hundred packets.
+		if len(instants) > 3 {
+			t.Errorf("packets arrived at %d instants (%v), want at most 3", len(instants), instants)
 		}
 	})
 }

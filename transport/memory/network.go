@@ -89,6 +89,7 @@ func makeHostPair(a, b netip.Addr) hostPair {
 // Network is an in-process packet network. All its methods are safe for concurrent use.
 type Network struct {
 	queueLen    int
+	tick        time.Duration // Config.Tick
 	linked      bool
 	defaultLink LinkConfig
 
@@ -126,6 +127,7 @@ func NewNetwork(cfg *Config) *Network {
 	}
 	return &Network{
 		queueLen:    c.QueueLen,
+		tick:        c.Tick,
 		linked:      c.Linked,
 		defaultLink: c.Link,
 		nodes:       make(map[netip.AddrPort]*Transport),
@@ -396,6 +398,14 @@ func (n *Network) send(from, to netip.AddrPort, b []byte) error {
 		}
 		n.deliverTo(dst, d.From, d.Data)
 		return nil
+	}
+	if n.tick > 0 {
+		now := time.Now()
+		at := now.Add(delay)
+		if r := at.Truncate(n.tick); r.Before(at) {
+			at = r.Add(n.tick)
+		}
+		delay = at.Sub(now)
 	}
 	late := d // escapes to the heap: only for delayed packets
 	time.AfterFunc(delay, func() { n.deliverLate(late) })
