@@ -2,8 +2,11 @@ package dht
 
 import (
 	crand "crypto/rand"
+	"encoding/binary"
 	"hash/crc32"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -84,8 +87,27 @@ func (ni NodeInfo) secure() bool { return VerifyID(ni.ID, ni.Addr.Addr()) }
 // their responses), to learn our external IP. A vote counts per network of reporters,
 // a /24 for IPv4 and a /64 for IPv6 (its latest claim), so that one host, or hosts of
 // one network, cannot outvote the rest.
+//
+// Every node keeps one, so it is packed: a voter is its network in 8 bytes and the index
+// of the IP it claims, and the claimed IPs (rarely more than one or two) are kept once
+// each with the count of their voters. 64 voters take about 1 KiB; a map of prefix to
+// address took 7 KiB, the largest part of an idle node in a simulation of many.
 type bep42Votes struct {
-	votes map[netip.Prefix]netip.Addr // reporter's /24 or /64 -> the IP it said is ours
+	voters  []voter   // at most maxVoters, one per network
+	claimed []claimed // the IPs voters claim, each with its voters' count
+}
+
+// voter is one network's vote: net is its /24 (IPv4, in the low 24 bits) or /64
+// (IPv6), v6 tells which, and ip indexes bep42Votes.claimed.
+type voter struct {
+	net uint64
+	v6  bool
+	ip  uint8
+}
+
+type claimed struct {
+	ip     netip.Addr
+	voters int
 }
 
 // ipVotesNeeded is how many networks of reporters must agree before we believe them,
@@ -94,46 +116,68 @@ type bep42Votes struct {
 const ipVotesNeeded = 3
 
 // maxVoters bounds the networks whose votes are kept: a new one beyond replaces one at
-// random (Go's map order).
+// random. It must fit voter.ip's index space (claimed IPs are at most voters).
 const maxVoters = 64
 
 // voterNet returns the network a reporter votes for: its /24 (IPv4) or /64 (IPv6).
-func voterNet(reporter netip.Addr) netip.Prefix {
-	bits := 64
+func voterNet(reporter netip.Addr) (net uint64, v6 bool) {
 	if reporter.Is4() {
-		bits = 24
+		b := reporter.As4()
+		return uint64(b[0])<<16 | uint64(b[1])<<8 | uint64(b[2]), false
 	}
-	p, _ := reporter.WithZone("").Prefix(bits)
-	return p
+	b := reporter.As16()
+	return binary.BigEndian.Uint64(b[:8]), true
 }
 
 // add counts reporter's claim that our IP is ip and returns ip when at least
 // ipVotesNeeded networks of reporters say so and they are at least two thirds of the
 // networks that voted.
 func (v *bep42Votes) add(ip, reporter netip.Addr) (netip.Addr, bool) {
-	ip, reporter = ip.Unmap(), reporter.Unmap()
+	ip, reporter = ip.Unmap().WithZone(""), reporter.Unmap()
 	if !ip.IsValid() || ip.IsUnspecified() || !reporter.IsValid() {
 		return netip.Addr{}, false
 	}
-	if v.votes == nil {
-		v.votes = make(map[netip.Prefix]netip.Addr)
+	net, v6 := voterNet(reporter)
+	vi := slices.IndexFunc(v.voters, func(x voter) bool { return x.net == net && x.v6 == v6 })
+	switch {
+	case vi >= 0:
+		v.unvote(vi)
+	case len(v.voters) >= maxVoters:
+		vi = rand.IntN(len(v.voters))
+		v.unvote(vi)
+	default:
+		vi = len(v.voters)
+		v.voters = append(v.voters, voter{})
 	}
-	key := voterNet(reporter)
-	if _, ok := v.votes[key]; !ok && len(v.votes) >= maxVoters {
-		for k := range v.votes {
-			delete(v.votes, k)
-			break
-		}
+	ci := slices.IndexFunc(v.claimed, func(c claimed) bool { return c.ip == ip })
+	if ci < 0 {
+		ci = len(v.claimed)
+		v.claimed = append(v.claimed, claimed{ip: ip})
 	}
-	v.votes[key] = ip
-	agree := 0
-	for _, said := range v.votes {
-		if said == ip {
-			agree++
-		}
-	}
-	if agree < ipVotesNeeded || 3*agree < 2*len(v.votes) {
+	v.claimed[ci].voters++
+	v.voters[vi] = voter{net: net, v6: v6, ip: uint8(ci)}
+	agree := v.claimed[ci].voters
+	if agree < ipVotesNeeded || 3*agree < 2*len(v.voters) {
 		return netip.Addr{}, false
 	}
 	return ip, true
+}
+
+// unvote takes voter i's vote back from the IP it claimed, and forgets the IP when no
+// voter claims it any more (the last claimed IP moves into its place).
+func (v *bep42Votes) unvote(i int) {
+	ci := int(v.voters[i].ip)
+	if v.claimed[ci].voters--; v.claimed[ci].voters > 0 {
+		return
+	}
+	last := len(v.claimed) - 1
+	if ci != last {
+		v.claimed[ci] = v.claimed[last]
+		for j := range v.voters {
+			if int(v.voters[j].ip) == last {
+				v.voters[j].ip = uint8(ci)
+			}
+		}
+	}
+	v.claimed = v.claimed[:last]
 }

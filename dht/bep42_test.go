@@ -2,6 +2,7 @@ package dht
 
 import (
 	"fmt"
+	mrand "math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -92,8 +93,70 @@ func TestIPVotes(t *testing.T) {
 	for i := range 1000 {
 		v.add(netip.MustParseAddr("203.0.113.9"), netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}))
 	}
-	if len(v.votes) > maxVoters {
-		t.Fatalf("%d votes kept, want at most %d", len(v.votes), maxVoters)
+	if len(v.voters) > maxVoters || cap(v.voters) > maxVoters {
+		t.Fatalf("%d votes kept (room for %d), want at most %d", len(v.voters), cap(v.voters), maxVoters)
+	}
+	checkVotes(t, &v)
+}
+
+// checkVotes checks bep42Votes' bookkeeping: every claimed IP has voters, and its count
+// is the number of voters whose index points at it.
+func checkVotes(t *testing.T, v *bep42Votes) {
+	t.Helper()
+	counts := make([]int, len(v.claimed))
+	for _, x := range v.voters {
+		if int(x.ip) >= len(counts) {
+			t.Fatalf("voter %+v points past the %d claimed IPs", x, len(v.claimed))
+		}
+		counts[x.ip]++
+	}
+	for i, c := range v.claimed {
+		if c.voters != counts[i] || c.voters == 0 {
+			t.Fatalf("claimed %v counts %d voters, %d point at it", c.ip, c.voters, counts[i])
+		}
+	}
+}
+
+// TestIPVotesModel checks the packed votes against a map from network to claim (what
+// they replaced), over random votes of up to maxVoters networks of both families (an
+// IPv4 /24 and an IPv6 /64 of the same 64-bit value are different networks) for a few
+// IPs.
+func TestIPVotesModel(t *testing.T) {
+	r := mrand.New(mrand.NewPCG(1, 2))
+	ips := []netip.Addr{netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("2001:db8::9")}
+	for range 200 {
+		var v bep42Votes
+		model := map[netip.Prefix]netip.Addr{}
+		for range 300 {
+			var reporter netip.Addr
+			n := r.IntN(maxVoters / 2)
+			if r.IntN(2) == 0 { // 198.51.n.x and ::c6:33nn:0:0:x: /24 and /64 of the same bits
+				reporter = netip.AddrFrom4([4]byte{198, 51, byte(n), byte(r.IntN(256))})
+			} else {
+				reporter = netip.AddrFrom16([16]byte{5: 198, 6: 51, 7: byte(n), 15: byte(r.IntN(256))})
+			}
+			ip := ips[r.IntN(len(ips))]
+			got, ok := v.add(ip, reporter)
+			bits := 64
+			if reporter.Is4() {
+				bits = 24
+			}
+			model[netip.PrefixFrom(reporter, bits).Masked()] = ip
+			agree := 0
+			for _, said := range model {
+				if said == ip {
+					agree++
+				}
+			}
+			want := agree >= ipVotesNeeded && 3*agree >= 2*len(model)
+			if ok != want || ok && got != ip {
+				t.Fatalf("add(%v, %v) = %v %v, want %v (model %v)", ip, reporter, got, ok, want, model)
+			}
+			if len(v.voters) != len(model) {
+				t.Fatalf("%d voters, the model has %d", len(v.voters), len(model))
+			}
+			checkVotes(t, &v)
+		}
 	}
 }
 
@@ -217,7 +280,7 @@ func TestOneNetworkCannotChangeID(t *testing.T) {
 			t.Fatalf("reporters of one /24 changed the node's ID to %v (was %v), external IP %v", st.ID, old, st.ExternalIP)
 		}
 		x.mu.Lock()
-		votes := len(x.votes.votes)
+		votes := len(x.votes.voters)
 		x.mu.Unlock()
 		if votes != 2 { // x verified the well-behaved node with a ping: its answer votes too
 			t.Fatalf("%d votes kept, want one for the reporters' /24 and one for the well-behaved node's", votes)
