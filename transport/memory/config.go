@@ -34,8 +34,9 @@ type Config struct {
 	// one packet at a time and spends much of its CPU on putting threads to sleep and
 	// waking them. Packets that arrive at the same instant run in parallel. A tick of
 	// a millisecond, well below the delays simulated, changes no figure measured in
-	// milliseconds; packets that arrive within one tick are delivered in no particular
-	// order. Zero keeps every arrival at its exact time. Packets sent with no delay
+	// milliseconds. The packets due at one instant are delivered together, in the
+	// order they were sent, by one timer (without a Tick every packet has a timer and,
+	// when it fires, a goroutine of its own). Zero keeps every arrival at its exact time. Packets sent with no delay
 	// (a link without delay, or a jitter draw of zero on a link without Delay) are
 	// delivered at once, whatever Tick says.
 	Tick time.Duration

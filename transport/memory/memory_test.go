@@ -310,6 +310,26 @@ func TestTickSynctest(t *testing.T) {
 		if len(instants) > 3 {
 			t.Errorf("packets arrived at %d instants (%v), want at most 3", len(instants), instants)
 		}
+		// Packets due at one instant arrive in the order they were sent.
+		if err := n.SetLink(a.LocalAddr().Addr(), b.LocalAddr().Addr(), memory.LinkConfig{Delay: delay}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range count {
+			mustSend(t, a, b.LocalAddr(), []byte{byte(i)})
+		}
+		synctest.Wait()
+		start = time.Now()
+		for i := range count {
+			if p := mustReceive(t, b); p.Data[0] != byte(i) {
+				t.Fatalf("packet %d arrived as the %dth of its instant", p.Data[0], i)
+			}
+		}
+		if since := time.Since(start); since != delay {
+			t.Errorf("packets sent at one instant arrived over %v, want together, %v later", since, delay)
+		}
+		if s := n.Stats(); s.Delivered != 2*count+1 || s.InFlight() != 0 {
+			t.Errorf("Stats = %+v", s)
+		}
 	})
 }
 

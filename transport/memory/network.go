@@ -95,13 +95,19 @@ type Network struct {
 
 	filter atomic.Pointer[Filter]
 
-	mu        sync.RWMutex
-	nodes     map[netip.AddrPort]*Transport
-	links     map[hostPair]LinkConfig // overrides of defaultLink
-	groups    map[netip.Addr]int      // partition group of each named host; others are in group 0
-	next      netip.Addr              // next address Listen tries to allocate
-	randMu    sync.Mutex
-	rand      *rand.Rand
+	mu     sync.RWMutex
+	nodes  map[netip.AddrPort]*Transport
+	links  map[hostPair]LinkConfig // overrides of defaultLink
+	groups map[netip.Addr]int      // partition group of each named host; others are in group 0
+	next   netip.Addr              // next address Listen tries to allocate
+	randMu sync.Mutex
+	rand   *rand.Rand
+
+	// With a Tick, the packets due at one instant wait in one batch, delivered by one
+	// timer: no timer and no goroutine per packet.
+	batchMu sync.Mutex
+	batches map[int64][]Datagram // arrival (UnixNano) -> the packets due then, in send order
+
 	sent      atomic.Uint64
 	unreach   atomic.Uint64
 	delivered atomic.Uint64
@@ -405,11 +411,41 @@ func (n *Network) send(from, to netip.AddrPort, b []byte) error {
 		if r := at.Truncate(n.tick); r.Before(at) {
 			at = r.Add(n.tick)
 		}
-		delay = at.Sub(now)
+		n.addToBatch(at, at.Sub(now), d)
+		return nil
 	}
 	late := d // escapes to the heap: only for delayed packets
 	time.AfterFunc(delay, func() { n.deliverLate(late) })
 	return nil
+}
+
+// addToBatch queues d for delivery at at, delay from now: in the batch of that instant,
+// whose timer, set by the batch's first packet, delivers them all.
+func (n *Network) addToBatch(at time.Time, delay time.Duration, d Datagram) {
+	key := at.UnixNano()
+	n.batchMu.Lock()
+	defer n.batchMu.Unlock()
+	b, ok := n.batches[key]
+	if !ok {
+		if n.batches == nil {
+			n.batches = make(map[int64][]Datagram)
+		}
+		time.AfterFunc(delay, func() { n.deliverBatch(key) })
+	}
+	n.batches[key] = append(b, d)
+}
+
+// deliverBatch delivers the packets due at key, in the order they were sent. (A packet
+// whose sender computed key just before the batch left starts a batch of its own, which
+// its own timer delivers.)
+func (n *Network) deliverBatch(key int64) {
+	n.batchMu.Lock()
+	b := n.batches[key]
+	delete(n.batches, key)
+	n.batchMu.Unlock()
+	for i := range b {
+		n.deliverLate(b[i])
+	}
 }
 
 // linkedRouteLocked returns the ErrUnreachable to report when from cannot reach to in
