@@ -177,7 +177,7 @@ type nodeStats struct {
 	queries               uint64
 }
 
-var nodeStatsRE = regexp.MustCompile(`^NODESTATS seq=(\d+) rss=(\d+) heap=(\d+) goroutines=(\d+) cpu_ns=(\d+) conns=(\d+) opened=(\d+) failed=(\d+) queries=(\d+)`)
+var nodeStatsRE = regexp.MustCompile(`^NODESTATS seq=(\d+) rss=(\d+) heap=(\d+) stacks=(\d+) goroutines=(\d+) cpu_ns=(\d+) conns=(\d+) opened=(\d+) failed=(\d+) queries=(\d+)`)
 
 func startNode(ctx context.Context, cfg config) (*node, error) {
 	exe, err := os.Executable()
@@ -228,8 +228,8 @@ func (n *node) stats(ctx context.Context) (nodeStats, error) {
 		v[i], _ = strconv.ParseInt(f[i], 10, 64)
 	}
 	return nodeStats{
-		procStats: procStats{rss: v[2], heap: v[3], goroutines: int(v[4]), cpu: v[5]},
-		conns:     int(v[6]), opened: int(v[7]), failed: int(v[8]), queries: uint64(v[9]),
+		procStats: procStats{rss: v[2], heap: v[3], stacks: v[4], goroutines: int(v[5]), cpu: v[6]},
+		conns:     int(v[7]), opened: int(v[8]), failed: int(v[9]), queries: uint64(v[10]),
 	}, nil
 }
 
@@ -482,9 +482,10 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "connect time\tp50 %v, p90 %v, p99 %v, max %v\n", ms(percentile(ct, 0.5)), ms(percentile(ct, 0.9)), ms(percentile(ct, 0.99)), ms(percentile(ct, 1)))
 	fmt.Fprintf(tw, "ping\t%d of %d connected peers answered\n", r.pinged, r.connected)
 	conns := r.open.conns
-	fmt.Fprintf(tw, "node memory\t%d connections open: RSS %s (%s before), %s per connection; heap %s (%s before), %s per connection\n",
+	fmt.Fprintf(tw, "node memory\t%d connections open: RSS %s (%s before), %s per connection; heap %s (%s before), %s per connection; stacks %s (%s before), %s per connection\n",
 		conns, mib(r.open.rss), mib(r.base.rss), perConn(r.open.rss, r.base.rss, conns),
-		mib(r.open.heap), mib(r.base.heap), perConn(r.open.heap, r.base.heap, conns))
+		mib(r.open.heap), mib(r.base.heap), perConn(r.open.heap, r.base.heap, conns),
+		mib(r.open.stacks), mib(r.base.stacks), perConn(r.open.stacks, r.base.stacks, conns))
 	gpc := "-"
 	if conns > 0 {
 		gpc = fmt.Sprintf("%.1f", float64(r.open.goroutines-r.base.goroutines)/float64(conns))

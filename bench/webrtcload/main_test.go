@@ -55,7 +55,7 @@ func TestWebrtcloadSmall(t *testing.T) {
 	if res.open.conns < peers || res.base.conns != 0 {
 		t.Errorf("the node had %d connections before and %d with the peers connected; want 0 and at least %d", res.base.conns, res.open.conns, peers)
 	}
-	if res.open.rss <= res.base.rss || res.open.heap <= res.base.heap || res.open.goroutines <= res.base.goroutines {
+	if res.open.rss <= res.base.rss || res.open.heap <= res.base.heap || res.open.stacks <= res.base.stacks || res.open.goroutines <= res.base.goroutines {
 		t.Errorf("the node did not grow with its connections: before %+v, after %+v", res.base, res.open)
 	}
 	if res.answered == 0 || res.answered > res.queries || res.queryCPU <= 0 {

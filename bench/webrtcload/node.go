@@ -100,8 +100,8 @@ func runNode(args []string) error {
 		}
 		ts := tr.Stats()
 		ks := n.Server().Stats()
-		fmt.Printf("NODESTATS seq=%d rss=%d heap=%d goroutines=%d cpu_ns=%d conns=%d opened=%d failed=%d queries=%d\n",
-			seq, st.rss, st.heap, st.goroutines, st.cpu, ts.Conns, ts.Opened, ts.Failed, ks.QueriesIn)
+		fmt.Printf("NODESTATS seq=%d rss=%d heap=%d stacks=%d goroutines=%d cpu_ns=%d conns=%d opened=%d failed=%d queries=%d\n",
+			seq, st.rss, st.heap, st.stacks, st.goroutines, st.cpu, ts.Conns, ts.Opened, ts.Failed, ks.QueriesIn)
 	}
 	return in.Err()
 }
@@ -110,6 +110,7 @@ func runNode(args []string) error {
 type procStats struct {
 	rss        int64 // resident set, bytes
 	heap       int64 // heap in use after a collection (runtime.MemStats.HeapInuse), bytes
+	stacks     int64 // goroutine stacks (runtime.MemStats.StackInuse), bytes
 	goroutines int
 	cpu        int64 // user + system CPU time since the start, ns
 }
@@ -124,6 +125,7 @@ func sample(context.Context) procStats {
 	return procStats{
 		rss:        currentRSS(),
 		heap:       int64(m.HeapInuse),
+		stacks:     int64(m.StackInuse),
 		goroutines: runtime.NumGoroutine(),
 		cpu:        ru.Utime.Nano() + ru.Stime.Nano(),
 	}
