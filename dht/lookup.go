@@ -104,19 +104,29 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 
 	var cands []*candidate // known IDs, nearest first
 	var seeds []*candidate // unknown IDs, queried in order
-	byID := make(map[ID]*candidate)
-	byAddr := make(map[netip.AddrPort]*candidate)
 	limit := max(8*k, 64)
+	// Sized for a typical lookup, which knows a few dozen nodes: growing the maps from
+	// empty, and a candidate allocated each, made a fifth of a simulation's garbage.
+	byID := make(map[ID]*candidate, limit)
+	byAddr := make(map[netip.AddrPort]*candidate, limit)
+	var slab []candidate // candidates are allocated in chunks, never moved
+	newCandidate := func(c candidate) *candidate {
+		if len(slab) == cap(slab) {
+			slab = make([]candidate, 0, 16)
+		}
+		slab = append(slab, c)
+		return &slab[len(slab)-1]
+	}
 
 	insert := func(ni NodeInfo, depth int) *candidate {
 		if byID[ni.ID] != nil || byAddr[ni.Addr] != nil || ni.ID == self || n.cfg.EnforceSecureIDs && !ni.secure() && !ExemptIP(ni.Addr.Addr()) {
 			return nil
 		}
-		c := &candidate{NodeInfo: ni, depth: depth}
-		i, _ := slices.BinarySearchFunc(cands, c, func(a, b *candidate) int { return cmpDistance(&spec.target, &a.ID, &b.ID) })
+		i, _ := slices.BinarySearchFunc(cands, &ni.ID, func(a *candidate, id *ID) int { return cmpDistance(&spec.target, &a.ID, id) })
 		if i >= limit {
 			return nil
 		}
+		c := newCandidate(candidate{NodeInfo: ni, depth: depth})
 		cands = slices.Insert(cands, i, c)
 		byID[ni.ID], byAddr[ni.Addr] = c, c
 		if len(cands) > limit {
@@ -150,7 +160,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	}
 	for _, a := range spec.seeds {
 		if byAddr[a] == nil && usableAddr(a) {
-			c := &candidate{NodeInfo: NodeInfo{Addr: a}, depth: 1}
+			c := newCandidate(candidate{NodeInfo: NodeInfo{Addr: a}, depth: 1})
 			byAddr[a] = c
 			seeds = append(seeds, c)
 		}
