@@ -41,7 +41,12 @@ func tempDir(t *testing.T) string {
 
 func listen(t *testing.T, dir string, addr netip.AddrPort) *unixgram.Transport {
 	t.Helper()
-	tr, err := unixgram.Listen(dir, addr, nil)
+	return listenConfig(t, dir, addr, nil)
+}
+
+func listenConfig(t *testing.T, dir string, addr netip.AddrPort, cfg *unixgram.Config) *unixgram.Transport {
+	t.Helper()
+	tr, err := unixgram.Listen(dir, addr, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,21 +64,11 @@ func TestConformance(t *testing.T) {
 		// suite checks that nothing is lost while the receiver reads, so give a starved
 		// reader more time; a failure logs the counters that tell a drop from a loss.
 		cfg := &unixgram.Config{SendWait: 5 * time.Second}
-		ta, err := unixgram.Listen(dir, netip.AddrPort{}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tb, err := unixgram.Listen(dir, netip.AddrPort{}, cfg)
-		if err != nil {
-			ta.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
+		ta, tb := listenConfig(t, dir, netip.AddrPort{}, cfg), listenConfig(t, dir, netip.AddrPort{}, cfg)
+		t.Cleanup(func() { // runs before the Cleanups that close them
 			if t.Failed() {
 				t.Logf("stats: a %+v, b %+v", ta.Stats(), tb.Stats())
 			}
-			ta.Close()
-			tb.Close()
 		})
 		return ta, tb
 	}, transporttest.Options{
