@@ -106,7 +106,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	var seeds []*candidate // unknown IDs, queried in order
 	limit := max(8*k, 64)
 	// Sized for a typical lookup, which knows a few dozen nodes: growing the maps from
-	// empty, and a candidate allocated each, made a fifth of a simulation's garbage.
+	// empty, and a candidate allocated each, made a sixth of a simulation's garbage.
 	byID := make(map[ID]*candidate, limit)
 	byAddr := make(map[netip.AddrPort]*candidate, limit)
 	var slab []candidate // candidates are allocated in chunks, never moved

@@ -32,13 +32,13 @@ type Config struct {
 	// every goroutine of the bubble is blocked, one instant at a time: with jitter,
 	// nearly every packet arrives at an instant of its own, so a large simulation runs
 	// one packet at a time and spends much of its CPU on putting threads to sleep and
-	// waking them. Packets that arrive at the same instant run in parallel. A tick of
-	// a millisecond, well below the delays simulated, changes no figure measured in
-	// milliseconds. The packets due at one instant are delivered together, in the
+	// waking them. The packets due at one instant are delivered together, in the
 	// order they were sent, by one timer (without a Tick every packet has a timer and,
-	// when it fires, a goroutine of its own). Zero keeps every arrival at its exact time. Packets sent with no delay
-	// (a link without delay, or a jitter draw of zero on a link without Delay) are
-	// delivered at once, whatever Tick says.
+	// when it fires, a goroutine of its own), and their receivers handle them in
+	// parallel. A tick of a millisecond, well below the delays simulated, changes no
+	// figure measured in milliseconds. Zero keeps every arrival at its exact time.
+	// Packets sent with no delay (a link without delay, or a jitter draw of zero on a
+	// link without Delay) are delivered at once, whatever Tick says.
 	Tick time.Duration
 
 	// Seed seeds the pseudo-random source of jitter and loss, so that a run that
