@@ -24,6 +24,14 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // go test -run TestSimulation200 -v ./extensions/signals -args -sim.loss 0.02
 var simLoss = flag.Float64("sim.loss", 0, "TestSimulation200: probability that a packet is lost")
 
+// simVanish makes TestSimulation200's nodes vanish between the announces and the lookups,
+// each with this probability but for the signalling node, the announcers and the
+// lookers: every packet to or from them is dropped, as for a browser that lost its
+// network, whose connections stay up until ICE notices (seconds later). Like -sim.loss it
+// is for measuring: a run with it may miss lookups and fail. go test -run
+// TestSimulation200 -v ./extensions/signals -args -sim.vanish 0.3
+var simVanish = flag.Float64("sim.vanish", 0, "TestSimulation200: probability that a node other than the signalling node, announcers and lookers vanishes before the lookups")
+
 // webNet is a WebRTC-style network on a linked memory network: nodes reach only the
 // nodes they are linked to, and link through the extension's relays.
 type webNet struct {
@@ -76,8 +84,9 @@ func median(xs []int) int {
 }
 
 // TestSimulation200 runs 200 nodes that all bootstrap from one signalling node; every
-// other connection is made through the extension's relays. Announces and get_peers
-// lookups succeed for every infohash, and so do BEP 44 puts and gets.
+// other connection is made through the extension's relays. 40 announces run at once,
+// then 40 get_peers lookups (after -sim.vanish's nodes vanished), which find every
+// announced peer; BEP 44 puts and gets follow, and every item is read back.
 func TestSimulation200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 nodes")
@@ -108,25 +117,58 @@ func TestSimulation200(t *testing.T) {
 			}
 			return w.nodes[a], w.nodes[b]
 		}
+		type pair struct {
+			announcer, looker *dht.Node
+			ih                dht.ID
+			ar                *dht.AnnounceResult
+		}
+		pairs := make([]pair, infohashes)
+		for i := range pairs {
+			pairs[i].announcer, pairs[i].looker = pick()
+			pairs[i].ih = dht.RandomID()
+		}
 		var wg sync.WaitGroup
-		var mu sync.Mutex
-		found := 0
-		var latency, timeToPeer []time.Duration // simulated
-		for range infohashes {
-			announcer, looker := pick()
-			ih := dht.RandomID()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				ar, err := announcer.Announce(t.Context(), ih, 0)
+		for i := range pairs {
+			wg.Go(func() {
+				p := &pairs[i]
+				ar, err := p.announcer.Announce(t.Context(), p.ih, 0)
 				if err != nil {
 					t.Errorf("announce: %v", err)
 					return
 				}
+				p.ar = ar
+			})
+		}
+		wg.Wait()
+		if *simVanish > 0 {
+			keep := map[netip.AddrPort]bool{signalling.Addr(): true}
+			for _, p := range pairs { // a vanished announcer is a peer that cannot be found
+				keep[p.looker.Addr()], keep[p.announcer.Addr()] = true, true
+			}
+			var silent []netip.AddrPort
+			for _, n := range w.nodes {
+				if !keep[n.Addr()] && rng.Float64() < *simVanish {
+					silent = append(silent, n.Addr())
+				}
+			}
+			w.mem.SetFilter(func(d *memory.Datagram) bool {
+				return !slices.Contains(silent, d.From) && !slices.Contains(silent, d.To)
+			})
+			t.Logf("%d of %d nodes vanished", len(silent), nodes)
+		}
+		var mu sync.Mutex
+		found := 0
+		var latency, timeToPeer []time.Duration // simulated
+		for i := range pairs {
+			p := pairs[i]
+			if p.ar == nil {
+				continue
+			}
+			wg.Go(func() {
 				ok := false
 				start := time.Now()
 				var toPeer time.Duration
-				lr, err := looker.GetPeers(t.Context(), ih, func(netip.AddrPort, dht.NodeInfo) bool {
+				lr, err := p.looker.GetPeers(t.Context(), p.ih, func(netip.AddrPort, dht.NodeInfo) bool {
 					if !ok {
 						toPeer = time.Since(start)
 					}
@@ -135,7 +177,7 @@ func TestSimulation200(t *testing.T) {
 				})
 				if !ok && lr != nil {
 					t.Logf("not found: %v announced to %v (stored on %d); the lookup ended at %v (%d queries, %d responses)",
-						ih, ar.Lookup.Closest, ar.Stored, lr.Closest, lr.Queries, lr.Responses)
+						p.ih, p.ar.Lookup.Closest, p.ar.Stored, lr.Closest, lr.Queries, lr.Responses)
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -148,7 +190,7 @@ func TestSimulation200(t *testing.T) {
 					found++
 					timeToPeer = append(timeToPeer, toPeer)
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		t.Logf("get_peers found a peer for %d of %d announced infohashes", found, infohashes)
