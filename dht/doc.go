@@ -46,17 +46,23 @@
 // MaxQueryDeadline after sending it: the result is then so few nodes that one left out
 // changes it, and a WebTorrent responder answers late whenever a relay it waits on is
 // slow. It does so whatever K on a transport.Reliable transport (WebRTC), where a query
-// is never lost, only slow, and a node that goes away closes its connection (its query
-// fails at once). Queries still in flight when it returns run on to their timeout in the
-// background, so that the routing table learns whether their nodes are alive: a slow node
-// is never counted as failed, a dead one is. An address whose query timed out is left
-// out of lookups for 10 minutes (at most 256 such addresses are remembered), and a node
-// that fails is evicted at once when its bucket's replacement cache holds a node to take
-// its place (after Config.MaxFailures failures otherwise). Every lookup, maintenance
-// lookups included, ends after Config.MaxLookupQueries queries (200) or
-// MaxLookupDuration (30 s), with what it found (LookupResult.Capped); a get_peers
-// lookup delivers at most 4,096 distinct peers. Announce and Put send to the K closest
-// nodes that answered the lookup they just ran, with the tokens those answers carried.
+// is never lost, only slow, and a node that leaves closes its connection (its query
+// fails at once). Such a wait lasts only while the node shows it is alive: when the
+// query stalls the lookup pings the node, and until the ping is answered it waits only 4
+// of the node's soft deadlines, and at least 1 s (a retransmission timeout), after
+// sending it. A responder waiting on relays answers a ping at once; a node that vanished
+// without closing its connection (a browser that lost its network) answers neither, and
+// costs that wait, not MaxQueryDeadline or the KRPC timeout. Queries still in flight
+// when it returns run on to their timeout in the background, so that the routing table
+// learns whether their nodes are alive: a slow node is never counted as failed, a dead
+// one is. An address whose query timed out is left out of lookups for 10 minutes (at most
+// 256 such addresses are remembered), and a node that fails is evicted at once when its
+// bucket's replacement cache holds a node to take its place (after Config.MaxFailures
+// failures otherwise). Every lookup, maintenance lookups included, ends after
+// Config.MaxLookupQueries queries (200) or MaxLookupDuration (30 s), with what it found
+// (LookupResult.Capped); a get_peers lookup delivers at most 4,096 distinct peers.
+// Announce and Put send to the K closest nodes that answered the lookup they just ran,
+// with the tokens those answers carried.
 //
 // Nodes that query us enter the table unconfirmed and are handed to others only once
 // they answer; questionable nodes are pinged and evicted after repeated timeouts; a thin

@@ -52,6 +52,16 @@ const (
 // stalled query (within MaxQueryDeadline).
 const stalledWaitFactor = 8
 
+// A lookup that holds for a stalled query (candidate.holdTo) pings its node and, until
+// the ping is answered, holds only for probeWaitFactor of the node's soft deadlines, and
+// at least probeMinWait, after sending the ping: a node that answers neither is taken
+// for gone. probeMinWait is a retransmission timeout (RFC 6298's, and SCTP's RTO.Min):
+// on a reliable transport a ping can wait behind a lost packet's retransmission.
+const (
+	probeWaitFactor = 4
+	probeMinWait    = time.Second
+)
+
 type candidate struct {
 	NodeInfo
 	state    candState
@@ -60,7 +70,9 @@ type candidate struct {
 	deadline time.Time // soft deadline, while in flight
 	giveUp   time.Time // until when a stalled query may still be awaited (see awaiting)
 	holdTo   time.Time // the same, for one among the nearest (K < minLookupWidth, or reliable)
+	heldTo   time.Time // holdTo once a ping showed the node alive (see probe)
 	stalled  bool      // in flight past its soft deadline
+	probed   bool      // pinged when its query stalled
 }
 
 // lookupSpec says what a lookup asks and what it does with the answers.
@@ -79,6 +91,12 @@ type lookupResult struct {
 	c    *candidate
 	resp *krpc.Response
 	err  error
+}
+
+// probeResult says whether a stalled query's node answered the lookup's ping.
+type probeResult struct {
+	c     *candidate
+	alive bool
 }
 
 // lookup runs an iterative Kademlia lookup (the package doc's "Lookups" has the whole
@@ -216,7 +234,10 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	// connection closes and its query fails at once; on a datagram transport it costs
 	// that wait. On a transport.Reliable transport (WebRTC) it waits so whatever K: a
 	// query there is never lost, only slow (a loaded host, a responder waiting on
-	// relays), and the nearest nodes are those the lookup is for.
+	// relays), and the nearest nodes are those the lookup is for. Such a wait lasts only
+	// while the node shows it is alive (see probe): a node that vanished without closing
+	// its connection (a browser that lost its network) costs a few round trips, not
+	// MaxQueryDeadline.
 	awaiting := func(live int) time.Time {
 		now := time.Now()
 		var earliest time.Time
@@ -285,6 +306,33 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	done := make(chan struct{}) // closed when the lookup returns: late results are dropped
 	defer close(done)
 	results := make(chan lookupResult)
+	probes := make(chan probeResult)
+	holds := k < width || n.reliable // whether awaiting holds for the nearest stalled queries
+	// probe pings the node of c, a query that just stalled and that awaiting may hold
+	// for, and holds for it only until probeWaitFactor of the node's soft deadlines (at
+	// least probeMinWait) after the ping, unless the ping is answered (with an error,
+	// even), which restores the hold: a responder waiting on relays answers a ping at
+	// once; a node that is gone answers neither.
+	probe := func(c *candidate, now time.Time) {
+		if !holds || c.probed || c.ID == (ID{}) {
+			return
+		}
+		c.probed = true
+		soft, _ := n.softDeadline(c.NodeInfo)
+		c.heldTo = c.holdTo
+		if until := now.Add(max(probeWaitFactor*soft, probeMinWait)); until.Before(c.holdTo) {
+			c.holdTo = until
+		}
+		id, addr := c.ID, c.Addr
+		n.spawn(func() {
+			_, err := n.query(ctx, addr, &id, krpc.MethodPing, &krpc.Args{})
+			_, refused := errors.AsType[*krpc.Error](err)
+			select {
+			case probes <- probeResult{c, err == nil || refused}:
+			case <-done:
+			}
+		})
+	}
 	soft := time.NewTimer(time.Hour)
 	soft.Stop()
 	defer soft.Stop()
@@ -387,10 +435,16 @@ loop:
 				if !c.deadline.After(now) {
 					c.stalled = true
 					res.Stalled++
+					probe(c, now)
 					return true
 				}
 				return false
 			})
+			continue
+		case p := <-probes:
+			if p.alive {
+				p.c.holdTo = p.c.heldTo
+			}
 			continue
 		case r = <-results:
 		}

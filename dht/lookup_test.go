@@ -243,6 +243,109 @@ func TestSmallKWaitsForNearerStalled(t *testing.T) {
 	}
 }
 
+// A lookup that holds for a stalled query to one of the nearest nodes (K=2, or a
+// reliable transport) holds only while the node shows it is alive: it pings the node when
+// the query stalls. A responder that answers the ping at once and the query late (on the
+// WebTorrent DHT, one waiting on relays) is waited for and among the result; a node that
+// vanished without closing its connection (its transport stays open, nothing answers)
+// costs the ping's wait, probeMinWait here, not MaxQueryDeadline or the KRPC timeout.
+func TestHoldEndsWithoutProbeAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		k        int
+		reliable bool
+		vanished bool
+	}{
+		{k: 2}, {k: 2, vanished: true},
+		{k: 8, reliable: true}, {k: 8, reliable: true, vanished: true},
+	} {
+		t.Run(fmt.Sprintf("K=%d reliable=%v vanished=%v", tc.k, tc.reliable, tc.vanished), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const delay, late = 5 * time.Millisecond, 2 * time.Second
+				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: delay}})
+				cfg := &Config{K: tc.k, MaxQueryDeadline: 5 * time.Second} // as signals.NewNode's
+				var a *Node
+				if tc.reliable {
+					tr, err := c.net.Listen(netip.AddrPort{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if a, err = New(reliable{tr}, cfg); err != nil {
+						t.Fatal(err)
+					}
+					defer func() { a.Close(); tr.Close() }()
+				} else {
+					a = c.add(cfg)
+				}
+				s := c.add(cfg)
+				know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 2*delay)
+				var others []*Node
+				for range 9 {
+					o := c.add(cfg)
+					know(a, NodeInfo{ID: o.ID(), Addr: o.Addr()}, 2*delay)
+					others = append(others, o)
+				}
+				for _, o := range others {
+					for _, p := range others {
+						if o != p {
+							know(o, NodeInfo{ID: p.ID(), Addr: p.Addr()}, 2*delay)
+						}
+					}
+				}
+				// s answers find_node queries late (it holds its responses), and pings at once.
+				var mu sync.Mutex
+				var held sync.WaitGroup
+				defer held.Wait()
+				slow := map[string]bool{} // transaction IDs of find_node queries to s: held or passed
+				c.net.SetFilter(func(d *memory.Datagram) bool {
+					var m krpc.Msg
+					if m.UnmarshalBinary(d.Data) != nil {
+						return true
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case d.To == s.Addr() && m.Y == krpc.TypeQuery && m.Q == krpc.MethodFindNode:
+						slow[m.T] = false
+					case d.From == s.Addr() && m.Y == krpc.TypeResponse:
+						if passed, ok := slow[m.T]; ok && !passed {
+							slow[m.T] = true
+							held.Go(func() { time.Sleep(late); c.net.Inject(d.From, d.To, d.Data) })
+							return false
+						}
+					}
+					return true
+				})
+				if tc.vanished {
+					s.Close() // its transport stays open: nothing answers there
+				}
+				synctest.Wait()
+				res, err := a.FindNode(t.Context(), s.ID()) // s is the nearest node there is
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Stalled == 0 {
+					t.Fatalf("no query stalled: %+v", res)
+				}
+				gotSlow := len(res.Closest) > 0 && res.Closest[0].ID == s.ID()
+				if gotSlow == tc.vanished {
+					t.Errorf("s first among the closest: %v (closest %v, %v)", gotSlow, res.Closest, res.Duration)
+				}
+				// s's query stalls at its soft deadline (MinQueryDeadline, 50 ms, for these
+				// round trips), and the ping sent then is awaited for probeMinWait.
+				if tc.vanished && res.Duration > DefaultMinQueryDeadline+probeMinWait+10*delay {
+					t.Errorf("the lookup took %v: it held for the vanished node past the ping's wait", res.Duration)
+				}
+				if tc.vanished && res.Duration < probeMinWait {
+					t.Errorf("the lookup took %v: it did not wait for the ping", res.Duration)
+				}
+				if !tc.vanished && res.Duration < late {
+					t.Errorf("the lookup took %v: it did not wait for the slow responder", res.Duration)
+				}
+			})
+		})
+	}
+}
+
 // reliable is a memory transport that says it is reliable (transport.Reliable), as a
 // WebRTC one does.
 type reliable struct{ *memory.Transport }
