@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command nodeload drives DHT nodes on loopback with one Go load generator and prints,
 // side by side, the queries each answers per second and the CPU time each node process
 // spends per query.
