@@ -117,7 +117,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.interval, "interval", time.Second, "each peer sends a find_node this often in the query phase")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of the query phase")
 	fs.DurationVar(&c.idle, "idle", 5*time.Second, "the node is left idle this long with every connection open")
-	fs.StringVar(&c.nodeProfile, "node-memprofile", "", "the node writes a heap profile to this file each time it reports its figures (the last: after the queries)")
+	fs.StringVar(&c.nodeProfile, "node-memprofile", "", "the node writes a heap profile to this file, and a goroutine dump to this file plus .goroutines, each time it reports its figures (the last: after the queries)")
 	fs.BoolVar(&c.netns, "netns", true, "run in a new network namespace with only lo (needs root and unshare)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -36,7 +36,7 @@ func runNode(args []string) error {
 	maxConns := fs.Int("max-conns", 0, "webrtc.Config.MaxConns")
 	maxPending := fs.Int("max-pending", 0, "webrtc.Config.MaxPending")
 	maxPendingPerIP := fs.Int("max-pending-per-ip", 0, "webrtc.Config.MaxPendingPerIP")
-	memProfile := fs.String("memprofile", "", "write a heap profile here at every stats command")
+	memProfile := fs.String("memprofile", "", "write a heap profile here, and a goroutine dump beside it (.goroutines), at every stats command")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,7 +94,10 @@ func runNode(args []string) error {
 		seq, _ := strconv.Atoi(f[1])
 		st := sample(context.Background())
 		if *memProfile != "" {
-			if err := writeHeapProfile(*memProfile); err != nil {
+			if err := writeProfile("heap", *memProfile, 0); err != nil {
+				fmt.Printf("ERROR %v\n", err)
+			}
+			if err := writeProfile("goroutine", *memProfile+".goroutines", 1); err != nil {
 				fmt.Printf("ERROR %v\n", err)
 			}
 		}
@@ -149,12 +152,13 @@ func currentRSS() int64 {
 	return 0
 }
 
-func writeHeapProfile(path string) error {
+// writeProfile writes the runtime/pprof profile name to path, at the given debug level.
+func writeProfile(name, path string, debug int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+	if err := pprof.Lookup(name).WriteTo(f, debug); err != nil {
 		f.Close()
 		return err
 	}
