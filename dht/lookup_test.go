@@ -178,39 +178,7 @@ func TestSmallKWaitsForNearerStalled(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: 5 * time.Millisecond}})
 				cfg := &Config{K: tc.k}
-				var a *Node
-				if tc.reliable {
-					tr, err := c.net.Listen(netip.AddrPort{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if a, err = New(reliable{tr}, cfg); err != nil {
-						t.Fatal(err)
-					}
-					defer func() { a.Close(); tr.Close() }()
-				} else {
-					a = c.add(cfg)
-				}
-				s := c.add(cfg)
-				know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 10*time.Millisecond)
-				var others []*Node
-				for range 9 {
-					o := c.add(cfg)
-					know(a, NodeInfo{ID: o.ID(), Addr: o.Addr()}, 10*time.Millisecond)
-					others = append(others, o)
-				}
-				// The others know each other (not s): the lookup hears of enough fast nodes
-				// to end without s.
-				for _, o := range others {
-					for _, p := range others {
-						if o != p {
-							know(o, NodeInfo{ID: p.ID(), Addr: p.Addr()}, 10*time.Millisecond)
-						}
-					}
-				}
-				if !inTable(a, s.ID()) {
-					t.Fatal("the slow node is not in the table")
-				}
+				a, s := nearestAndOthers(t, c, cfg, tc.reliable)
 				// s answers after 600 ms: past its soft deadline (50 ms) and the 8 soft
 				// deadlines a lookup with too few answers waits, before MaxQueryDeadline
 				// (1 s).
@@ -263,34 +231,7 @@ func TestHoldEndsWithoutProbeAnswer(t *testing.T) {
 				const delay, late = 5 * time.Millisecond, 2 * time.Second
 				c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: delay}})
 				cfg := &Config{K: tc.k, MaxQueryDeadline: 5 * time.Second} // as signals.NewNode's
-				var a *Node
-				if tc.reliable {
-					tr, err := c.net.Listen(netip.AddrPort{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					if a, err = New(reliable{tr}, cfg); err != nil {
-						t.Fatal(err)
-					}
-					defer func() { a.Close(); tr.Close() }()
-				} else {
-					a = c.add(cfg)
-				}
-				s := c.add(cfg)
-				know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, 2*delay)
-				var others []*Node
-				for range 9 {
-					o := c.add(cfg)
-					know(a, NodeInfo{ID: o.ID(), Addr: o.Addr()}, 2*delay)
-					others = append(others, o)
-				}
-				for _, o := range others {
-					for _, p := range others {
-						if o != p {
-							know(o, NodeInfo{ID: p.ID(), Addr: p.Addr()}, 2*delay)
-						}
-					}
-				}
+				a, s := nearestAndOthers(t, c, cfg, tc.reliable)
 				// s answers find_node queries late (it holds its responses), and pings at once.
 				var mu sync.Mutex
 				var held sync.WaitGroup
@@ -344,6 +285,45 @@ func TestHoldEndsWithoutProbeAnswer(t *testing.T) {
 			})
 		})
 	}
+}
+
+// nearestAndOthers starts a node a (on a reliable transport if asked), a node s, and 9
+// others, all with cfg. a knows s and the others, and the others know each other but not
+// s, each at a 10 ms round trip: a lookup from a hears of enough nodes to end without s.
+func nearestAndOthers(t *testing.T, c *cluster, cfg *Config, isReliable bool) (a, s *Node) {
+	t.Helper()
+	const rtt = 10 * time.Millisecond
+	if isReliable {
+		tr, err := c.net.Listen(netip.AddrPort{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, err = New(reliable{tr}, cfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close(); tr.Close() })
+	} else {
+		a = c.add(cfg)
+	}
+	s = c.add(cfg)
+	know(a, NodeInfo{ID: s.ID(), Addr: s.Addr()}, rtt)
+	var others []*Node
+	for range 9 {
+		o := c.add(cfg)
+		know(a, NodeInfo{ID: o.ID(), Addr: o.Addr()}, rtt)
+		others = append(others, o)
+	}
+	for _, o := range others {
+		for _, p := range others {
+			if o != p {
+				know(o, NodeInfo{ID: p.ID(), Addr: p.Addr()}, rtt)
+			}
+		}
+	}
+	if !inTable(a, s.ID()) {
+		t.Fatal("s is not in a's table")
+	}
+	return a, s
 }
 
 // reliable is a memory transport that says it is reliable (transport.Reliable), as a
