@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wdht/wdht/krpc"
@@ -87,6 +88,31 @@ type lookupSpec struct {
 	onResponse func(c *candidate, r *krpc.Response) (stop bool)
 }
 
+// candidateIndex holds a lookup's candidates in order of distance and indexed by ID and
+// by address.
+type candidateIndex struct {
+	cands  []*candidate
+	byID   map[ID]*candidate
+	byAddr map[netip.AddrPort]*candidate
+}
+
+var candidateIndexPool = sync.Pool{New: func() any {
+	return &candidateIndex{
+		cands:  make([]*candidate, 0, 65),
+		byID:   make(map[ID]*candidate, 64),
+		byAddr: make(map[netip.AddrPort]*candidate, 64),
+	}
+}}
+
+// release empties the index, keeping its room, and returns it to the pool.
+func (x *candidateIndex) release() {
+	clear(x.cands[:cap(x.cands)])
+	x.cands = x.cands[:0]
+	clear(x.byID)
+	clear(x.byAddr)
+	candidateIndexPool.Put(x)
+}
+
 type lookupResult struct {
 	c    *candidate
 	resp *krpc.Response
@@ -120,13 +146,17 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	n.lookups.Add(1)
 	defer func() { n.lookupTimes.add(time.Since(start)) }() // every lookup, even one with no node to ask
 
-	var cands []*candidate // known IDs, nearest first
 	var seeds []*candidate // unknown IDs, queried in order
 	limit := max(8*k, 64)
-	// Sized for a typical lookup, which knows a few dozen nodes: growing the maps from
-	// empty, and a candidate allocated each, made a sixth of a simulation's garbage.
-	byID := make(map[ID]*candidate, limit)
-	byAddr := make(map[netip.AddrPort]*candidate, limit)
+	// The indexes come from a pool, sized for a typical lookup, which knows a few dozen
+	// nodes: growing them from empty, and a candidate allocated each, made a sixth of a
+	// simulation's garbage, and a new set for each lookup a tenth. Nothing uses them
+	// once the lookup returns.
+	idx := candidateIndexPool.Get().(*candidateIndex)
+	defer idx.release()
+	cands := idx.cands                   // known IDs, nearest first
+	defer func() { idx.cands = cands }() // keep the room it grew to (runs before release)
+	byID, byAddr := idx.byID, idx.byAddr
 	var slab []candidate // candidates are allocated in chunks, never moved
 	newCandidate := func(c candidate) *candidate {
 		if len(slab) == cap(slab) {
@@ -140,7 +170,8 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 		if byID[ni.ID] != nil || byAddr[ni.Addr] != nil || ni.ID == self || n.cfg.EnforceSecureIDs && !ni.secure() && !ExemptIP(ni.Addr.Addr()) {
 			return nil
 		}
-		i, _ := slices.BinarySearchFunc(cands, &ni.ID, func(a *candidate, id *ID) int { return cmpDistance(&spec.target, &a.ID, id) })
+		// The ID by value: a pointer into ni made ni escape, an allocation per node heard of.
+		i, _ := slices.BinarySearchFunc(cands, ni.ID, func(a *candidate, id ID) int { return cmpDistance(&spec.target, &a.ID, &id) })
 		if i >= limit {
 			return nil
 		}
@@ -343,6 +374,7 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	stopped := false
 	armed := time.Time{} // the soft timer's deadline; zero when stopped
 
+	var found []NodeInfo // the nodes of the answer at hand, reused for the next one
 loop:
 	for {
 		for !stopped && len(active) < alpha && ctx.Err() == nil {
@@ -479,8 +511,7 @@ loop:
 				}
 			}
 		}
-		var found []NodeInfo
-		found = n.toNodeInfos(found, r.resp.Return.Nodes)
+		found = n.toNodeInfos(found[:0], r.resp.Return.Nodes) // insert copies what it keeps
 		found = n.toNodeInfos(found, r.resp.Return.Nodes6)
 		if len(found) > 0 {
 			n.mu.Lock()
