@@ -507,37 +507,51 @@ func (t *table) pingDone(id ID) {
 }
 
 // closest appends to dst the (at most) k nodes closest to target that have no failures
-// (and, when confirmed is set, that have answered us), nearest first. Buckets are visited in an order that makes the result exact: nodes of the
-// target's own bucket are closer than those of any deeper bucket, which in turn are
-// closer than those of any shallower bucket, nearest shallow bucket first.
+// (and, when confirmed is set, that have answered us), nearest first. Buckets are
+// visited in an order that makes the result exact: nodes of the target's own bucket are
+// closer than those of any deeper bucket, which in turn are closer than those of any
+// shallower bucket, nearest shallow bucket first.
 func (t *table) closest(dst []NodeInfo, target ID, k int, confirmed bool) []NodeInfo {
 	start := len(dst)
-	add := func(b *bucket) {
+	usable := func(e *entry) bool { return e.failures == 0 && (!confirmed || e.answered()) }
+	// The target's bucket and the deeper ones: only the k nearest are kept, in order, so
+	// that dst never grows past k (a handler's buffer holds K), however many they hold.
+	keep := func(b *bucket) {
 		for j := range b.nodes {
-			if e := &b.nodes[j]; e.failures == 0 && (!confirmed || e.answered()) {
-				dst = append(dst, b.nodes[j].info())
+			e := &b.nodes[j]
+			if !usable(e) {
+				continue
 			}
+			n := len(dst) - start
+			if n == k && cmpDistance(&target, &e.ID, &dst[len(dst)-1].ID) >= 0 {
+				continue // no nearer than the farthest kept
+			}
+			if n < k {
+				dst = append(dst, NodeInfo{})
+			}
+			i := len(dst) - 1 // shift the farther ones down, drop the farthest when full
+			for ; i > start && cmpDistance(&target, &e.ID, &dst[i-1].ID) < 0; i-- {
+				dst[i] = dst[i-1]
+			}
+			dst[i] = e.info()
 		}
 	}
 	ti := t.index(&target)
-	add(&t.buckets[ti])
-	if len(dst)-start < k {
+	keep(&t.buckets[ti])
+	if len(dst)-start < k { // the deeper buckets are not in order among themselves: all of them
 		for bi := ti + 1; bi < len(t.buckets); bi++ {
-			add(&t.buckets[bi])
+			keep(&t.buckets[bi])
 		}
 	}
-	sorted := false
+	// Shallower buckets, nearest first, each farther than all before it.
 	for bi := ti - 1; bi >= 0 && len(dst)-start < k; bi-- {
-		if !sorted { // groups so far must be sorted before a shallower group is appended
-			sortByDistance(dst[start:], target)
-			sorted = true
-		}
 		n := len(dst)
-		add(&t.buckets[bi])
+		for j := range t.buckets[bi].nodes {
+			if e := &t.buckets[bi].nodes[j]; usable(e) {
+				dst = append(dst, e.info())
+			}
+		}
 		sortByDistance(dst[n:], target)
-	}
-	if !sorted {
-		sortByDistance(dst[start:], target)
 	}
 	if len(dst)-start > k {
 		dst = dst[:start+k]
