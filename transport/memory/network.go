@@ -107,6 +107,7 @@ type Network struct {
 	// timer: no timer and no goroutine per packet.
 	batchMu sync.Mutex
 	batches map[int64][]Datagram // arrival (UnixNano) -> the packets due then, in send order
+	spare   [][]Datagram         // emptied batches, for new ones to reuse (at most maxSpare)
 
 	sent      atomic.Uint64
 	unreach   atomic.Uint64
@@ -430,10 +431,18 @@ func (n *Network) addToBatch(at time.Time, delay time.Duration, d Datagram) {
 		if n.batches == nil {
 			n.batches = make(map[int64][]Datagram)
 		}
+		if last := len(n.spare) - 1; last >= 0 {
+			b, n.spare = n.spare[last], n.spare[:last]
+		}
 		time.AfterFunc(delay, func() { n.deliverBatch(key) })
 	}
 	n.batches[key] = append(b, d)
 }
+
+// maxSpare bounds the emptied batches a network keeps for reuse: about as many as are
+// pending at once in a large simulation, where growing a batch's slice anew for every
+// tick was a twelfth of the garbage.
+const maxSpare = 256
 
 // deliverBatch delivers the packets due at key, in the order they were sent. (A packet
 // whose sender computed key just before the batch left starts a batch of its own, which
@@ -446,6 +455,12 @@ func (n *Network) deliverBatch(key int64) {
 	for i := range b {
 		n.deliverLate(b[i])
 	}
+	clear(b) // the packets' data belongs to their receivers now
+	n.batchMu.Lock()
+	if len(n.spare) < maxSpare {
+		n.spare = append(n.spare, b[:0])
+	}
+	n.batchMu.Unlock()
 }
 
 // linkedRouteLocked returns the ErrUnreachable to report when from cannot reach to in
