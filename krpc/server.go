@@ -195,7 +195,9 @@ type txnKey struct {
 }
 
 type txn struct {
-	done chan *Msg // receives the response or error message, once
+	// done receives the response or error message, once, in an inbound the receiver
+	// owns (Call returns it to inboundPool once it has taken what it needs).
+	done chan *inbound
 }
 
 // Server speaks KRPC over a Transport: it sends queries and matches their responses, and
@@ -304,7 +306,7 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 		return nil, errors.New("krpc: Call: query without arguments (a node ID is required)")
 	}
 
-	tx := &txn{done: make(chan *Msg, 1)}
+	tx := &txn{done: make(chan *inbound, 1)}
 	key, err := s.register(to, tx)
 	if err != nil {
 		return nil, err
@@ -335,8 +337,11 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 			s.log.Trace("query sent", "method", q.Method, "to", to, "attempt", attempt)
 		}
 		select {
-		case r := <-tx.done:
-			return s.response(r, to)
+		case in := <-tx.done:
+			resp, err := s.response(&in.m, to) // keeps none of in itself
+			in.reset()
+			inboundPool.Put(in)
+			return resp, err
 		case <-timer.C:
 			s.stats.timeouts.Add(1)
 			if attempt >= s.cfg.Attempts {
@@ -570,8 +575,7 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 	}
 	switch m.Y {
 	case TypeResponse, TypeError:
-		recycle = false // the response goes to the caller
-		s.deliver(m, p.From, err)
+		recycle = !s.deliver(in, p.From, err) // a matched response goes to its caller
 	case TypeQuery:
 		if s.cfg.ReadOnly || expected && !s.admit(p.From.Addr()) {
 			return
@@ -601,8 +605,10 @@ func (s *Server) handlePacket(p transport.Packet, out *outbox) {
 	}
 }
 
-func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
-	key := txnKey{t: m.T, addr: from}
+// deliver hands the response or error in in to the Call awaiting it, and reports whether
+// one took it (and with it in).
+func (s *Server) deliver(in *inbound, from netip.AddrPort, decodeErr error) bool {
+	key := txnKey{t: in.m.T, addr: from}
 	s.mu.Lock()
 	tx := s.txns[key]
 	if tx != nil {
@@ -614,13 +620,15 @@ func (s *Server) deliver(m *Msg, from netip.AddrPort, decodeErr error) {
 		if s.log.IsDebug() {
 			s.log.Debug("unmatched response", "from", from)
 		}
-		return
+		return false
 	}
 	s.stats.responsesIn.Add(1)
 	if decodeErr != nil {
-		m = &Msg{Y: TypeError, E: &Error{Code: ErrorCodeProtocol, Msg: "malformed response: " + decodeErr.Error()}}
+		in.reset()
+		in.m = Msg{Y: TypeError, E: &Error{Code: ErrorCodeProtocol, Msg: "malformed response: " + decodeErr.Error()}}
 	}
-	tx.done <- m // buffered, and the key was removed: exactly one send
+	tx.done <- in // buffered, and the key was removed: exactly one send
+	return true
 }
 
 // dispatch answers query in.m: on the read loop for inline methods (and reports that in
