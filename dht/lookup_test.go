@@ -185,18 +185,7 @@ func TestSmallKWaitsForNearerStalled(t *testing.T) {
 				if err := c.net.SetLink(a.Addr().Addr(), s.Addr().Addr(), memory.LinkConfig{Delay: 300 * time.Millisecond}); err != nil {
 					t.Fatal(err)
 				}
-				if tc.dead {
-					s.Close()
-				}
-				synctest.Wait()
-				res, err := a.FindNode(t.Context(), s.ID()) // s is the nearest node there is
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.Stalled == 0 {
-					t.Fatalf("no query stalled: %+v", res)
-				}
-				gotSlow := len(res.Closest) > 0 && res.Closest[0].ID == s.ID()
+				res, gotSlow := findNearest(t, a, s, tc.dead)
 				if gotSlow != tc.wantSlow {
 					t.Errorf("slow node first among the closest: %v, want %v (closest %v, %v)", gotSlow, tc.wantSlow, res.Closest, res.Duration)
 				}
@@ -256,18 +245,7 @@ func TestHoldEndsWithoutProbeAnswer(t *testing.T) {
 					}
 					return true
 				})
-				if tc.vanished {
-					s.Close() // its transport stays open: nothing answers there
-				}
-				synctest.Wait()
-				res, err := a.FindNode(t.Context(), s.ID()) // s is the nearest node there is
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.Stalled == 0 {
-					t.Fatalf("no query stalled: %+v", res)
-				}
-				gotSlow := len(res.Closest) > 0 && res.Closest[0].ID == s.ID()
+				res, gotSlow := findNearest(t, a, s, tc.vanished)
 				if gotSlow == tc.vanished {
 					t.Errorf("s first among the closest: %v (closest %v, %v)", gotSlow, res.Closest, res.Duration)
 				}
@@ -324,6 +302,25 @@ func nearestAndOthers(t *testing.T, c *cluster, cfg *Config, isReliable bool) (a
 		t.Fatal("s is not in a's table")
 	}
 	return a, s
+}
+
+// findNearest closes s first when gone is set (its transport stays open: nothing answers
+// there), then runs a's lookup of s's ID, s being the nearest node there is, which must
+// see some query stall. It reports whether s came first among the closest that answered.
+func findNearest(t *testing.T, a, s *Node, gone bool) (*LookupResult, bool) {
+	t.Helper()
+	if gone {
+		s.Close()
+	}
+	synctest.Wait()
+	res, err := a.FindNode(t.Context(), s.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Stalled == 0 {
+		t.Fatalf("no query stalled: %+v", res)
+	}
+	return res, len(res.Closest) > 0 && res.Closest[0].ID == s.ID()
 }
 
 // reliable is a memory transport that says it is reliable (transport.Reliable), as a
