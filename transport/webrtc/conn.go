@@ -12,18 +12,16 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/pion/datachannel"
-	pwebrtc "github.com/pion/webrtc/v3"
 
 	"github.com/wdht/wdht/transport"
 )
 
-// conn is an open connection: a PeerConnection whose one data channel is open.
+// conn is an open connection: a stack (peer_native.go, peer_js.go) whose one data
+// channel is open.
 type conn struct {
 	t      *Transport
-	pc     *pwebrtc.PeerConnection
-	dc     *pwebrtc.DataChannel
-	rwc    datachannel.ReadWriteCloser
+	pe     *peer
+	rwc    channel
 	addr   netip.AddrPort
 	opened time.Time
 
@@ -129,7 +127,7 @@ func (c *conn) holdLocked(b []byte) error {
 		c.probe = probeFor(b)
 	}
 	if c.holdTimer == nil {
-		rtt := c.rtt()
+		rtt := c.pe.rtt()
 		first := min(max(rtt, probeMinWait), probeMaxWait)
 		c.probeWait = min(max(2*rtt, probeMinStep), probeMaxWait)
 		if left := time.Until(c.opened.Add(c.t.cfg.ReadyDelay)); first > left {
@@ -240,7 +238,7 @@ func (c *conn) send(b []byte) error {
 // writeLocked writes b as one binary message, unless the channel already holds
 // Config.SendBuffer bytes. The caller holds c.wmu.
 func (c *conn) writeLocked(b []byte) error {
-	buffered := c.dc.BufferedAmount()
+	buffered := c.rwc.BufferedAmount()
 	if buffered+uint64(len(b)) > uint64(c.t.cfg.SendBuffer) {
 		return fmt.Errorf("webrtc: send to %v (%d bytes queued): %w", c.addr, buffered, ErrSendBufferFull)
 	}
@@ -287,7 +285,7 @@ func (t *Transport) recountQueued(self *conn) {
 		select {
 		case <-c.closed:
 		default:
-			c.setBuffered(int64(c.dc.BufferedAmount()))
+			c.setBuffered(int64(c.rwc.BufferedAmount()))
 		}
 		c.wmu.Unlock()
 	}
@@ -436,7 +434,7 @@ func (c *conn) close(notify bool) {
 		}
 		t.mu.Unlock()
 		c.rwc.Close()
-		c.pc.Close()
+		c.pe.close()
 		c.wmu.Lock() // a send in progress has counted its bytes
 		t.sendQueued.Add(-c.buffered.Swap(0))
 		if c.holdTimer != nil {

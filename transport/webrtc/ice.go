@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pion/stun"
-	pwebrtc "github.com/pion/webrtc/v3"
 )
 
 // ParseICEServer parses a STUN or TURN server given as one URL, the form a user types:
@@ -163,14 +162,6 @@ func (t *Transport) candidateNote(sdp string) {
 	}
 }
 
-// icePolicy returns the ICE transport policy of every connection.
-func (t *Transport) icePolicy() pwebrtc.ICETransportPolicy {
-	if t.cfg.RelayOnly {
-		return pwebrtc.ICETransportPolicyRelay
-	}
-	return pwebrtc.ICETransportPolicyAll
-}
-
 // iceURLs returns the ICE servers' URLs (never their credentials).
 func (t *Transport) iceURLs() []string {
 	var out []string
@@ -188,35 +179,15 @@ func privateIP(ip netip.Addr) bool {
 		netip.MustParsePrefix("100.64.0.0/10").Contains(ip)
 }
 
-// pairTypes returns the candidate types of pc's selected pair, "local/remote".
-func pairTypes(pc *pwebrtc.PeerConnection) string {
-	sctp := pc.SCTP()
-	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return ""
-	}
-	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
-		return ""
-	}
-	return pair.Local.Typ.String() + "/" + pair.Remote.Typ.String()
-}
-
 // explain adds to err, the reason an offer or answer did not connect, what ICE had to
 // work with when it never found a working candidate pair; the first time neither side
 // had a relay candidate, it also logs why at warn level, once per transport.
 func (p *pending) explain(err error) error {
-	if err == nil || errors.Is(err, errClosed) || errors.Is(err, errAbandoned) || p.pc == nil {
-		return err
-	}
-	switch p.pc.ICEConnectionState() {
-	case pwebrtc.ICEConnectionStateConnected, pwebrtc.ICEConnectionStateCompleted:
+	if err == nil || errors.Is(err, errClosed) || errors.Is(err, errAbandoned) || p.pe == nil || p.pe.connected() {
 		return err
 	}
 	ours := candidateTypes(p.sdp)
-	var theirs string
-	if rd := p.pc.RemoteDescription(); rd != nil {
-		theirs = candidateTypes(rd.SDP)
-	}
+	theirs := candidateTypes(p.pe.remoteDescriptionSDP())
 	if theirs == "" {
 		return err // no answer applied yet: nothing to explain
 	}

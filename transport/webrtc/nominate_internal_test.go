@@ -15,10 +15,10 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
 	ptransport "github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
-	pwebrtc "github.com/pion/webrtc/v3"
 )
 
 // The socket tells a check's success response (signed with the peer's password) from
@@ -86,7 +86,7 @@ func TestNominatorSchedule(t *testing.T) {
 		if k := kicks(); len(k) != 0 {
 			t.Fatalf("kicked before checking started: %v", k)
 		}
-		n.iceState(pwebrtc.ICEConnectionStateChecking)
+		n.iceState(ice.ConnectionStateChecking)
 		time.Sleep(10 * time.Millisecond)
 		n.succeeded()
 		time.Sleep(time.Second)
@@ -109,7 +109,7 @@ func TestNominatorSchedule(t *testing.T) {
 		at = nil
 		start = time.Now()
 		n = &nominator{kickHook: n.kickHook}
-		n.iceState(pwebrtc.ICEConnectionStateChecking)
+		n.iceState(ice.ConnectionStateChecking)
 		for range 2 * maxSuccessKicks {
 			n.succeeded()
 		}
@@ -126,15 +126,15 @@ func TestNominatorSchedule(t *testing.T) {
 		at = nil
 		start = time.Now()
 		n = &nominator{kickHook: n.kickHook}
-		n.iceState(pwebrtc.ICEConnectionStateChecking)
+		n.iceState(ice.ConnectionStateChecking)
 		n.succeeded()
-		n.iceState(pwebrtc.ICEConnectionStateConnected)
+		n.iceState(ice.ConnectionStateConnected)
 		n.succeeded()
 		time.Sleep(time.Second)
 		if k := kicks(); len(k) != 1 || k[0] != 0 {
 			t.Fatalf("kicks at %v, want one, at once", k)
 		}
-		n.iceState(pwebrtc.ICEConnectionStateChecking) // never restarts
+		n.iceState(ice.ConnectionStateChecking) // never restarts
 		n.succeeded()
 		time.Sleep(time.Second)
 		if k := kicks(); len(k) != 1 {
@@ -227,7 +227,11 @@ func TestKickAsksForARound(t *testing.T) {
 		waitFor(1)
 		const kicks = 3
 		for k := 1; k <= kicks; k++ {
-			if err := o.p.pc.AddICECandidate(pwebrtc.ICECandidateInit{Candidate: kickCandidate(k)}); err != nil {
+			c, err := ice.UnmarshalCandidate(kickCandidate(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := o.p.pe.agent.AddRemoteCandidate(c); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(1 + k)
@@ -246,11 +250,13 @@ func TestKickAsksForARound(t *testing.T) {
 			}
 		}
 		rec.mu.Unlock()
-		for _, s := range o.p.pc.GetStats() {
-			if p, isPair := s.(pwebrtc.ICECandidatePairStats); isPair {
-				if r, isCand := o.p.pc.GetStats()[p.RemoteCandidateID].(pwebrtc.ICECandidateStats); isCand && int(r.Port) != sink.LocalAddr().(*net.UDPAddr).Port {
-					t.Errorf("a candidate pair has the remote candidate %s:%d", r.IP, r.Port)
-				}
+		remotes := map[string]ice.CandidateStats{}
+		for _, r := range o.p.pe.agent.GetRemoteCandidatesStats() {
+			remotes[r.ID] = r
+		}
+		for _, p := range o.p.pe.agent.GetCandidatePairsStats() {
+			if r, isCand := remotes[p.RemoteCandidateID]; isCand && r.Port != sink.LocalAddr().(*net.UDPAddr).Port {
+				t.Errorf("a candidate pair has the remote candidate %s:%d", r.IP, r.Port)
 			}
 		}
 		o.Close()
@@ -367,7 +373,7 @@ func TestWatchConnTellsAfterHandling(t *testing.T) {
 	fc := &fakeConn{packets: [][]byte{req.Raw, m.Raw, req.Raw, req.Raw, m.Raw}}
 	n := &nominator{}
 	n.kickHook = func(int) { kickedAt = append(kickedAt, fc.reads) }
-	n.iceState(pwebrtc.ICEConnectionStateChecking)
+	n.iceState(ice.ConnectionStateChecking)
 	defer n.stop()
 	c := &watchConn{UDPConn: fc, n: n}
 	buf := make([]byte, 1500)
@@ -380,7 +386,7 @@ func TestWatchConnTellsAfterHandling(t *testing.T) {
 	if fmt.Sprint(kickedAt) != "[2]" {
 		t.Fatalf("kicks during reads %v, want [2] (as the read after the response began)", kickedAt)
 	}
-	n.iceState(pwebrtc.ICEConnectionStateConnected)
+	n.iceState(ice.ConnectionStateConnected)
 	c.ReadFrom(buf) // the 2nd response, after the connection
 	c.ReadFrom(buf)
 	if len(kickedAt) != 1 || !c.off.Load() {

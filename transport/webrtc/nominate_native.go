@@ -38,10 +38,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v2"
 	"github.com/pion/stun"
 	ptransport "github.com/pion/transport/v2"
 	"github.com/pion/transport/v2/stdnet"
-	pwebrtc "github.com/pion/webrtc/v3"
 )
 
 // maxSuccessKicks bounds the rounds of checks that success responses ask for in one
@@ -52,8 +52,8 @@ const maxSuccessKicks = 4
 // nominator asks the ICE agent of one offer for a round of checks when a pair may have
 // become nominatable (see above).
 type nominator struct {
-	t  *Transport
-	pc *pwebrtc.PeerConnection // set before the PeerConnection starts checking
+	t     *Transport
+	agent *ice.Agent // set before the agent starts checking
 
 	mu     sync.Mutex
 	state  nominatorState
@@ -92,12 +92,19 @@ func acceptanceWaits() []time.Duration {
 // which we observe a little after it happened.
 const nominationMargin = time.Millisecond
 
-// iceState follows the PeerConnection's ICE state: checking starts the nominator, any
-// state after it ends it.
-func (n *nominator) iceState(s pwebrtc.ICEConnectionState) {
+// setAgent gives the nominator the agent it asks for rounds.
+func (n *nominator) setAgent(a *ice.Agent) {
+	n.mu.Lock()
+	n.agent = a
+	n.mu.Unlock()
+}
+
+// iceState follows the agent's state: checking starts the nominator, any state after it
+// ends it.
+func (n *nominator) iceState(s ice.ConnectionState) {
 	switch s {
-	case pwebrtc.ICEConnectionStateNew:
-	case pwebrtc.ICEConnectionStateChecking:
+	case ice.ConnectionStateNew:
+	case ice.ConnectionStateChecking:
 		n.start()
 	default:
 		n.stop()
@@ -154,16 +161,20 @@ func (n *nominator) kick(resp bool) {
 		n.byResp++
 	}
 	n.kicks++
-	k, pc, hook := n.kicks, n.pc, n.kickHook
+	k, agent, hook := n.kicks, n.agent, n.kickHook
 	n.mu.Unlock()
 	if hook != nil {
 		hook(k)
 		return
 	}
 	// On a goroutine of its own: the caller may be the agent's socket reader, which
-	// Close waits for while holding locks AddICECandidate takes.
+	// the agent's Close waits for.
 	n.t.track(func() {
-		if err := pc.AddICECandidate(pwebrtc.ICECandidateInit{Candidate: kickCandidate(k)}); err != nil && n.t.log.IsTrace() {
+		c, err := ice.UnmarshalCandidate(kickCandidate(k))
+		if err == nil {
+			err = agent.AddRemoteCandidate(c)
+		}
+		if err != nil && n.t.log.IsTrace() {
 			n.t.log.Trace("asking ICE for a round of checks", "error", err)
 		}
 	})
@@ -176,49 +187,20 @@ func (n *nominator) kick(resp bool) {
 // range, so that nothing could reach it anyway. Each has its own port: pion ignores a
 // candidate equal to one it has.
 func kickCandidate(n int) string {
-	return fmt.Sprintf("candidate:wdhtkick%d 1 tcp 1 0.0.0.0 %d typ host tcptype passive", n, n)
+	return fmt.Sprintf("wdhtkick%d 1 tcp 1 0.0.0.0 %d typ host tcptype passive", n, n)
 }
 
 // nominators is what a transport needs to give its offers nominators.
 type nominators struct {
-	se      pwebrtc.SettingEngine          // every connection's (settings)
 	baseNet func() (ptransport.Net, error) // the network an offer's nominator watches
 	created func(*nominator)               // tests: sees each offer's nominator
 }
 
-// initNominators sets what newPeerConnection needs; the caller sets t.api from se.
-func (t *Transport) initNominators(se pwebrtc.SettingEngine) {
-	t.nom = nominators{se: se, baseNet: func() (ptransport.Net, error) { return stdnet.NewNet() }}
-}
-
-// newPeerConnection returns the PeerConnection of an offer or answer, and for an offer
-// the function that ends its nominator. An offer's ICE agent gets its own network, pion's
-// standard one (which pion otherwise makes for each agent) with its UDP sockets watched
-// by the offer's nominator, and the nominator follows its ICE state.
-func (t *Transport) newPeerConnection(offerer bool, cert dtlsCertificate) (*pwebrtc.PeerConnection, func(), error) {
-	if !offerer {
-		pc, err := t.api.NewPeerConnection(t.peerConnectionConfig(cert))
-		return pc, nil, err
-	}
-	base, err := t.nom.baseNet()
-	if err != nil {
-		return nil, nil, err
-	}
-	n := &nominator{t: t}
-	if t.nom.created != nil {
-		t.nom.created(n)
-	}
-	se := t.nom.se
-	se.SetNet(&watchNet{Net: base, n: n})
-	pc, err := pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se)).NewPeerConnection(t.peerConnectionConfig(cert))
-	if err != nil {
-		return nil, nil, err
-	}
-	n.mu.Lock()
-	n.pc = pc
-	n.mu.Unlock()
-	pc.OnICEConnectionStateChange(n.iceState)
-	return pc, n.stop, nil
+// initNominators sets what newPeer needs for an offer's nominator: an offer's ICE agent
+// gets its own network, pion's standard one (which pion otherwise makes for each agent)
+// with its UDP sockets watched by the offer's nominator (agentConfig, peer_native.go).
+func (t *Transport) initNominators() {
+	t.nom = nominators{baseNet: func() (ptransport.Net, error) { return stdnet.NewNet() }}
 }
 
 // watchNet is a network whose UDP sockets tell a nominator when a check's success

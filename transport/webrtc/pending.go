@@ -9,14 +9,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	pwebrtc "github.com/pion/webrtc/v3"
-
 	"github.com/wdht/wdht/internal/ratelimit"
-	"github.com/wdht/wdht/transport"
 )
 
 var (
@@ -30,7 +26,7 @@ var (
 	errEvicted = fmt.Errorf("%w: evicted for a source that held fewer", ErrTooManyPending)
 )
 
-// Offer is an outgoing connection being set up: a PeerConnection with its data channel,
+// Offer is an outgoing connection being set up: a connection with its data channel,
 // and the offer (with every candidate in it) to send to the peer. Connect applies the
 // peer's answer. An Offer that does not connect is closed after Config.Timeout; Close
 // abandons it sooner.
@@ -41,7 +37,7 @@ type Offer struct{ p *pending }
 // after Config.Timeout; Close abandons it sooner.
 type Answer struct{ p *pending }
 
-// NewOffer creates a PeerConnection and its data channel (ordered, reliable, with a
+// NewOffer creates a connection and its data channel (ordered, reliable, with a
 // random label, as the JS implementation makes it) and returns once ICE gathering has
 // completed, so that the offer's SDP holds every candidate (no trickle). It fails with
 // ErrTooManyConnections or ErrTooManyPending when a cap is reached.
@@ -84,8 +80,7 @@ func (p *pending) applyAnswer(ctx context.Context, answer string) error {
 		return fmt.Errorf("%w: answer of %d bytes", errSignal, len(answer))
 	}
 	sdp := p.t.prepareRemoteSDP(ctx, answer)
-	if err := p.pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		err = fmt.Errorf("webrtc: applying the answer: %w", err)
+	if err := p.pe.applyAnswer(sdp); err != nil {
 		p.close(err)
 		return err
 	}
@@ -100,7 +95,7 @@ func (o *Offer) Close() error {
 }
 
 // NewAnswer applies a peer's offer (its SDP, with every candidate in it), creates the
-// PeerConnection that answers it and returns once ICE gathering has completed, so that
+// connection that answers it and returns once ICE gathering has completed, so that
 // the answer's SDP holds every candidate. It counts against the budget of relayed
 // offers (see Config.MaxPending), apart from the signalling server's and the node's own
 // offers. remote is the IP address the answer is made on behalf of, the node that relayed
@@ -135,23 +130,21 @@ func (a *Answer) Close() error {
 	return nil
 }
 
-// pending is an offer or answer: a PeerConnection waiting for its data channel to open.
+// pending is an offer or answer: a connection waiting for its data channel to open.
 // Its state is guarded by the transport's mutex, so that opening (adopt) and closing
 // are decided atomically with the transport's maps.
 type pending struct {
 	t       *Transport
 	offerer bool
-	kind    poolKind                // the budget it counts against
-	src     netip.Addr              // its source (ratelimit.SourceKey), counted in its pool when valid
-	seq     uint64                  // order of reservation: the oldest is evicted first
-	first   []byte                  // the announcement to send first, or nil
-	pc      *pwebrtc.PeerConnection // set under t.mu by newPending
+	kind    poolKind   // the budget it counts against
+	src     netip.Addr // its source (ratelimit.SourceKey), counted in its pool when valid
+	seq     uint64     // order of reservation: the oldest is evicted first
+	first   []byte     // the announcement to send first, or nil
+	pe      *peer      // its stack (peer_native.go, peer_js.go); set under t.mu by newPending
 	sdp     string
 	timer   *time.Timer
-	unwatch func() // ends an offer's nominator (nominate_native.go), or nil; set under t.mu
 
 	applied atomic.Bool // Connect was called
-	dcOnce  sync.Once   // an answer accepts the first data channel only
 	ours    bool        // an answer to an offer of ours (see ourLabelPrefix); set before open
 
 	opened chan struct{} // closed when c is set
@@ -192,16 +185,14 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 		return nil, err
 	}
 	cert, err := t.certificate()
-	var pc *pwebrtc.PeerConnection
-	var unwatch func()
+	var pe *peer
 	if err == nil {
-		pc, unwatch, err = t.newPeerConnection(p.offerer, cert) // nominate_native.go
+		pe, err = t.newPeer(p.offerer, cert, p.open, p.stateChanged)
 	}
 	if err != nil {
 		p.close(err)
-		return nil, fmt.Errorf("webrtc: new PeerConnection: %w", err)
+		return nil, fmt.Errorf("webrtc: new connection: %w", err)
 	}
-	pc.OnConnectionStateChange(p.stateChanged)
 	timer := time.AfterFunc(t.cfg.Timeout, func() {
 		if t.enter() {
 			defer t.wg.Done()
@@ -209,12 +200,12 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 		}
 	})
 	t.mu.Lock()
-	p.pc, p.timer, p.unwatch = pc, timer, unwatch
+	p.pe, p.timer = pe, timer
 	ended, why := p.state != pendingActive, p.err
 	t.mu.Unlock()
-	if ended { // evicted (or the transport closed) while the PeerConnection was made
+	if ended { // evicted (or the transport closed) while the stack was made
 		timer.Stop()
-		pc.Close()
+		pe.close()
 		return nil, why
 	}
 	if err := p.negotiate(ctx, remote); err != nil {
@@ -226,51 +217,17 @@ func (t *Transport) newPending(ctx context.Context, kind poolKind, offerer bool,
 
 // negotiate creates the local description and waits for ICE gathering to complete.
 func (p *pending) negotiate(ctx context.Context, remote string) error {
-	pc := p.pc
-	var local pwebrtc.SessionDescription
-	var err error
-	if p.offerer {
-		var dc *pwebrtc.DataChannel
-		if dc, err = pc.CreateDataChannel(randomLabel(), nil); err != nil {
-			return fmt.Errorf("webrtc: creating the data channel: %w", err)
-		}
-		dc.OnOpen(func() { p.open(dc) })
-		if local, err = pc.CreateOffer(nil); err != nil {
-			return fmt.Errorf("webrtc: creating the offer: %w", err)
-		}
-	} else {
-		pc.OnDataChannel(func(dc *pwebrtc.DataChannel) {
-			first := false
-			p.dcOnce.Do(func() { first = true })
-			if !first {
-				dc.Close() // exactly one channel per connection
-				return
-			}
-			p.ours = strings.HasPrefix(dc.Label(), ourLabelPrefix)
-			dc.OnOpen(func() { p.open(dc) })
-		})
-		sdp := p.t.prepareRemoteSDP(ctx, remote)
-		if err = pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-			return fmt.Errorf("webrtc: applying the offer: %w", err)
-		}
-		if local, err = pc.CreateAnswer(nil); err != nil {
-			return fmt.Errorf("webrtc: creating the answer: %w", err)
-		}
+	if !p.offerer {
+		remote = p.t.prepareRemoteSDP(ctx, remote)
 	}
-	gathered := pwebrtc.GatheringCompletePromise(pc)
-	if err = pc.SetLocalDescription(local); err != nil {
-		return fmt.Errorf("webrtc: setting the local description: %w", err)
+	sdp, err := p.pe.negotiate(ctx, remote, p.ended)
+	if err != nil {
+		if e := p.endedErr(); e != nil {
+			return e
+		}
+		return err
 	}
-	select {
-	case <-gathered:
-	case <-p.ended:
-		return p.err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-p.t.done:
-		return errClosed
-	}
-	p.sdp = pc.LocalDescription().SDP
+	p.sdp = sdp
 	p.t.candidateNote(p.sdp) // ice.go
 	return nil
 }
@@ -394,10 +351,9 @@ func (t *Transport) unreserve(p *pending) {
 
 // pendingEnd is what closing an offer or answer leaves to do outside t.mu.
 type pendingEnd struct {
-	err     error
-	timer   *time.Timer
-	pc      *pwebrtc.PeerConnection
-	unwatch func()
+	err   error
+	timer *time.Timer
+	pe    *peer
 }
 
 // endLocked marks p closed, unless it opened or ended already, and releases its place in
@@ -405,7 +361,7 @@ type pendingEnd struct {
 func (p *pending) endLocked(err error) pendingEnd {
 	p.state, p.err = pendingClosed, err
 	p.t.unreserve(p)
-	return pendingEnd{err, p.timer, p.pc, p.unwatch}
+	return pendingEnd{err, p.timer, p.pe}
 }
 
 // finish completes closing p, outside t.mu.
@@ -416,18 +372,15 @@ func (p *pending) finish(e pendingEnd) {
 	if e.timer != nil {
 		e.timer.Stop()
 	}
-	if e.pc != nil {
-		e.pc.Close()
-	}
-	if e.unwatch != nil {
-		e.unwatch() // pion may not report the ICE state of a closed PeerConnection
+	if e.pe != nil {
+		e.pe.close()
 	}
 	if t.log.IsDebug() && e.err != errClosed {
 		t.log.Debug("offer or answer closed", "offerer", p.offerer, "reason", e.err)
 	}
 }
 
-// close ends p unless it opened or ended already, releasing its PeerConnection.
+// close ends p unless it opened or ended already, releasing its stack.
 func (p *pending) close(err error) {
 	t := p.t
 	t.mu.Lock()
@@ -450,40 +403,48 @@ func (p *pending) endedErr() error {
 	}
 }
 
-// stateChanged follows the PeerConnection: a failed or closed one ends the offer or
-// answer, or closes its connection.
-func (p *pending) stateChanged(s pwebrtc.PeerConnectionState) {
-	if s != pwebrtc.PeerConnectionStateFailed && s != pwebrtc.PeerConnectionStateClosed {
-		return
-	}
+// stateChanged runs when the stack failed or closed, why when it knows: it ends the
+// offer or answer, or closes its connection.
+func (p *pending) stateChanged(why error) {
 	t := p.t
 	t.track(func() {
 		t.mu.Lock()
 		c := p.c
 		t.mu.Unlock()
-		if c != nil {
+		switch {
+		case c != nil:
 			c.close(true)
-		} else {
+		case why != nil:
+			p.close(fmt.Errorf("%w: %w", errFailed, why))
+		default:
 			p.close(errFailed)
 		}
 	})
 }
 
-// open runs when the data channel opens (on a pion goroutine): it detaches the channel,
-// learns the peer's address from the selected candidate pair, sends our announcement
-// first, and hands the connection to the transport.
-func (p *pending) open(dc *pwebrtc.DataChannel) {
+// open runs when the data channel opens (on a goroutine of the stack's): it learns the
+// peer's address from the selected candidate pair, sends our announcement first, and
+// hands the connection to the transport. label is the channel's: an answerer's peer is
+// one of ours when it begins with ourLabelPrefix.
+func (p *pending) open(ch channel, label string) {
 	t := p.t
 	if !t.enter() {
+		ch.Close()
 		return // Close is closing p
 	}
 	defer t.wg.Done()
-	rwc, err := dc.Detach()
-	if err != nil {
-		p.close(fmt.Errorf("webrtc: detaching the data channel: %w", err))
+	rwc := ch
+	t.mu.Lock()
+	pe := p.pe
+	t.mu.Unlock()
+	if pe == nil {
+		rwc.Close()
 		return
 	}
-	addr, err := remoteAddr(p.pc)
+	if !p.offerer {
+		p.ours = strings.HasPrefix(label, ourLabelPrefix)
+	}
+	addr, err := pe.remoteAddr()
 	if err != nil {
 		rwc.Close()
 		p.close(err)
@@ -491,15 +452,14 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 	}
 	c := &conn{
 		t:      t,
-		pc:     p.pc,
-		dc:     dc,
+		pe:     pe,
 		rwc:    rwc,
 		addr:   addr,
 		opened: time.Now(),
 		ready:  make(chan struct{}),
 		closed: make(chan struct{}),
 		ours:   p.ours,
-		pair:   pairTypes(p.pc), // ice.go
+		pair:   pe.pairTypes(),
 	}
 	// The announcement goes first, before any message of ours: a JS peer recognises it
 	// only as the first message on the channel (and handles it even before its own side
@@ -528,36 +488,6 @@ func (p *pending) open(dc *pwebrtc.DataChannel) {
 		t.log.Debug("connection open", "peer", addr, "offerer", p.offerer)
 	}
 	close(p.opened)
-}
-
-// remoteAddr returns the remote address of the connection's selected candidate pair.
-func remoteAddr(pc *pwebrtc.PeerConnection) (netip.AddrPort, error) {
-	sctp := pc.SCTP()
-	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
-		return netip.AddrPort{}, errors.New("webrtc: no transport")
-	}
-	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
-	if err != nil || pair == nil || pair.Remote == nil {
-		return netip.AddrPort{}, fmt.Errorf("webrtc: no selected candidate pair: %v", err)
-	}
-	ip, err := netip.ParseAddr(pair.Remote.Address)
-	if err != nil && pair.Remote.Port != 0 {
-		// A browser redacts the address of a peer-reflexive remote candidate (one it
-		// learnt from the peer's connectivity checks, which reached it before the peer's
-		// description did) for good. Without a NAT between them the checks came from a
-		// candidate of that description, found by its port.
-		if d := pc.RemoteDescription(); d != nil {
-			var ok bool
-			if ip, ok = sdpCandidateIP(d.SDP, pair.Remote.Port); ok {
-				err = nil
-			}
-		}
-	}
-	if err != nil || pair.Remote.Port == 0 {
-		return netip.AddrPort{}, fmt.Errorf("webrtc: the selected remote candidate %s:%d has no IP address",
-			pair.Remote.Address, pair.Remote.Port)
-	}
-	return transport.Unmap(netip.AddrPortFrom(ip.WithZone(""), pair.Remote.Port)), nil
 }
 
 // sdpCandidateIP returns the IP address of the UDP candidates of sdp whose port is port,

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	pwebrtc "github.com/pion/webrtc/v3"
 
 	"github.com/wdht/wdht/transport"
 )
@@ -33,18 +32,17 @@ var (
 
 var errClosed = fmt.Errorf("webrtc: transport closed: %w", net.ErrClosed)
 
-// Transport is a transport.Transport over WebRTC data channels: one pion PeerConnection
-// with one ordered, reliable data channel per peer, the peer's address being the remote
+// Transport is a transport.Transport over WebRTC data channels: one connection (ICE,
+// DTLS, SCTP) with one ordered, reliable data channel per peer, the peer's address being the remote
 // address of the connection's selected ICE candidate pair. Connections are made with
 // NewOffer and NewAnswer (signals relayed by the DHT), Dial (a signalling client) and
 // Server (a signalling server). All methods are safe for concurrent use.
 type Transport struct {
 	cfg    Config
 	log    hclog.Logger
-	api    *pwebrtc.API
+	stk    stack      // what every connection shares (peer_native.go, peer_js.go)
 	nom    nominators // offers' prompt nomination (nominate_native.go)
-	iceSrv []pwebrtc.ICEServer
-	adHost string // Config.Advertise split; adPort 0: none
+	adHost string     // Config.Advertise split; adPort 0: none
 	adPort int
 
 	certMu sync.Mutex
@@ -134,15 +132,13 @@ func New(cfg *Config) (*Transport, error) {
 	if c.Advertise != "" {
 		t.adHost, t.adPort, _ = splitHostPort(c.Advertise)
 	}
-	for _, s := range c.ICEServers {
-		t.iceSrv = append(t.iceSrv, pwebrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	if err := t.initStack(); err != nil {
+		return nil, err
 	}
 	if _, err := t.certificate(); err != nil {
 		return nil, err
 	}
-	se := t.settings()
-	t.initNominators(se) // nominate_native.go
-	t.api = pwebrtc.NewAPI(pwebrtc.WithSettingEngine(se))
+	t.initNominators() // nominate_native.go
 	return t, nil
 }
 
@@ -375,7 +371,7 @@ func (t *Transport) Close() error {
 		}
 		t.mu.Unlock()
 
-		// Closing a PeerConnection takes a few milliseconds (ICE, DTLS, SCTP): close
+		// Closing a connection takes a few milliseconds (ICE, DTLS, SCTP): close
 		// them a few at a time.
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 8)
