@@ -177,7 +177,7 @@ type nodeStats struct {
 	queries               uint64
 }
 
-var nodeStatsRE = regexp.MustCompile(`^NODESTATS seq=(\d+) rss=(\d+) heap=(\d+) stacks=(\d+) goroutines=(\d+) cpu_ns=(\d+) conns=(\d+) opened=(\d+) failed=(\d+) queries=(\d+)`)
+var nodeStatsRE = regexp.MustCompile(`^NODESTATS seq=(\d+) rss=(\d+) heap=(\d+) stacks=(\d+) goroutines=(\d+) cpu_ns=(\d+) conns=(\d+) opened=(\d+) failed=(\d+) queries=(\d+) free=(\d+)`)
 
 func startNode(ctx context.Context, cfg config) (*node, error) {
 	exe, err := os.Executable()
@@ -228,7 +228,7 @@ func (n *node) stats(ctx context.Context) (nodeStats, error) {
 		v[i], _ = strconv.ParseInt(f[i], 10, 64)
 	}
 	return nodeStats{
-		procStats: procStats{rss: v[2], heap: v[3], stacks: v[4], goroutines: int(v[5]), cpu: v[6]},
+		procStats: procStats{rss: v[2], heap: v[3], stacks: v[4], goroutines: int(v[5]), cpu: v[6], free: v[11]},
 		conns:     int(v[7]), opened: int(v[8]), failed: int(v[9]), queries: uint64(v[10]),
 	}, nil
 }
@@ -482,10 +482,10 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(tw, "connect time\tp50 %v, p90 %v, p99 %v, max %v\n", ms(percentile(ct, 0.5)), ms(percentile(ct, 0.9)), ms(percentile(ct, 0.99)), ms(percentile(ct, 1)))
 	fmt.Fprintf(tw, "ping\t%d of %d connected peers answered\n", r.pinged, r.connected)
 	conns := r.open.conns
-	fmt.Fprintf(tw, "node memory\t%d connections open: RSS %s (%s before), %s per connection; heap %s (%s before), %s per connection; stacks %s (%s before), %s per connection\n",
+	fmt.Fprintf(tw, "node memory\t%d connections open: RSS %s (%s before), %s per connection; heap %s (%s before), %s per connection; stacks %s (%s before), %s per connection; freed heap not yet returned %s\n",
 		conns, mib(r.open.rss), mib(r.base.rss), perConn(r.open.rss, r.base.rss, conns),
 		mib(r.open.heap), mib(r.base.heap), perConn(r.open.heap, r.base.heap, conns),
-		mib(r.open.stacks), mib(r.base.stacks), perConn(r.open.stacks, r.base.stacks, conns))
+		mib(r.open.stacks), mib(r.base.stacks), perConn(r.open.stacks, r.base.stacks, conns), mib(r.open.free))
 	gpc := "-"
 	if conns > 0 {
 		gpc = fmt.Sprintf("%.1f", float64(r.open.goroutines-r.base.goroutines)/float64(conns))
@@ -503,7 +503,10 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(tw, "queries\t%d find_node sent in %v, %d answered (%.0f/s); the node's CPU %.2fs: %s per query, %.0f%% of one core\n",
 			r.queries, r.queryWall.Round(time.Millisecond), r.answered, float64(r.answered)/r.queryWall.Seconds(),
 			r.queryCPU.Seconds(), per, 100*r.queryCPU.Seconds()/r.queryWall.Seconds())
-		fmt.Fprintf(tw, "node after\t%d connections open; RSS %s, heap %s, %d goroutines\n", r.end.conns, mib(r.end.rss), mib(r.end.heap), r.end.goroutines)
+		e := r.end
+		fmt.Fprintf(tw, "node after\t%d connections open: RSS %s, %s per connection; heap %s, %s per connection; stacks %s, %s per connection; freed heap not yet returned %s; %d goroutines\n",
+			e.conns, mib(e.rss), perConn(e.rss, r.base.rss, e.conns), mib(e.heap), perConn(e.heap, r.base.heap, e.conns),
+			mib(e.stacks), perConn(e.stacks, r.base.stacks, e.conns), mib(e.free), e.goroutines)
 	}
 	fmt.Fprintf(tw, "generator\t%d peers in this process: RSS %s, heap %s, %s per peer\n",
 		r.connected, mib(r.genOpen.rss), mib(r.genOpen.heap), perConn(r.genOpen.rss, r.genBase.rss, r.connected))

@@ -103,8 +103,8 @@ func runNode(args []string) error {
 		}
 		ts := tr.Stats()
 		ks := n.Server().Stats()
-		fmt.Printf("NODESTATS seq=%d rss=%d heap=%d stacks=%d goroutines=%d cpu_ns=%d conns=%d opened=%d failed=%d queries=%d\n",
-			seq, st.rss, st.heap, st.stacks, st.goroutines, st.cpu, ts.Conns, ts.Opened, ts.Failed, ks.QueriesIn)
+		fmt.Printf("NODESTATS seq=%d rss=%d heap=%d stacks=%d goroutines=%d cpu_ns=%d conns=%d opened=%d failed=%d queries=%d free=%d\n",
+			seq, st.rss, st.heap, st.stacks, st.goroutines, st.cpu, ts.Conns, ts.Opened, ts.Failed, ks.QueriesIn, st.free)
 	}
 	return in.Err()
 }
@@ -114,6 +114,7 @@ type procStats struct {
 	rss        int64 // resident set, bytes
 	heap       int64 // heap in use after a collection (runtime.MemStats.HeapInuse), bytes
 	stacks     int64 // goroutine stacks (runtime.MemStats.StackInuse), bytes
+	free       int64 // freed heap the runtime has not yet returned to the system (HeapIdle - HeapReleased), bytes
 	goroutines int
 	cpu        int64 // user + system CPU time since the start, ns
 }
@@ -129,6 +130,7 @@ func sample(context.Context) procStats {
 		rss:        currentRSS(),
 		heap:       int64(m.HeapInuse),
 		stacks:     int64(m.StackInuse),
+		free:       int64(m.HeapIdle - m.HeapReleased),
 		goroutines: runtime.NumGoroutine(),
 		cpu:        ru.Utime.Nano() + ru.Stime.Nano(),
 	}
