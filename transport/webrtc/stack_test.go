@@ -234,10 +234,10 @@ func TestFingerprintMismatch(t *testing.T) {
 	}
 }
 
-// maxGoroutinesPerConn bounds the goroutines of one open connection: ICE (its task loop,
-// connectivity checks, candidate read loop and callback routine), DTLS (read loop and
-// handshake state machine), SCTP (read and write loops) and the transport's read loop.
-// pion's PeerConnection took 16: SRTP and SRTCP read loops, two undeclared-media
+// maxGoroutinesPerConn bounds the goroutines of one open connection, 10 now: ICE (task
+// loop, connectivity checks, candidate read loop), DTLS (read loop, handshake state
+// machine, two context watchers), SCTP (read and write loops) and the transport's read
+// loop. pion's PeerConnection took 16: SRTP and SRTCP read loops, two undeclared-media
 // processors, a mux read loop and an SCTP accept loop on top.
 const maxGoroutinesPerConn = 11
 
