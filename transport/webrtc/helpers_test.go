@@ -105,3 +105,17 @@ func dial(t testing.TB, a, b *webrtc.Transport, addr string) (ab, ba netip.AddrP
 	// connection.
 	return ab, peerOf(t, b)
 }
+
+// offerAnswer makes an offer of a and b's answer to it, neither applied yet.
+func offerAnswer(t testing.TB, ctx context.Context, a, b *webrtc.Transport) (*webrtc.Offer, *webrtc.Answer) {
+	t.Helper()
+	o, err := a.NewOffer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := b.NewAnswer(ctx, o.SDP(), netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, ans
+}

@@ -601,7 +601,9 @@ func (pe *peer) connectStack() (channel, string, error) {
 		})
 	} else {
 		// The peer's first channel is the connection's; any other it opens stays
-		// unaccepted, within the association's receive window.
+		// unaccepted (pion's association queues 16 such streams and drops more), what
+		// it sends there held within the association's receive window, as a message
+		// never completed on the first channel would be.
 		ch, err = datachannel.Accept(assoc, &datachannel.Config{LoggerFactory: pe.log})
 	}
 	if err != nil {

@@ -200,14 +200,7 @@ func TestFingerprintMismatch(t *testing.T) {
 	a := newTransport(t, "a", nil)
 	b := newTransport(t, "b", nil)
 	c := newTransport(t, "c", nil)
-	o, err := a.NewOffer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := b.NewAnswer(ctx, o.SDP(), netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, ans := offerAnswer(t, ctx, a, b)
 	other, err := c.NewOffer(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -303,14 +303,7 @@ func TestPendingTimeout(t *testing.T) {
 	a := newTransport(t, "a", &webrtc.Config{Timeout: 200 * time.Millisecond})
 	b := newTransport(t, "b", &webrtc.Config{Timeout: 200 * time.Millisecond})
 	ctx := ctxFor(t, 10*time.Second)
-	o, err := a.NewOffer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := b.NewAnswer(ctx, o.SDP(), netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, ans := offerAnswer(t, ctx, a, b)
 	// The answer is never applied.
 	for _, ended := range []<-chan struct{}{o.Ended(), ans.Ended()} {
 		select {
