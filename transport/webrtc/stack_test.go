@@ -262,3 +262,55 @@ func TestConnectionGoroutines(t *testing.T) {
 		t.Errorf("%.1f goroutines per connection, want at most %d", per, maxGoroutinesPerConn)
 	}
 }
+
+// A peer that opens more than one data channel: the first is the connection's; another
+// is never accepted, and what the peer sends on it never reaches the transport.
+func TestExtraChannelNotAccepted(t *testing.T) {
+	ctx := ctxFor(t, 20*time.Second)
+	b := newTransport(t, "b", &webrtc.Config{ReadyDelay: -1})
+	pc := pionPeer(t, false)
+	first, err := pc.CreateDataChannel("first", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := pc.CreateDataChannel("second", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan struct{})
+	first.OnOpen(func() { close(opened) })
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := b.NewAnswer(ctx, setLocal(t, pc, offer), netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer.SDP()}); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := answer.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-ctx.Done():
+		t.Fatal("pion's first channel never opened")
+	}
+	// pion reports the second channel open without our acknowledgement; it sends on it.
+	if err := second.SendText("d1:y1:e2e"); err != nil {
+		t.Logf("pion does not send on the second channel: %v", err)
+	}
+	if err := first.SendText("d1:y1:e1e"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Receive(ctx)
+	if err != nil || p.From != addr || string(p.Data) != "d1:y1:e1e" {
+		t.Fatalf("Receive: %v %q %v, want the first channel's message", p.From, p.Data, err)
+	}
+	if len(b.Peers()) != 1 {
+		t.Errorf("Peers() = %v, want the one connection", b.Peers())
+	}
+}
