@@ -226,8 +226,7 @@ type peer struct {
 
 	mu        sync.Mutex
 	closed    bool
-	remoteSDP string
-	remote    remoteDescription
+	remoteSDP string // the peer's description, until the channel opens (explain)
 	dtls      *dtls.Conn
 	assoc     *sctp.Association
 	ch        channel
@@ -332,25 +331,18 @@ func (pe *peer) applyAnswer(answer string) error {
 	return nil
 }
 
-// apply adds the peer's candidates to the agent and starts the connecting goroutine.
+// apply adds the peer's candidates to the agent and starts the connecting goroutine. It
+// runs once per peer: pending applies one offer (negotiate) or one answer (Connect).
 func (pe *peer) apply(sdpText string, rd remoteDescription) error {
-	pe.mu.Lock()
-	if pe.closed {
-		pe.mu.Unlock()
+	if !pe.set(func() { pe.remoteSDP = sdpText }) {
 		return errAbandoned
 	}
-	if pe.remoteSDP != "" {
-		pe.mu.Unlock()
-		return errAppliedOnce
-	}
-	pe.remoteSDP, pe.remote = sdpText, rd
-	pe.mu.Unlock()
 	for _, c := range rd.candidates {
 		if err := pe.agent.AddRemoteCandidate(c); err != nil {
 			pe.t.log.Trace("remote candidate not added", "error", err)
 		}
 	}
-	if !pe.t.track(pe.connect) {
+	if !pe.t.track(func() { pe.connect(rd) }) {
 		return errClosed
 	}
 	return nil
@@ -522,25 +514,20 @@ func parseRemoteDescription(s string) (remoteDescription, error) {
 
 // connect runs ICE, DTLS, SCTP and the data channel's opening, on a goroutine of the
 // transport's, and hands the open channel to onOpen; on failure it ends the peer.
-func (pe *peer) connect() {
-	ch, label, err := pe.connectStack()
+func (pe *peer) connect(rd remoteDescription) {
+	ch, label, err := pe.connectStack(rd)
 	if err != nil {
 		pe.end(err)
 		return
 	}
-	// The peer's description served to connect, and to explain a failure (explain):
-	// an open connection keeps neither.
-	pe.mu.Lock()
-	pe.remoteSDP, pe.remote = "", remoteDescription{}
-	pe.mu.Unlock()
+	// The peer's description served to explain a failure (explain): an open connection
+	// does not keep it.
+	pe.set(func() { pe.remoteSDP = "" })
 	pe.onOpen(ch, label)
 }
 
-// connectStack brings each layer up in turn.
-func (pe *peer) connectStack() (channel, string, error) {
-	pe.mu.Lock()
-	rd := pe.remote
-	pe.mu.Unlock()
+// connectStack brings each layer up in turn, with the peer's description rd.
+func (pe *peer) connectStack(rd remoteDescription) (channel, string, error) {
 	var iceConn *ice.Conn
 	var err error
 	if pe.offerer {

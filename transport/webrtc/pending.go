@@ -426,21 +426,14 @@ func (p *pending) stateChanged(why error) {
 // peer's address from the selected candidate pair, sends our announcement first, and
 // hands the connection to the transport. label is the channel's: an answerer's peer is
 // one of ours when it begins with ourLabelPrefix.
-func (p *pending) open(ch channel, label string) {
+func (p *pending) open(rwc channel, label string) {
 	t := p.t
 	if !t.enter() {
-		ch.Close()
+		rwc.Close()
 		return // Close is closing p
 	}
 	defer t.wg.Done()
-	rwc := ch
-	t.mu.Lock()
-	pe := p.pe
-	t.mu.Unlock()
-	if pe == nil {
-		rwc.Close()
-		return
-	}
+	pe := p.pe // set before the stack could open (newPending)
 	if !p.offerer {
 		p.ours = strings.HasPrefix(label, ourLabelPrefix)
 	}
