@@ -93,6 +93,13 @@ func TestPeerConnectionAnswersOurOffer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closed := make(chan netip.AddrPort, 1)
+	a.NotifyClosed(func(p netip.AddrPort) {
+		select {
+		case closed <- p:
+		default:
+		}
+	})
 	pc := pionPeer(t, false)
 	opened := echo(pc)
 	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeOffer, SDP: o.SDP()}); err != nil {
@@ -122,13 +129,44 @@ func TestPeerConnectionAnswersOurOffer(t *testing.T) {
 	}
 	// pion closing its side closes ours.
 	pc.Close()
-	deadline := time.Now().Add(15 * time.Second)
-	for len(a.Peers()) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the connection outlived pion's PeerConnection by 15 s")
+	select {
+	case p := <-closed:
+		if p != addr {
+			t.Errorf("closed %v, want %v", p, addr)
 		}
-		time.Sleep(20 * time.Millisecond)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the connection outlived pion's PeerConnection by 15 s")
 	}
+	if ps := a.Peers(); len(ps) != 0 {
+		t.Errorf("Peers() = %+v after the close", ps)
+	}
+}
+
+// answerPeerConnection has b answer pc's offer and waits until b's connection and pc's
+// channel (opened) are open; it returns b's answer and pc's address.
+func answerPeerConnection(t *testing.T, ctx context.Context, b *webrtc.Transport, pc *pwebrtc.PeerConnection, opened <-chan struct{}) (string, netip.AddrPort) {
+	t.Helper()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := b.NewAnswer(ctx, setLocal(t, pc, offer), netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer.SDP()}); err != nil {
+		t.Fatalf("pion does not take our answer: %v\n%s", err, answer.SDP())
+	}
+	addr, err := answer.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-opened:
+	case <-ctx.Done():
+		t.Fatal("pion's channel never opened")
+	}
+	return answer.SDP(), addr
 }
 
 // An offer of pion's with audio besides the data channel: we answer the data channel
@@ -150,28 +188,9 @@ func TestWeAnswerPeerConnectionOffer(t *testing.T) {
 	dc.OnOpen(func() { close(opened) })
 	got := make(chan string, 1)
 	dc.OnMessage(func(m pwebrtc.DataChannelMessage) { got <- string(m.Data) })
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := b.NewAnswer(ctx, setLocal(t, pc, offer), netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(regexp.MustCompile(`(?m)^m=audio 0 `).FindAllString(answer.SDP(), -1)); n != 1 {
-		t.Errorf("the answer rejects %d audio m-lines, want 1:\n%s", n, answer.SDP())
-	}
-	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer.SDP()}); err != nil {
-		t.Fatalf("pion does not take our answer: %v\n%s", err, answer.SDP())
-	}
-	addr, err := answer.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-opened:
-	case <-ctx.Done():
-		t.Fatal("pion's channel never opened")
+	answer, addr := answerPeerConnection(t, ctx, b, pc, opened)
+	if n := len(regexp.MustCompile(`(?m)^m=audio 0 `).FindAllString(answer, -1)); n != 1 {
+		t.Errorf("the answer rejects %d audio m-lines, want 1:\n%s", n, answer)
 	}
 	if err := dc.SendText("d1:y1:re"); err != nil {
 		t.Fatal(err)
@@ -279,26 +298,7 @@ func TestExtraChannelNotAccepted(t *testing.T) {
 	}
 	opened := make(chan struct{})
 	first.OnOpen(func() { close(opened) })
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := b.NewAnswer(ctx, setLocal(t, pc, offer), netip.Addr{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetRemoteDescription(pwebrtc.SessionDescription{Type: pwebrtc.SDPTypeAnswer, SDP: answer.SDP()}); err != nil {
-		t.Fatal(err)
-	}
-	addr, err := answer.Wait(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-opened:
-	case <-ctx.Done():
-		t.Fatal("pion's first channel never opened")
-	}
+	_, addr := answerPeerConnection(t, ctx, b, pc, opened)
 	// pion reports the second channel open without our acknowledgement; it sends on it.
 	if err := second.SendText("d1:y1:e2e"); err != nil {
 		t.Logf("pion does not send on the second channel: %v", err)
