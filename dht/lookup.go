@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wdht/wdht/internal/rtt"
 	"github.com/wdht/wdht/krpc"
 )
 
@@ -568,15 +569,15 @@ loop:
 func (n *Node) softDeadline(ni NodeInfo) (soft, measured time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var e rttEstimate
+	var e rtt.Estimate
 	if tb := n.tableFor(ni.Addr); tb != nil && ni.ID != (ID{}) {
 		e = tb.rttOf(ni.ID)
 	}
-	if !e.known() {
+	if !e.Known() {
 		e = n.rtt
 	}
-	soft = e.deadline(n.cfg.MinQueryDeadline, n.cfg.MaxQueryDeadline)
-	return soft, max(soft, e.deadline(n.cfg.MinQueryDeadline, maxRTTSample*time.Microsecond))
+	soft = e.Deadline(n.cfg.MinQueryDeadline, n.cfg.MaxQueryDeadline)
+	return soft, max(soft, e.Deadline(n.cfg.MinQueryDeadline, rtt.MaxSample))
 }
 
 // dropFailed removes from ns, in place, the nodes whose queries timed out lately.

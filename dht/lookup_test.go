@@ -23,7 +23,7 @@ func know(n *Node, ni NodeInfo, rtt time.Duration) {
 	tb.responded(ni, time.Now())
 	if rtt > 0 {
 		tb.sampleRTT(ni.ID, rtt)
-		n.rtt.add(rtt)
+		n.rtt.Add(rtt)
 	}
 }
 
@@ -565,34 +565,6 @@ func TestFailedAddrsFlood(t *testing.T) {
 		time.Sleep(time.Minute) // the queries the lookups left to silent nodes time out
 		atBaseline(t, a, goroutines)
 	})
-}
-
-func TestRTTEstimateDeadline(t *testing.T) {
-	var e rttEstimate
-	lo, hi := 50*time.Millisecond, time.Second
-	if got := e.deadline(lo, hi); got != hi {
-		t.Errorf("no sample: %v, want the upper bound %v", got, hi)
-	}
-	e.add(100 * time.Millisecond) // srtt 100, rttvar 50: 100 + 200
-	if got := e.deadline(lo, hi); got != 300*time.Millisecond {
-		t.Errorf("one sample of 100ms: %v, want 300ms", got)
-	}
-	for range 50 {
-		e.add(100 * time.Millisecond)
-	}
-	if got := e.deadline(lo, hi); got < 150*time.Millisecond || got > 160*time.Millisecond {
-		t.Errorf("steady 100ms: %v, want about 150ms (srtt + srtt/2)", got)
-	}
-	var fast rttEstimate
-	fast.add(200 * time.Microsecond)
-	if got := fast.deadline(lo, hi); got != lo {
-		t.Errorf("200µs: %v, want the lower bound %v", got, lo)
-	}
-	var slow rttEstimate
-	slow.add(3 * time.Second)
-	if got := slow.deadline(lo, hi); got != hi {
-		t.Errorf("3s: %v, want the upper bound %v", got, hi)
-	}
 }
 
 func TestFailedAddrsBounded(t *testing.T) {

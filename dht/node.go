@@ -14,6 +14,7 @@ import (
 	akrpc "github.com/anacrolix/dht/v2/krpc"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/wdht/wdht/internal/rtt"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport"
 )
@@ -64,8 +65,8 @@ type Node struct {
 	lookups, lookupQueries atomic.Uint64
 	lookupTimes            lookupTimes
 
-	rtt    rttEstimate // round-trip time of every answered query (guarded by mu)
-	failed failedAddrs // addresses whose queries timed out lately (guarded by mu)
+	rtt    rtt.Estimate // round-trip time of every answered query (guarded by mu)
+	failed failedAddrs  // addresses whose queries timed out lately (guarded by mu)
 
 	events  *events       // nil without hooks
 	joining atomic.Bool   // a Join loop runs
@@ -358,7 +359,7 @@ func (n *Node) sawResponse(ni NodeInfo, expected *ID, rtt time.Duration) {
 	n.mu.Lock()
 	n.failed.clear(ni.Addr)
 	if rtt > 0 {
-		n.rtt.add(rtt)
+		n.rtt.Add(rtt)
 	}
 	tb := n.tableFor(ni.Addr)
 	if tb == nil {

@@ -5,46 +5,6 @@ import (
 	"time"
 )
 
-// rttEstimate is a smoothed round-trip time and its mean deviation, as TCP keeps them
-// (RFC 6298): the first sample R sets srtt = R and rttvar = R/2; each later one moves
-// rttvar by a quarter of |srtt - R| and srtt by an eighth of R - srtt. The zero value
-// has no sample. Both are kept in microseconds in an int32 (up to 35 minutes), so that a
-// routing-table entry, which holds one, stays 64 bytes.
-type rttEstimate struct {
-	srtt, rttvar int32 // µs
-}
-
-// maxRTTSample is the largest round-trip time an estimate holds, in microseconds.
-const maxRTTSample = 1 << 31 / 2
-
-// known reports whether the estimate has a sample.
-func (e *rttEstimate) known() bool { return e.srtt > 0 }
-
-// add records a round-trip time.
-func (e *rttEstimate) add(d time.Duration) {
-	r := int32(min(max(d.Microseconds(), 1), maxRTTSample)) // 0 means no sample
-	if !e.known() {
-		e.srtt, e.rttvar = r, r/2
-		return
-	}
-	dev := e.srtt - r
-	if dev < 0 {
-		dev = -dev
-	}
-	e.rttvar += (dev - e.rttvar) / 4
-	e.srtt += (r - e.srtt) / 8
-}
-
-// deadline returns the soft deadline of a query with this estimate: srtt plus the larger
-// of 4 × rttvar and srtt/2, within [lo, hi]; hi when there is no sample.
-func (e *rttEstimate) deadline(lo, hi time.Duration) time.Duration {
-	if !e.known() {
-		return hi
-	}
-	us := int64(e.srtt) + max(4*int64(e.rttvar), int64(e.srtt)/2)
-	return min(max(time.Duration(us)*time.Microsecond, lo), hi)
-}
-
 // maxFailedAddrs bounds the addresses a node remembers as having failed (see failedAddrs).
 const maxFailedAddrs = 256
 

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wdht/wdht/internal/rtt"
 )
 
 // questionableAfter is BEP 5's limit: a node that has not answered for this long is
@@ -27,7 +29,7 @@ type entry struct {
 	pinging      bool // a liveness ping is in flight
 	zone         uint16
 	failures     int32 // consecutive queries it left unanswered
-	rtt          rttEstimate
+	rtt          rtt.Estimate
 	lastResponse stamp // last answer to one of our queries; never: none yet
 }
 
@@ -486,17 +488,17 @@ func (t *table) rebased(self ID, now time.Time) *table {
 // sampleRTT records a round-trip time measured to id.
 func (t *table) sampleRTT(id ID, r time.Duration) {
 	if bi, i := t.locate(&id); i >= 0 {
-		t.buckets[bi].nodes[i].rtt.add(r)
+		t.buckets[bi].nodes[i].rtt.Add(r)
 	}
 }
 
 // rttOf returns the round-trip estimate of id; the zero estimate when id is not in the
 // table or was never measured.
-func (t *table) rttOf(id ID) rttEstimate {
+func (t *table) rttOf(id ID) rtt.Estimate {
 	if bi, i := t.locate(&id); i >= 0 {
 		return t.buckets[bi].nodes[i].rtt
 	}
-	return rttEstimate{}
+	return rtt.Estimate{}
 }
 
 // pingDone clears the in-flight mark set by stalest or questionable.
