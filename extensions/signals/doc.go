@@ -18,7 +18,12 @@
 // answers of a JS responder, which does drop them, to its offers by node ID. Relays end
 // in Config.RelayTimeout, in time for a JS querier's 2 s query timeout, and once one
 // target answered the others get a third of it more: a relay lost on the way does not
-// hold the response for the whole RelayTimeout. When two answers for one node reach a
+// hold the response for the whole RelayTimeout. Each target is also pinged as its relay
+// goes out: one that answers neither within twice the soft deadline of its measured
+// round trips (at least 100 ms, at most a third of RelayTimeout) has vanished, as a
+// browser that lost its network does while its connections stay up for seconds, and is
+// left out at once; a target that answers the ping is waited for, since a JS target
+// answers a relay only after its ICE gathering. When two answers for one node reach a
 // querier (two nodes it queried relayed to it), it completes one and the other shares
 // its connection: a JS node destroys a second connection from the same node. A JS node
 // throws (and a Node.js process dies) when it stores more peers for an infohash than a

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wdht/wdht/dht"
 	"github.com/wdht/wdht/internal/ratelimit"
+	"github.com/wdht/wdht/internal/rtt"
 	"github.com/wdht/wdht/krpc"
 	"github.com/wdht/wdht/transport"
 )
@@ -82,7 +83,8 @@ type Config struct {
 	Extensions []string
 	// RelayTimeout bounds the peer_connection relays of a response: a JS querier gives
 	// up on its query after 2 to 2.5 s. Once one relay answered, the others are waited
-	// for RelayTimeout/3 more at most. Default 1.5 s.
+	// for RelayTimeout/3 more at most, and a target that does not answer a ping sent with
+	// its relay is given up sooner (see the package doc). Default 1.5 s.
 	RelayTimeout time.Duration
 	// ConnectTimeout bounds how long a querier waits for a connection to open once it
 	// has the answer. Default 10 s.
@@ -166,6 +168,10 @@ type Extension struct {
 	hearsay map[netip.AddrPort]struct{} // connections whose ID came from a relayed signal only
 	ours    map[netip.AddrPort]struct{} // connections whose node answered with our "v"
 	dialing map[dht.ID]*dial            // answers being completed, by the answering node's ID
+	// Round trips of plain queries (not signalled ones, whose answers wait on
+	// connections): per open connection whose node we know, and over all of them.
+	trips map[netip.AddrPort]rtt.Estimate
+	trip  rtt.Estimate
 }
 
 // A dial is the completion of an answer to one of our offers, which others answering for
@@ -227,7 +233,7 @@ func New(sig Signaler, cfg *Config) (*Extension, error) {
 	e := &Extension{sig: sig, cfg: c, log: c.Logger.Named("signals"),
 		byID: make(map[dht.ID]netip.AddrPort), byAddr: make(map[netip.AddrPort]dht.ID),
 		hearsay: make(map[netip.AddrPort]struct{}), ours: make(map[netip.AddrPort]struct{}),
-		dialing:   make(map[dht.ID]*dial),
+		dialing: make(map[dht.ID]*dial), trips: make(map[netip.AddrPort]rtt.Estimate),
 		relays:    ratelimit.NewBucket(c.RelayRate, c.RelayBurst),
 		srcRelays: ratelimit.NewPerSource(c.SourceRelayRate, c.SourceRelayBurst, maxRelaySources)}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
@@ -351,6 +357,7 @@ func (e *Extension) forget(addr netip.AddrPort) {
 	defer e.mu.Unlock()
 	delete(e.ours, addr)
 	delete(e.hearsay, addr)
+	delete(e.trips, addr)
 	if id, ok := e.byAddr[addr]; ok {
 		delete(e.byAddr, addr)
 		e.unmap(id, addr)
@@ -397,9 +404,11 @@ func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
 	e.call = next
 	return krpc.CallerFunc(func(ctx context.Context, to netip.AddrPort, q *krpc.Query) (*krpc.Response, error) {
 		if !signalled(q.Method) {
+			sent := time.Now()
 			resp, err := next.Call(ctx, to, q)
 			if err == nil {
 				e.learnResponse(resp)
+				e.sample(resp.From, time.Since(sent))
 			}
 			return resp, err
 		}
@@ -699,6 +708,9 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 		go func() {
 			ok := false
 			defer func() { ended <- ok }()
+			ctx, giveUp := context.WithCancel(ctx)
+			defer giveUp()
+			defer e.probe(t.addr, giveUp)()
 			a := &krpc.Args{Extra: krpc.Extra{"signal": offers[i]}}
 			a.ID = own
 			resp, err := e.call.Call(ctx, t.addr, &krpc.Query{Method: MethodPeerConnection, Args: a})
@@ -761,6 +773,77 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 		r.Extra = krpc.Extra{}
 	}
 	r.Extra["signals"] = encodeList(sigs)
+}
+
+// minProbeWait is the least a relay waits for its target to answer the probe ping.
+const minProbeWait = 100 * time.Millisecond
+
+// probe pings addr, the target of a relay just sent, and gives the relay up (giveUp)
+// unless the ping is answered, even with an error, within the probe wait: twice the soft
+// deadline of addr's round trips (rtt.Estimate.Deadline; the network-wide one when addr
+// has none yet), within [minProbeWait, RelayTimeout/3], and RelayTimeout/3 with no
+// estimate at all. A target answers a peer_connection only once its answer is ready (a
+// JS one after its ICE gathering, so a relay needs RelayTimeout), but it answers a ping
+// at once: one that answers neither has vanished (a browser that lost its network keeps
+// its connections for seconds), and waiting RelayTimeout on it held the whole response,
+// and with it the querier's lookup, which waits for its nearest responders. A live target
+// whose ping is lost is left out of this one response. The ping runs on to its own
+// timeout. The returned stop ends the wait once the relay is over.
+func (e *Extension) probe(addr netip.AddrPort, giveUp context.CancelFunc) (stop func()) {
+	answered := make(chan struct{})
+	t := time.AfterFunc(e.probeWait(addr), func() {
+		select {
+		case <-answered:
+		default:
+			giveUp()
+		}
+	})
+	e.background(func(ctx context.Context) {
+		a := &krpc.Args{}
+		a.ID = e.self()
+		sent := time.Now()
+		resp, err := e.call.Call(krpc.WithOwnBudget(ctx), addr, &krpc.Query{Method: krpc.MethodPing, Args: a})
+		if _, refused := errors.AsType[*krpc.Error](err); err == nil || refused {
+			close(answered)
+		}
+		if err == nil {
+			e.sample(resp.From, time.Since(sent))
+		}
+	})
+	return func() { t.Stop() }
+}
+
+// probeWait returns how long a relay waits for its target to answer the probe (see
+// probe).
+func (e *Extension) probeWait(addr netip.AddrPort) time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	est, ok := e.trips[addr]
+	if !ok {
+		est = e.trip
+	}
+	most := e.cfg.RelayTimeout / 3
+	if !est.Known() {
+		return most
+	}
+	return min(max(2*est.Deadline(0, most), minProbeWait), most)
+}
+
+// sample records the round trip d of a plain query answered from addr, unless it is so
+// long that the query was retried (and the answer may be to the retry) or made a
+// connection.
+func (e *Extension) sample(addr netip.AddrPort, d time.Duration) {
+	if d >= e.cfg.RelayTimeout {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.trip.Add(d)
+	if _, ok := e.byAddr[addr]; ok { // an open connection: forget drops it
+		est := e.trips[addr]
+		est.Add(d)
+		e.trips[addr] = est
+	}
 }
 
 // relayable reports whether a signal of a query from querier may be relayed: an offer

@@ -271,6 +271,35 @@ func TestResponderRelayGrace(t *testing.T) {
 	})
 }
 
+// A target that answers neither the relay nor the probe ping (it vanished, its connection
+// still up) is given up once the probe wait is over, not after RelayTimeout: R measured
+// round trips of about nothing to its targets, so the wait is minProbeWait. The relay
+// to a live target is still waited for and kept. A target that answers the ping but not
+// the relay is waited for the whole RelayTimeout (TestResponderRelayGrace).
+func TestResponderRelayProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newResponderSetup(t)
+		gone := s.targets[0]
+		s.w.mem.SetFilter(func(d *memory.Datagram) bool { return d.To != gone.Addr() && d.From != gone.Addr() })
+		start := time.Now()
+		r := s.query(t, krpc.MethodFindNode, gone.ID(), 1)
+		if took := time.Since(start); took != minProbeWait {
+			t.Errorf("answered after %v, want minProbeWait (%v)", took, minProbeWait)
+		}
+		if len(r.Nodes) != 0 {
+			t.Fatalf("nodes %v for the vanished target alone", r.Nodes)
+		}
+		start = time.Now()
+		r = s.query(t, krpc.MethodFindNode, gone.ID(), 2)
+		if took := time.Since(start); took != minProbeWait {
+			t.Errorf("with a live target too, answered after %v, want minProbeWait (%v)", took, minProbeWait)
+		}
+		if sigs := answers(t, r); len(sigs) != 2 || sigs[0].Type != "" || sigs[1].Type != "answer" || r.Nodes[1].ID == gone.ID() {
+			t.Fatalf("signals %+v for %v: want the placeholder and the live target's answer", sigs, r.Nodes)
+		}
+	})
+}
+
 // get_peers values are relayed too: to the peers themselves, over their connections.
 func TestResponderRelaysValues(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -422,5 +451,39 @@ func TestNewNodeDefaults(t *testing.T) {
 	}
 	if _, err := NewNode(nil, nil, nil, nil); err == nil {
 		t.Fatal("nil transport accepted")
+	}
+}
+
+// The probe wait is twice the soft deadline of the target's round trips, or of the
+// network-wide ones when the target has none, within [minProbeWait, RelayTimeout/3].
+func TestProbeWait(t *testing.T) {
+	mem := memory.NewNetwork(nil)
+	e, err := New(NewFakeNetwork(mem).Signaler(netip.MustParseAddrPort("10.0.0.1:1")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	near, far := netip.MustParseAddrPort("10.0.0.2:1"), netip.MustParseAddrPort("10.0.0.3:1")
+	if got := e.probeWait(near); got != DefaultRelayTimeout/3 {
+		t.Errorf("no round trip measured: %v, want RelayTimeout/3", got)
+	}
+	e.learn(idOf(2), near, true) // an open connection: its round trips are kept
+	e.sample(far, 50*time.Millisecond)
+	// far is no connection of ours: only the network-wide estimate has its sample. 50 ms,
+	// rttvar 25 ms: a soft deadline of 150 ms, a wait of 300 ms.
+	if got := e.probeWait(far); got != 300*time.Millisecond {
+		t.Errorf("after one 50ms round trip: %v, want 300ms", got)
+	}
+	e.sample(near, time.Millisecond)
+	if got := e.probeWait(near); got != minProbeWait {
+		t.Errorf("1ms to the target itself: %v, want minProbeWait", got)
+	}
+	e.sample(far, time.Second) // above RelayTimeout/3 and still counted
+	if got := e.probeWait(far); got != DefaultRelayTimeout/3 {
+		t.Errorf("after a 1s round trip: %v, want RelayTimeout/3", got)
+	}
+	e.forget(near)
+	if _, kept := e.trips[near]; kept {
+		t.Error("the round trips of a closed connection are kept")
 	}
 }
