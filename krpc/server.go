@@ -221,6 +221,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	txns     map[txnKey]*txn
+	serving  map[txnKey]struct{}    // queries whose handlers run (at most MaxHandlers)
 	awaiting map[netip.AddrPort]int // outstanding queries per address: their answers skip the inbound limits
 	rnd      *rand.ChaCha8
 
@@ -257,6 +258,7 @@ func NewServer(t transport.Transport, h Handler, cfg *Config) (*Server, error) {
 		inTotal:  ratelimit.NewBucket(c.InboundRate, c.InboundBurst),
 		outLimit: ratelimit.NewBucket(c.QueryRate, c.QueryBurst),
 		txns:     make(map[txnKey]*txn),
+		serving:  make(map[txnKey]struct{}),
 		awaiting: make(map[netip.AddrPort]int),
 		rnd:      rand.NewChaCha8(seed),
 	}
@@ -322,21 +324,33 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 		return nil, err
 	}
 
-	timer := time.NewTimer(s.cfg.Timeout)
-	defer timer.Stop()
-	for attempt := 1; ; attempt++ {
+	resend, _ := ctx.Value(resendKey{}).(<-chan struct{}) // nil: never
+	send := func(attempt int) error {
 		if err := s.t.Send(to, b); err != nil {
 			s.stats.sendErrors.Add(1)
 			if errors.Is(err, net.ErrClosed) {
-				return nil, ErrClosed
+				return ErrClosed
 			}
-			return nil, fmt.Errorf("krpc: sending %s to %v: %w", q.Method, to, err)
+			return fmt.Errorf("krpc: sending %s to %v: %w", q.Method, to, err)
 		}
 		s.stats.queriesOut.Add(1)
 		if s.log.IsTrace() {
 			s.log.Trace("query sent", "method", q.Method, "to", to, "attempt", attempt)
 		}
+		return nil
+	}
+	timer := time.NewTimer(s.cfg.Timeout)
+	defer timer.Stop()
+	attempt := 1
+	if err := send(attempt); err != nil {
+		return nil, err
+	}
+	for {
 		select {
+		case <-resend:
+			if err := send(attempt); err != nil {
+				return nil, err
+			}
 		case in := <-tx.done:
 			resp, err := s.response(&in.m, to) // keeps none of in itself
 			in.reset()
@@ -346,6 +360,10 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 			s.stats.timeouts.Add(1)
 			if attempt >= s.cfg.Attempts {
 				return nil, fmt.Errorf("krpc: %s to %v: %w", q.Method, to, ErrTimeout)
+			}
+			attempt++
+			if err := send(attempt); err != nil {
+				return nil, err
 			}
 			timer.Reset(s.cfg.Timeout)
 		case <-ctx.Done():
@@ -448,6 +466,17 @@ func WithOwnBudget(ctx context.Context) context.Context {
 }
 
 func ownBudget(ctx context.Context) bool { return ctx.Value(ownBudgetKey{}) != nil }
+
+type resendKey struct{}
+
+// WithResend returns a context whose Calls send their query again, at once and with the
+// same transaction ID, each time resend delivers, on top of Config.Attempts: for a caller
+// that learned the query was likely lost (its node answered a ping while the query went
+// unanswered) and need not wait out Config.Timeout for the retry. A query that reaches
+// the node twice is handled once while its handler runs.
+func WithResend(ctx context.Context, resend <-chan struct{}) context.Context {
+	return context.WithValue(ctx, resendKey{}, resend)
+}
 
 // Close stops the Server: pending Calls return ErrClosed, running handlers see their
 // context cancelled, and Close waits for the read loop and the handlers to finish. The
@@ -641,8 +670,27 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 		s.answer(&in.q, m.T, out)
 		return true
 	}
+	// A query sent again (a retry, WithResend) while its handler still runs is dropped:
+	// the handler's answer goes to the same transaction.
+	key := txnKey{t: m.T, addr: from}
+	s.mu.Lock()
+	_, dup := s.serving[key]
+	if !dup {
+		s.serving[key] = struct{}{}
+	}
+	s.mu.Unlock()
+	if dup {
+		s.methods.method(m.Q).inDropped.Add(1)
+		return true
+	}
+	done := func() {
+		s.mu.Lock()
+		delete(s.serving, key)
+		s.mu.Unlock()
+	}
 	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
+		done()
 		s.stats.overloaded.Add(1)
 		s.methods.method(m.Q).inDropped.Add(1)
 		return true
@@ -652,6 +700,7 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 	go func() {
 		defer s.wg.Done()
 		defer s.handlers.Add(-1)
+		defer done()
 		s.answer(&in.q, m.T, nil)
 	}()
 	return false

@@ -350,8 +350,8 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		other := newServer(t, n, nil, nil)
 		synctest.Wait()
 		goroutines := bubble.Goroutines()
-		b, _ := (&Msg{T: "ff", Y: TypeQuery, Q: MethodPing, A: &Args{MsgArgs: akrpc.MsgArgs{ID: idA}}}).MarshalBinary()
-		for range 10_000 {
+		for i := range 10_000 { // each its own transaction: a repeated one is answered once
+			b, _ := (&Msg{T: string([]byte{byte(i >> 8), byte(i)}), Y: TypeQuery, Q: MethodPing, A: &Args{MsgArgs: akrpc.MsgArgs{ID: idA}}}).MarshalBinary()
 			flood.Send(s.Transport().LocalAddr(), b)
 		}
 		if _, err := other.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil {
@@ -498,4 +498,48 @@ func TestCallThroughAlias(t *testing.T) {
 	if err != nil || resp.From != b.Transport().LocalAddr() {
 		t.Fatalf("call through an alias: %+v, %v", resp, err)
 	}
+}
+
+// WithResend sends the query again at once: a lost first send costs the time until the
+// resend, not Config.Timeout. A copy that reaches the node while its handler runs is
+// handled once.
+func TestCallResend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		n := memory.NewNetwork(nil)
+		var handled atomic.Int32
+		s := newServer(t, n, HandlerFunc(func(ctx context.Context, q *Query) (*Response, error) {
+			handled.Add(1)
+			time.Sleep(100 * time.Millisecond) // long enough for a resend to arrive meanwhile
+			r := &Return{}
+			r.ID = idB
+			return &Response{Return: r}, nil
+		}), nil)
+		c := newServer(t, n, nil, nil)
+		var queries atomic.Int32
+		n.SetFilter(func(d *memory.Datagram) bool {
+			// The first query is lost.
+			return d.To != s.Transport().LocalAddr() || queries.Add(1) > 1
+		})
+		resend := make(chan struct{}, 1)
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			resend <- struct{}{} // recovers the lost one
+			time.Sleep(50 * time.Millisecond)
+			resend <- struct{}{} // arrives while the handler runs
+		}()
+		start := time.Now()
+		if _, err := c.Call(WithResend(t.Context(), resend), s.Transport().LocalAddr(), pingQuery()); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 400*time.Millisecond {
+			t.Errorf("answered after %v, want 400ms (the resend at 300ms, then the handler's 100ms)", took)
+		}
+		synctest.Wait()
+		if got := handled.Load(); got != 1 || queries.Load() != 3 {
+			t.Errorf("%d queries reached the node and %d were handled, want 3 and 1", queries.Load(), got)
+		}
+		if st := c.Stats(); st.QueriesOut != 3 || st.Timeouts != 0 {
+			t.Errorf("client stats %+v: want 3 transmissions and no timeout", st)
+		}
+	})
 }
