@@ -52,7 +52,11 @@
 // of the node's soft deadlines, and at least 1 s (a retransmission timeout), after
 // sending it. A responder waiting on relays answers a ping at once; a node that vanished
 // without closing its connection (a browser that lost its network) answers neither, and
-// costs that wait, not MaxQueryDeadline or the KRPC timeout. Queries still in flight
+// costs that wait, not MaxQueryDeadline or the KRPC timeout. On a transport that loses
+// packets (not transport.Reliable), a node that answers the ping is sent the query again
+// at once, with the same transaction (krpc.WithResend): the query or its answer was
+// likely lost, and the KRPC retry would come only after its 2 s timeout; a node still
+// handling the query drops the copy. Queries still in flight
 // when it returns run on to their timeout in the background, so that the routing table
 // learns whether their nodes are alive: a slow node is never counted as failed, a dead
 // one is. An address whose query timed out is left out of lookups for 10 minutes (at most

@@ -75,6 +75,9 @@ type candidate struct {
 	heldTo   time.Time // holdTo once a ping showed the node alive (see probe)
 	stalled  bool      // in flight past its soft deadline
 	probed   bool      // pinged when its query stalled
+	// resend makes the query go out again (krpc.WithResend) when the ping shows the node
+	// alive; only on a datagram transport, where the query or its answer may be lost.
+	resend chan struct{}
 }
 
 // lookupSpec says what a lookup asks and what it does with the answers.
@@ -344,7 +347,8 @@ func (n *Node) lookup(ctx context.Context, spec lookupSpec) (*LookupResult, []*c
 	// for, and holds for it only until probeWaitFactor of the node's soft deadlines (at
 	// least probeMinWait) after the ping, unless the ping is answered (with an error,
 	// even), which restores the hold: a responder waiting on relays answers a ping at
-	// once; a node that is gone answers neither.
+	// once; a node that is gone answers neither. On a datagram transport an answered
+	// ping also sends the query again (candidate.resend).
 	probe := func(c *candidate, now time.Time) {
 		if !holds || c.probed || c.ID == (ID{}) {
 			return
@@ -403,12 +407,17 @@ loop:
 			}
 			addr, args := c.Addr, spec.args()
 			args.Want = want
+			qctx := ctx
+			if holds && !n.reliable && idp != nil {
+				c.resend = make(chan struct{}, 1)
+				qctx = krpc.WithResend(ctx, c.resend)
+			}
 			if !n.spawn(func() {
 				query := n.query
 				if idp == nil {
 					query = n.queryDialing // a seed: it may need a connection first
 				}
-				r, err := query(ctx, addr, idp, spec.method, args)
+				r, err := query(qctx, addr, idp, spec.method, args)
 				select {
 				case results <- lookupResult{c, r, err}:
 				case <-done:
@@ -477,6 +486,13 @@ loop:
 		case p := <-probes:
 			if p.alive {
 				p.c.holdTo = p.c.heldTo
+				if p.c.resend != nil && p.c.state == candInFlight {
+					// On a datagram transport the query or its answer may have been
+					// lost: the node answered the ping, so ask again now rather than
+					// after the KRPC timeout. A node still handling the query drops
+					// the copy.
+					p.c.resend <- struct{}{}
+				}
 			}
 			continue
 		case r = <-results:

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -263,6 +264,35 @@ func TestHoldEndsWithoutProbeAnswer(t *testing.T) {
 			})
 		})
 	}
+}
+
+// On a datagram transport a lookup that holds for a stalled query to one of the nearest
+// nodes (K=2) and sees the node answer its ping sends the query again at once
+// (krpc.WithResend): the query was likely lost, and the KRPC retry would come only after
+// the 2 s timeout. Here s loses the first find_node it is sent; the lookup has s first
+// among the closest a few round trips after the stall, not after the retry.
+func TestLostQueryAskedAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 5 * time.Millisecond
+		c := newCluster(t, &memory.Config{Link: memory.LinkConfig{Delay: delay}})
+		a, s := nearestAndOthers(t, c, &Config{K: 2}, false)
+		var lost atomic.Bool
+		c.net.SetFilter(func(d *memory.Datagram) bool {
+			var m krpc.Msg
+			if d.To != s.Addr() || m.UnmarshalBinary(d.Data) != nil || m.Q != krpc.MethodFindNode {
+				return true
+			}
+			return !lost.CompareAndSwap(false, true)
+		})
+		res, first := findNearest(t, a, s, false)
+		if !first || !lost.Load() {
+			t.Fatalf("s first among the closest: %v, its query lost: %v (closest %v)", first, lost.Load(), res.Closest)
+		}
+		// The stall at MinQueryDeadline, the ping's round trip, the query's.
+		if want := DefaultMinQueryDeadline + 4*delay; res.Duration > want {
+			t.Errorf("the lookup took %v, want at most %v: it waited for the KRPC retry", res.Duration, want)
+		}
+	})
 }
 
 // nearestAndOthers starts a node a (on a reliable transport if asked), a node s, and 9

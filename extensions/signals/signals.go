@@ -272,6 +272,17 @@ func (e *Extension) background(f func(ctx context.Context)) {
 // AttachNode gives the extension its node; dht.New calls it.
 func (e *Extension) AttachNode(n *dht.Node) { e.node = n }
 
+// lossy reports whether the node's transport may lose packets (it is not
+// transport.Reliable), so that a relay is sent again when its target answers the probe
+// (see probe).
+func (e *Extension) lossy() bool {
+	if e.node == nil || e.node.Server() == nil {
+		return false
+	}
+	r, ok := e.node.Server().Transport().(transport.Reliable)
+	return !ok || !r.Reliable()
+}
+
 func (e *Extension) self() dht.ID {
 	if e.node == nil {
 		return dht.ID{}
@@ -698,6 +709,7 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 	ended := make(chan bool, len(targets)) // one per relay: whether it brought an answer
 	running := 0
 	own := e.self()
+	lossy := e.lossy()
 	for i, t := range targets {
 		if !relayable(decodeSignal(offers[i]), querier, own) || !e.srcRelays.Allow(from.Addr()) || !e.relays.Allow() {
 			e.refused.Add(1)
@@ -710,7 +722,12 @@ func (e *Extension) relay(ctx context.Context, r *krpc.Return, offers []bencode.
 			defer func() { ended <- ok }()
 			ctx, giveUp := context.WithCancel(ctx)
 			defer giveUp()
-			defer e.probe(t.addr, giveUp)()
+			var resend chan struct{}
+			if lossy {
+				resend = make(chan struct{}, 1)
+				ctx = krpc.WithResend(ctx, resend)
+			}
+			defer e.probe(t.addr, giveUp, resend)()
 			a := &krpc.Args{Extra: krpc.Extra{"signal": offers[i]}}
 			a.ID = own
 			resp, err := e.call.Call(ctx, t.addr, &krpc.Query{Method: MethodPeerConnection, Args: a})
@@ -787,13 +804,19 @@ const minProbeWait = 100 * time.Millisecond
 // at once: one that answers neither has vanished (a browser that lost its network keeps
 // its connections for seconds), and waiting RelayTimeout on it held the whole response,
 // and with it the querier's lookup, which waits for its nearest responders. A live target
-// whose ping is lost is left out of this one response. The ping runs on to its own
-// timeout. The returned stop ends the wait once the relay is over.
-func (e *Extension) probe(addr netip.AddrPort, giveUp context.CancelFunc) (stop func()) {
+// whose ping is lost is left out of this one response. On a transport that loses packets
+// (not transport.Reliable), a relay still unanswered at the end of the wait though its
+// target answered the ping is sent again (resend, see krpc.WithResend): it, or its
+// answer, may have been lost. The ping runs on to its own timeout. The returned stop ends
+// the wait once the relay is over.
+func (e *Extension) probe(addr netip.AddrPort, giveUp context.CancelFunc, resend chan<- struct{}) (stop func()) {
 	answered := make(chan struct{})
 	t := time.AfterFunc(e.probeWait(addr), func() {
 		select {
 		case <-answered:
+			if resend != nil {
+				resend <- struct{}{} // buffered, and sent once
+			}
 		default:
 			giveUp()
 		}

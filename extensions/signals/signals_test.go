@@ -300,6 +300,29 @@ func TestResponderRelayProbe(t *testing.T) {
 	})
 }
 
+// On a transport that loses packets (the memory network is not transport.Reliable), a
+// relay whose target answered the probe ping but not the relay by the end of the probe
+// wait is sent again (krpc.WithResend): here the first peer_connection is lost, and the
+// answer comes a round trip after the wait, not after RelayTimeout.
+func TestResponderResendsLostRelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newResponderSetup(t)
+		target := s.targets[0]
+		var lost atomic.Bool
+		s.w.mem.SetFilter(func(d *memory.Datagram) bool {
+			return d.To != target.Addr() || !strings.Contains(string(d.Data), "peer_connection") || !lost.CompareAndSwap(false, true)
+		})
+		start := time.Now()
+		r := s.query(t, krpc.MethodFindNode, target.ID(), 1)
+		if took := time.Since(start); took != minProbeWait {
+			t.Errorf("answered after %v, want minProbeWait (%v): the relay sent again then", took, minProbeWait)
+		}
+		if sigs := answers(t, r); !lost.Load() || len(sigs) != 1 || sigs[0].Type != "answer" || r.Nodes[0].ID != target.ID() {
+			t.Fatalf("relay lost: %v; signals %+v for %v: want the target's answer", lost.Load(), sigs, r.Nodes)
+		}
+	})
+}
+
 // get_peers values are relayed too: to the peers themselves, over their connections.
 func TestResponderRelaysValues(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
