@@ -23,13 +23,14 @@
 // round trips (at least 100 ms, at most a third of RelayTimeout) has vanished, as a
 // browser that lost its network does while its connections stay up for seconds, and is
 // left out at once; a target that answers the ping is waited for, since a JS target
-// answers a relay only after its ICE gathering. When two answers for one node reach a
-// querier (two nodes it queried relayed to it), it completes one and the other shares
-// its connection: a JS node destroys a second connection from the same node. A JS node
-// throws (and a Node.js process dies) when it stores more peers for an infohash than a
-// get_peers carries signals, so our get_peers to a known node pads its offers with
-// entries {id: <that node>} up to Config.PeerSignals: the node relays them to its peers,
-// which answer them with the shortcut.
+// answers a relay only after its ICE gathering; on a transport that loses packets (not
+// WebRTC's) its relay is then sent again at the end of the wait. When two answers for
+// one node reach a querier (two nodes it queried relayed to it), it completes one and
+// the other shares its connection: a JS node destroys a second connection from the same
+// node. A JS node throws (and a Node.js process dies) when it stores more peers for an
+// infohash than a get_peers carries signals, so our get_peers to a known node pads its
+// offers with entries {id: <that node>} up to Config.PeerSignals: the node relays them to
+// its peers, which answer them with the shortcut.
 //
 // A responder that stores peers with no WebRTC side (a bridge's mainline peers) sends
 // them under PeersKey ("peers"), as plain addresses to which no offer is relayed; our
