@@ -292,6 +292,15 @@ func TestLostQueryAskedAgain(t *testing.T) {
 		if want := DefaultMinQueryDeadline + 4*delay; res.Duration > want {
 			t.Errorf("the lookup took %v, want at most %v: it waited for the KRPC retry", res.Duration, want)
 		}
+		// The answer to a query sent twice is no round-trip sample (Karn's rule): s's
+		// estimate holds only 10 ms round trips (know's and the ping's), not the ~70 ms
+		// from the first send to the answer.
+		a.mu.Lock()
+		e := a.tableFor(s.Addr()).rttOf(s.ID())
+		a.mu.Unlock()
+		if d := e.Deadline(0, time.Hour); d > 30*time.Millisecond {
+			t.Errorf("s's soft deadline is %v after the resent query, want at most 30ms: the resent answer was sampled", d)
+		}
 	})
 }
 

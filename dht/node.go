@@ -316,8 +316,8 @@ func (n *Node) query(ctx context.Context, addr netip.AddrPort, id *ID, method st
 	// resp.From is where the answer came from: the peer behind an alias (a WebRTC
 	// bootstrap address), which is the address the node is reached at.
 	rtt := time.Since(sent)
-	if rtt >= n.queryTimeout() {
-		rtt = 0 // answered after a retry: which attempt it answers is unknown (Karn)
+	if resp.Resent {
+		rtt = 0 // answered after a retry or a resend: which send it answers is unknown (Karn)
 	}
 	n.sawResponse(NodeInfo{ID: rid, Addr: resp.From}, id, rtt)
 	if resp.IP.IsValid() {
@@ -340,14 +340,6 @@ func (n *Node) queryDialing(ctx context.Context, addr netip.AddrPort, id *ID, me
 		return nil, fmt.Errorf("dht: dialling %v: %w", addr, derr)
 	}
 	return n.query(ctx, addr, id, method, args)
-}
-
-// queryTimeout is how long one attempt of a query waits (KRPC.Timeout).
-func (n *Node) queryTimeout() time.Duration {
-	if t := n.cfg.KRPC.Timeout; t > 0 {
-		return t
-	}
-	return krpc.DefaultTimeout
 }
 
 // sawResponse adds or refreshes a node that answered us, rtt after our query (0: not

@@ -33,6 +33,10 @@ type Response struct {
 	IP netip.AddrPort
 	// Version is the responder's "v" key (received responses only).
 	Version string
+	// Resent reports that the query went out more than once (a retry, or WithResend), so
+	// that which send it answers is unknown: its round trip is no sample (Karn's rule).
+	// Received responses only.
+	Resent bool
 }
 
 // Handler answers incoming queries. It returns the response, or an error: a *Error (also

@@ -325,7 +325,9 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 	}
 
 	resend, _ := ctx.Value(resendKey{}).(<-chan struct{}) // nil: never
+	sends := 0
 	send := func(attempt int) error {
+		sends++
 		if err := s.t.Send(to, b); err != nil {
 			s.stats.sendErrors.Add(1)
 			if errors.Is(err, net.ErrClosed) {
@@ -355,6 +357,9 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 			resp, err := s.response(&in.m, to) // keeps none of in itself
 			in.reset()
 			inboundPool.Put(in)
+			if resp != nil {
+				resp.Resent = sends > 1
+			}
 			return resp, err
 		case <-timer.C:
 			s.stats.timeouts.Add(1)

@@ -528,8 +528,12 @@ func TestCallResend(t *testing.T) {
 			resend <- struct{}{} // arrives while the handler runs
 		}()
 		start := time.Now()
-		if _, err := c.Call(WithResend(t.Context(), resend), s.Transport().LocalAddr(), pingQuery()); err != nil {
+		resp, err := c.Call(WithResend(t.Context(), resend), s.Transport().LocalAddr(), pingQuery())
+		if err != nil {
 			t.Fatal(err)
+		}
+		if !resp.Resent {
+			t.Error("Resent is false for a query sent twice")
 		}
 		if took := time.Since(start); took != 400*time.Millisecond {
 			t.Errorf("answered after %v, want 400ms (the resend at 300ms, then the handler's 100ms)", took)
@@ -540,6 +544,9 @@ func TestCallResend(t *testing.T) {
 		}
 		if st := c.Stats(); st.QueriesOut != 3 || st.Timeouts != 0 {
 			t.Errorf("client stats %+v: want 3 transmissions and no timeout", st)
+		}
+		if resp, err := c.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil || resp.Resent {
+			t.Errorf("a query sent once: Resent %v, error %v", resp != nil && resp.Resent, err)
 		}
 	})
 }

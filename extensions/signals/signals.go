@@ -419,7 +419,9 @@ func (e *Extension) WrapCaller(next krpc.Caller) krpc.Caller {
 			resp, err := next.Call(ctx, to, q)
 			if err == nil {
 				e.learnResponse(resp)
-				e.sample(resp.From, time.Since(sent))
+				if !resp.Resent {
+					e.sample(resp.From, time.Since(sent))
+				}
 			}
 			return resp, err
 		}
@@ -829,7 +831,7 @@ func (e *Extension) probe(addr netip.AddrPort, giveUp context.CancelFunc, resend
 		if _, refused := errors.AsType[*krpc.Error](err); err == nil || refused {
 			close(answered)
 		}
-		if err == nil {
+		if err == nil && !resp.Resent {
 			e.sample(resp.From, time.Since(sent))
 		}
 	})
@@ -852,9 +854,8 @@ func (e *Extension) probeWait(addr netip.AddrPort) time.Duration {
 	return min(max(2*est.Deadline(0, most), minProbeWait), most)
 }
 
-// sample records the round trip d of a plain query answered from addr, unless it is so
-// long that the query was retried (and the answer may be to the retry) or made a
-// connection.
+// sample records the round trip d of a plain query answered from addr (sent once:
+// krpc.Response.Resent), unless it is so long that it made a connection.
 func (e *Extension) sample(addr netip.AddrPort, d time.Duration) {
 	if d >= e.cfg.RelayTimeout {
 		return
