@@ -477,8 +477,9 @@ type resendKey struct{}
 // WithResend returns a context whose Calls send their query again, at once and with the
 // same transaction ID, each time resend delivers, on top of Config.Attempts: for a caller
 // that learned the query was likely lost (its node answered a ping while the query went
-// unanswered) and need not wait out Config.Timeout for the retry. A query that reaches
-// the node twice is handled once while its handler runs.
+// unanswered) and need not wait out Config.Timeout for the retry. A copy that reaches a
+// Server while the handler of the first still runs on its goroutine is dropped; methods
+// answered on the read loop (Inline) answer each copy.
 func WithResend(ctx context.Context, resend <-chan struct{}) context.Context {
 	return context.WithValue(ctx, resendKey{}, resend)
 }
