@@ -349,7 +349,11 @@ func (s *Server) call(ctx context.Context, to netip.AddrPort, q *Query) (resp *R
 	}
 	for {
 		select {
-		case <-resend:
+		case _, ok := <-resend:
+			if !ok {
+				resend = nil // closed: no more resends
+				continue
+			}
 			if err := send(attempt); err != nil {
 				return nil, err
 			}
@@ -475,11 +479,12 @@ func ownBudget(ctx context.Context) bool { return ctx.Value(ownBudgetKey{}) != n
 type resendKey struct{}
 
 // WithResend returns a context whose Calls send their query again, at once and with the
-// same transaction ID, each time resend delivers, on top of Config.Attempts: for a caller
-// that learned the query was likely lost (its node answered a ping while the query went
-// unanswered) and need not wait out Config.Timeout for the retry. A copy that reaches a
-// Server while the handler of the first still runs on its goroutine is dropped; methods
-// answered on the read loop (Inline) answer each copy.
+// same transaction ID, each time resend delivers a value (closing it ends the resends),
+// on top of Config.Attempts: for a caller that learned the query was likely lost (its
+// node answered a ping while the query went unanswered) and need not wait out
+// Config.Timeout for the retry. A copy that reaches a Server while the handler of the
+// first still runs on its goroutine is dropped; methods answered on the read loop
+// (Inline) answer each copy.
 func WithResend(ctx context.Context, resend <-chan struct{}) context.Context {
 	return context.WithValue(ctx, resendKey{}, resend)
 }
@@ -676,8 +681,15 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 		s.answer(&in.q, m.T, out)
 		return true
 	}
+	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
+		s.handlers.Add(-1)
+		s.stats.overloaded.Add(1)
+		s.methods.method(m.Q).inDropped.Add(1)
+		return true
+	}
 	// A query sent again (a retry, WithResend) while its handler still runs is dropped:
-	// the handler's answer goes to the same transaction.
+	// the handler's answer goes to the same transaction. serving holds at most
+	// MaxHandlers keys.
 	key := txnKey{t: m.T, addr: from}
 	s.mu.Lock()
 	_, dup := s.serving[key]
@@ -686,18 +698,7 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 	}
 	s.mu.Unlock()
 	if dup {
-		s.methods.method(m.Q).inDropped.Add(1)
-		return true
-	}
-	done := func() {
-		s.mu.Lock()
-		delete(s.serving, key)
-		s.mu.Unlock()
-	}
-	if int(s.handlers.Add(1)) > s.cfg.MaxHandlers {
 		s.handlers.Add(-1)
-		done()
-		s.stats.overloaded.Add(1)
 		s.methods.method(m.Q).inDropped.Add(1)
 		return true
 	}
@@ -706,8 +707,10 @@ func (s *Server) dispatch(in *inbound, from netip.AddrPort, out *outbox) (recycl
 	go func() {
 		defer s.wg.Done()
 		defer s.handlers.Add(-1)
-		defer done()
 		s.answer(&in.q, m.T, nil)
+		s.mu.Lock()
+		delete(s.serving, key)
+		s.mu.Unlock()
 	}()
 	return false
 }

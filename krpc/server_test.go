@@ -548,5 +548,10 @@ func TestCallResend(t *testing.T) {
 		if resp, err := c.Call(t.Context(), s.Transport().LocalAddr(), pingQuery()); err != nil || resp.Resent {
 			t.Errorf("a query sent once: Resent %v, error %v", resp != nil && resp.Resent, err)
 		}
+		closed := make(chan struct{})
+		close(closed) // ends the resends: the Call neither spins nor resends
+		if resp, err := c.Call(WithResend(t.Context(), closed), s.Transport().LocalAddr(), pingQuery()); err != nil || resp.Resent {
+			t.Errorf("with a closed resend channel: Resent %v, error %v", resp != nil && resp.Resent, err)
+		}
 	})
 }
