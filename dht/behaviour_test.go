@@ -375,17 +375,26 @@ func TestThinBucketRefresh(t *testing.T) {
 type notifying struct {
 	*memory.Transport
 	closed func(netip.AddrPort)
+	mu     sync.Mutex // Keep runs on the node's goroutines, isKept on the test's
 	kept   map[netip.AddrPort]bool
 }
 
 func (n *notifying) NotifyClosed(f func(netip.AddrPort)) { n.closed = f }
 
 func (n *notifying) Keep(addr netip.AddrPort, keep bool) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.kept == nil {
 		n.kept = make(map[netip.AddrPort]bool)
 	}
 	n.kept[addr] = keep
 	return true
+}
+
+func (n *notifying) isKept(addr netip.AddrPort) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.kept[addr]
 }
 
 // A node whose connection closes is forgotten at once.
@@ -405,14 +414,14 @@ func TestClosedPeerForgotten(t *testing.T) {
 		if len(b.Nodes()) != 1 || tr.closed == nil {
 			t.Fatalf("setup: table %v, notifier registered %v", b.Nodes(), tr.closed != nil)
 		}
-		if !tr.kept[a.Addr()] {
+		if !tr.isKept(a.Addr()) {
 			t.Fatal("the connection of a node in the table is not kept")
 		}
 		tr.closed(a.Addr())
 		if len(b.Nodes()) != 0 {
 			t.Fatalf("closed peer still in the table: %v", b.Nodes())
 		}
-		if tr.kept[a.Addr()] {
+		if tr.isKept(a.Addr()) {
 			t.Fatal("the connection of a node that left the table is still kept")
 		}
 	})
